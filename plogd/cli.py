@@ -1,0 +1,191 @@
+"""plogd's command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from . import __version__
+from . import config as config_module
+from . import log
+from .config import ConfigError
+from .defaults import config_for_format
+from .formats import BUILTIN_TEMPLATES, FormatError, get_format
+from .output import Progress, sender_line
+from .stages.read import read_file
+from .stages.write import encode
+
+DESCRIPTION = """\
+Follow nginx/Apache/regex logs, aggregate per time window, write every closed window to a
+result file and send it to Zabbix.
+
+  plogd [--single] -c FILE      follow the inputs of FILE (default /etc/plogd/plogd.yaml)
+  plogd check -c FILE           validate a configuration and show what it will send
+  plogd replay ...              compute the windows of existing log files
+  plogd parse --format NAME     print each line's typed fields as JSON
+  plogd demo                    follow a log of generated nginx traffic and show the windows
+"""
+
+COMMANDS = ("check", "replay", "parse", "demo")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv and argv[0] in COMMANDS:
+            return _commands()[argv[0]](_subparser(argv[0]).parse_args(argv[1:]))
+        return _run(_run_parser().parse_args(argv))
+    except ConfigError as e:
+        print(f"plogd: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:    # `plogd parse ... | head`
+        sys.stderr.close()
+        return 0
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="plogd", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--single", action="store_true",
+                      help="run every stage in one process (the default for now)")
+    mode.add_argument("--multi", action="store_true",
+                      help="one process per stage under a supervisor (not yet available)")
+    p.add_argument("-c", "--config", default=config_module.DEFAULT_PATH,
+                   help="configuration file (default: %(default)s)")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--version", action="version", version=f"plogd {__version__}")
+    return p
+
+
+def _subparser(command: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"plogd {command}")
+    if command == "check":
+        p.description = "Validate a configuration; print its inputs, formats and Zabbix keys."
+        p.add_argument("-c", "--config", default=config_module.DEFAULT_PATH)
+    elif command == "replay":
+        p.description = ("Compute the windows of existing log files and print their value "
+                         "records (JSON lines, or zabbix_sender input with --sender-format).")
+        p.add_argument("-c", "--config", help="take the format and metrics from this configuration")
+        which = p.add_mutually_exclusive_group()
+        which.add_argument("--input", help="the input of the configuration to use (default: the first)")
+        which.add_argument("--format", help="a built-in format, with its default metric set")
+        p.add_argument("--interval", type=int, help="window length in seconds (default: the "
+                       "configuration's, or 60)")
+        p.add_argument("-o", "--output", help="write here instead of standard output")
+        p.add_argument("--sender-format", action="store_true",
+                       help="write `zabbix_sender -T -i` input: host key clock value")
+        p.add_argument("logfiles", nargs="+", metavar="LOGFILE")
+    elif command == "parse":
+        p.description = "Print one JSON object per line with the typed fields of FORMAT."
+        p.add_argument("--format", required=True,
+                       help=f"{', '.join(BUILTIN_TEMPLATES)} or regex:PATTERN")
+        p.add_argument("files", nargs="*", metavar="FILE", help="default: standard input")
+    elif command == "demo":
+        p.description = ("Write realistic nginx traffic to a log and follow it: the main job "
+                         "with an embedded configuration, no Zabbix needed.")
+        p.add_argument("--duration", type=float, default=30,
+                       help="seconds to run, 0 for until Ctrl-C (default: %(default)s)")
+        p.add_argument("--dir", help="where to put the log and the state (default: a new temp dir)")
+    return p
+
+
+def _commands():
+    return {"check": _check, "replay": _replay, "parse": _parse, "demo": _demo}
+
+
+def _run(args) -> int:
+    log.setup(args.log_level)
+    config = config_module.load(args.config)
+    if args.multi:
+        print("plogd: --multi is not available yet; use --single", file=sys.stderr)
+        return 2
+    from .runner import run_single
+    run_single(config)
+    return 0
+
+
+def _check(args) -> int:
+    config = config_module.load(args.config)
+    print(f"{config.path}: OK")
+    print(f"interval {config.interval} s, state in {config.state_dir}, results in "
+          f"{config.result_path}")
+    if config.zabbix:
+        print(f"zabbix: {config.zabbix.server}:{config.zabbix.port}, host {config.zabbix.host!r}")
+    else:
+        print("zabbix: not configured (results are only written)")
+    for spec in config.inputs:
+        print(f"\ninput {spec.name}: {spec.path}, format {spec.format.name}, start {spec.start}, "
+              f"lateness {spec.lateness} s")
+        print("  fields: " + ", ".join(f"{n} ({t})" for n, t in spec.format.fields.items()))
+        for m in spec.metrics:
+            detail = m.kind + (f" of {m.field}" if m.field else "")
+            detail += f", one key per {m.by}" if m.by else ""
+            detail += f", where {m.where.text}" if m.where else ""
+            print(f"  {m.key:<40} {detail}")
+    return 0
+
+
+def _replay(args) -> int:
+    log.setup("WARNING")
+    if args.format:
+        try:
+            get_format(args.format)
+        except FormatError as e:
+            raise ConfigError(f"--format: {e}; built-in formats: {', '.join(BUILTIN_TEMPLATES)}")
+        data = config_for_format(args.format, args.interval or 60)
+        config = config_module.from_data(f"<default metrics of {args.format}>", data)
+    elif args.config:
+        config = config_module.load(args.config)
+        if args.interval:
+            config.interval = args.interval
+    else:
+        raise ConfigError("replay needs -c FILE (with --input NAME) or --format NAME")
+    spec = config.input(args.input)
+    for path in args.logfiles:
+        if not os.path.isfile(path):
+            raise ConfigError(f"{path}: no such file")
+    from .runner import replay
+    progress = Progress(sum(os.path.getsize(p) for p in args.logfiles))
+    result, chain = replay(config, spec, args.logfiles, progress.advance)
+    progress.done()
+    out = open(args.output, "wb") if args.output else sys.stdout.buffer
+    with out:
+        line = sender_line if args.sender_format else encode
+        out.write(b"".join(map(line, result)))
+    counters = chain.aggregator.counters
+    print(f"plogd replay: {counters.lines} lines, {counters.unmatched} unmatched, "
+          f"{counters.too_long} too long, {counters.windows} windows, {len(result)} values",
+          file=sys.stderr)
+    return 0
+
+
+def _parse(args) -> int:
+    try:
+        fmt = get_format(args.format)
+    except FormatError as e:
+        raise ConfigError(f"--format: {e}; built-in formats: {', '.join(BUILTIN_TEMPLATES)}")
+    lines = unmatched = 0
+    out = sys.stdout
+    for path in args.files or ["/dev/stdin"]:
+        for batch in read_file("parse", path, config_module.DEFAULT_MAX_LINE):
+            for raw in batch.lines:
+                lines += 1
+                record = fmt.parse(raw)
+                if record is None:
+                    unmatched += 1
+                else:
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    print(f"plogd parse: {lines} lines, {unmatched} unmatched by format {fmt.name}",
+          file=sys.stderr)
+    return 0
+
+
+def _demo(args) -> int:
+    log.setup("WARNING")
+    from .demo import run
+    run(args.duration, args.dir)
+    return 0

@@ -1,0 +1,292 @@
+"""The YAML configuration: loading with line numbers, validation, clear errors.
+
+Every mistake stops start-up with one message that names the file, the line, the key, what
+was found and what is allowed (with the closest name for a typo), e.g.
+
+    /etc/plogd/plogd.yaml:14: inputs[0].metrics[2].type: found 'avgg'; allowed: count,
+    sum, avg, min, max (did you mean 'avg'?)
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import socket
+from dataclasses import dataclass, field
+
+import yaml
+
+from .filters import FilterError, compile_filter
+from .formats import BUILTIN_TEMPLATES, FormatError, LogFormat, get_format
+from .metrics import NEEDS_FIELD, TYPES, Metric
+
+DEFAULT_PATH = "/etc/plogd/plogd.yaml"
+DEFAULT_LATENESS = 10
+DEFAULT_MAX_LINE = 64 * 1024
+
+
+class ConfigError(Exception):
+    """One configuration mistake, fully described."""
+
+
+@dataclass
+class ZabbixConfig:
+    server: str
+    port: int
+    host: str
+
+
+@dataclass
+class InputConfig:
+    name: str
+    path: str
+    format: LogFormat
+    start: str
+    lateness: int
+    metrics: list[Metric]
+
+
+@dataclass
+class Config:
+    path: str
+    interval: int
+    state_dir: str
+    host: str
+    zabbix: ZabbixConfig | None
+    max_line_length: int
+    inputs: list[InputConfig] = field(default_factory=list)
+
+    def input(self, name: str | None) -> InputConfig:
+        if name is None:
+            return self.inputs[0]
+        for candidate in self.inputs:
+            if candidate.name == name:
+                return candidate
+        names = [i.name for i in self.inputs]
+        raise ConfigError(f"{self.path}: no input named {name!r}; inputs: {', '.join(names)}"
+                          + _did_you_mean(name, names))
+
+    @property
+    def result_path(self) -> str:
+        return os.path.join(self.state_dir, "results.jsonl")
+
+
+# -- YAML with line numbers -------------------------------------------------------------
+
+class _Map(dict):
+    line: int
+    key_lines: dict
+
+
+class _List(list):
+    line: int
+
+
+class _Loader(yaml.SafeLoader):
+    def construct_mapping(self, node, deep=False):
+        mapping = _Map(super().construct_mapping(node, deep=True))
+        mapping.line = node.start_mark.line + 1
+        mapping.key_lines = {k.value: k.start_mark.line + 1 for k, _ in node.value}
+        return mapping
+
+    def construct_sequence(self, node, deep=False):
+        sequence = _List(super().construct_sequence(node, deep=True))
+        sequence.line = node.start_mark.line + 1
+        return sequence
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _Loader.construct_sequence)
+
+
+def _did_you_mean(found, allowed) -> str:
+    close = difflib.get_close_matches(str(found), [str(a) for a in allowed], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _Section:
+    """One mapping of the file, with its place, to read keys from with checks."""
+
+    def __init__(self, file: str, where: str, data, line: int):
+        self.file = file
+        self.where = where
+        self.line = line
+        if not isinstance(data, dict):
+            self.fail(None, f"found {_show(data)}; expected a mapping of keys")
+        self.data = data
+
+    def key_line(self, key: str) -> int:
+        return getattr(self.data, "key_lines", {}).get(key, self.line)
+
+    def fail(self, key: str | None, message: str, line: int | None = None):
+        place = f"{self.where}.{key}" if key and self.where else (key or self.where or "top level")
+        raise ConfigError(f"{self.file}:{line or (self.key_line(key) if key else self.line)}: "
+                          f"{place}: {message}")
+
+    def check_keys(self, allowed: list[str]) -> None:
+        for key in self.data:
+            if key not in allowed:
+                self.fail(key, f"unknown key {key!r}; allowed here: {', '.join(allowed)}"
+                          + _did_you_mean(key, allowed))
+
+    def get(self, key: str, kind, default=..., allowed=None):
+        if key not in self.data:
+            if default is ...:
+                self.fail(None, f"missing required key {key!r}")
+            return default
+        value = self.data[key]
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            self.fail(key, f"found {_show(value)}; expected a whole number")
+        if kind is str and not isinstance(value, str):
+            self.fail(key, f"found {_show(value)}; expected a string")
+        if allowed is not None and value not in allowed:
+            self.fail(key, f"found {_show(value)}; allowed: {', '.join(map(str, allowed))}"
+                      + _did_you_mean(value, allowed))
+        return value
+
+    def positive(self, key: str, default) -> int:
+        value = self.get(key, int, default)
+        if value <= 0:
+            self.fail(key, f"found {value}; expected a number greater than 0")
+        return value
+
+    def sub(self, key: str, data, line_of=None) -> "_Section":
+        where = f"{self.where}.{key}" if self.where else key
+        return _Section(self.file, where, data, getattr(data, "line", line_of or self.key_line(key)))
+
+
+def _show(value) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, (dict, list)):
+        return f"a {'mapping' if isinstance(value, dict) else 'list'}"
+    return repr(value)
+
+
+# -- the schema -------------------------------------------------------------------------
+
+TOP_KEYS = ["interval", "state_dir", "zabbix", "inputs", "max_line_length"]
+ZABBIX_KEYS = ["server", "port", "host"]
+INPUT_KEYS = ["name", "path", "format", "start", "lateness", "metrics"]
+METRIC_KEYS = ["key", "type", "field", "by", "where"]
+
+
+def load(path: str) -> Config:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.load(f, Loader=_Loader)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the configuration: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    return from_data(path, data if data is not None else _Map())
+
+
+def from_data(path: str, data) -> Config:
+    top = _Section(path, "", data, getattr(data, "line", 1))
+    top.check_keys(TOP_KEYS)
+    interval = top.positive("interval", 60)
+    host = socket.gethostname()
+    zabbix = None
+    if top.data.get("zabbix") is not None:
+        zabbix = _zabbix(top.sub("zabbix", top.data["zabbix"]), host)
+        host = zabbix.host
+    config = Config(path=path, interval=interval,
+                    state_dir=top.get("state_dir", str, "/var/lib/plogd"),
+                    host=host, zabbix=zabbix,
+                    max_line_length=top.positive("max_line_length", DEFAULT_MAX_LINE))
+    inputs = top.get("inputs", list)
+    if not isinstance(inputs, list) or not inputs:
+        top.fail("inputs", f"found {_show(inputs)}; expected a list of inputs (name, path, "
+                 "format, metrics)")
+    for i, raw in enumerate(inputs):
+        config.inputs.append(_input(top.sub(f"inputs[{i}]", raw, getattr(inputs, "line", 1)), i))
+    names = [i.name for i in config.inputs]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            section = top.sub(f"inputs[{i}]", inputs[i], getattr(inputs, "line", 1))
+            section.fail("name", f"found {name!r} a second time; every input needs its own name")
+    return config
+
+
+def _zabbix(section: _Section, default_host: str) -> ZabbixConfig:
+    section.check_keys(ZABBIX_KEYS)
+    port = section.positive("port", 10051)
+    if port > 65535:
+        section.fail("port", f"found {port}; a port is 1 to 65535")
+    return ZabbixConfig(server=section.get("server", str, "127.0.0.1"), port=port,
+                        host=section.get("host", str, default_host))
+
+
+def _input(section: _Section, index: int) -> InputConfig:
+    section.check_keys(INPUT_KEYS)
+    name = section.get("name", str, f"input{index + 1}")
+    fmt = _format(section)
+    metrics_data = section.get("metrics", list)
+    if not isinstance(metrics_data, list) or not metrics_data:
+        section.fail("metrics", f"found {_show(metrics_data)}; expected a list of metrics, "
+                     "e.g. - {key: nginx.requests, type: count}")
+    lateness = section.get("lateness", int, DEFAULT_LATENESS)
+    if lateness < 0:
+        section.fail("lateness", f"found {lateness}; expected 0 or more seconds")
+    metrics = [_metric(section.sub(f"metrics[{j}]", m, getattr(metrics_data, "line", section.line)), fmt)
+               for j, m in enumerate(metrics_data)]
+    keys = [m.key for m in metrics]
+    for j, key in enumerate(keys):
+        if key in keys[:j]:
+            section.sub(f"metrics[{j}]", metrics_data[j]).fail(
+                "key", f"found {key!r} a second time in this input; every metric needs its own key")
+    return InputConfig(name=name, path=section.get("path", str), format=fmt,
+                       start=section.get("start", str, "end", allowed=["end", "beginning"]),
+                       lateness=lateness, metrics=metrics)
+
+
+def _format(section: _Section) -> LogFormat:
+    name = section.get("format", str)
+    try:
+        return get_format(name)
+    except FormatError as e:
+        allowed = list(BUILTIN_TEMPLATES) + ["regex:<pattern with (?P<name>...) groups>"]
+        hint = _did_you_mean(name, BUILTIN_TEMPLATES) if not name.startswith("regex:") else ""
+        section.fail("format", f"{e}; allowed: {', '.join(allowed)}{hint}")
+
+
+def _metric(section: _Section, fmt: LogFormat) -> Metric:
+    section.check_keys(METRIC_KEYS)
+    key = section.get("key", str)
+    kind = section.get("type", str, allowed=list(TYPES))
+    available = list(fmt.fields)
+
+    def known_field(option: str) -> str | None:
+        name = section.get(option, str, None)
+        if name is not None and name not in fmt.fields:
+            section.fail(option, f"found {name!r}, a field format {fmt.name} does not have; "
+                         f"its fields: {', '.join(available)}" + _did_you_mean(name, available))
+        return name
+
+    field_name = known_field("field")
+    if kind in NEEDS_FIELD:
+        if field_name is None:
+            section.fail(None, f"a {kind} metric needs 'field:' (a numeric field of {fmt.name})")
+        if fmt.fields[field_name] not in ("int", "float"):
+            numeric = [n for n, t in fmt.fields.items() if t in ("int", "float")]
+            section.fail("field", f"found {field_name!r}, which holds text; a {kind} needs a "
+                         f"numeric field: {', '.join(numeric)}")
+    elif field_name is not None:
+        section.fail("field", "a count takes no field (use 'where:' to count only some lines)")
+    by = known_field("by")
+    if by is not None and "{" + by + "}" not in key:
+        section.fail("key", f"found {key!r}, without the placeholder {{{by}}} that 'by: {by}' "
+                     f"fills in, e.g. {key.rstrip(']')}[{{{by}}}]" if "[" not in key
+                     else f"found {key!r}, without the placeholder {{{by}}} that 'by: {by}' fills in")
+    if by is None and "{" in key:
+        section.fail("key", f"found {key!r} with a placeholder but no 'by:' to fill it")
+    where = None
+    if "where" in section.data:
+        text = section.get("where", str)
+        try:
+            where = compile_filter(text, {n: t in ("int", "float") for n, t in fmt.fields.items()})
+        except FilterError as e:
+            section.fail("where", str(e))
+    return Metric(key, kind, field_name, by, where)

@@ -1,0 +1,182 @@
+"""The `where:` language: a small, safe filter over a line's fields (no eval).
+
+    status >= 500
+    method in ["POST", "PUT"] and not status_class == "2xx"
+    (request_time > 1.5 or status == 504) and path != "/health"
+
+Comparisons are `== != < <= > >=` between a field and a number or a quoted string,
+`field in [v, ...]`, combined with `and`, `or`, `not` and parentheses. A comparison with a
+field that is absent on a line ('-') is false.
+
+A filter is compiled into a function over columns (one list per field, one entry per line)
+that returns one bool per line: the metrics evaluate a whole batch at once.
+"""
+from __future__ import annotations
+
+import difflib
+import operator
+import re
+from typing import Callable
+
+Columns = dict[str, list]
+Mask = Callable[[Columns, int], list]
+
+_TOKEN = re.compile(r"""\s*(?:
+      (?P<number>-?\d+(?:\.\d+)?)
+    | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+    | (?P<op>==|!=|<=|>=|<|>|\(|\)|\[|\]|,)
+    | (?P<word>[A-Za-z_]\w*)
+    )""", re.X)
+
+_COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+            ">": operator.gt, ">=": operator.ge}
+
+
+class FilterError(ValueError):
+    """A `where:` expression that does not parse; the message says where and what."""
+
+
+class Filter:
+    def __init__(self, text: str, mask: Mask, fields: list[str]):
+        self.text = text
+        self.mask = mask          # (columns, n_lines) -> list of bools
+        self.fields = fields      # the fields it reads
+
+
+def compile_filter(text: str, numeric: dict[str, bool]) -> Filter:
+    """`numeric` maps each field that may be used to whether it holds numbers: a number is
+    compared only with numbers and text only with strings, so no line can make a
+    comparison fail at run time."""
+    parser = _Parser(text)
+    mask = parser.parse()
+    for field in sorted(parser.fields):
+        if field not in numeric:
+            close = difflib.get_close_matches(field, list(numeric), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise FilterError(f"{field!r} is not a field of this format{hint}; "
+                              f"fields: {', '.join(numeric)}")
+    for field, value in parser.comparisons:
+        if numeric[field] != (not isinstance(value, str)):
+            want = "a number" if numeric[field] else "a quoted string"
+            raise FilterError(f"{field!r} is compared with {value!r} in {text!r}: "
+                              f"{field} holds {'numbers' if numeric[field] else 'text'}, "
+                              f"compare it with {want}")
+    return Filter(text, mask, sorted(parser.fields))
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens = self._tokenize(text)
+        self.pos = 0
+        self.fields: set[str] = set()
+        self.comparisons: list[tuple[str, object]] = []   # checked against field types
+
+    def _tokenize(self, text: str) -> list[tuple[str, object, int]]:
+        tokens, pos = [], 0
+        while pos < len(text):
+            m = _TOKEN.match(text, pos)
+            if m is None or m.end() == pos:
+                if text[pos:].strip() == "":
+                    break
+                raise self._error(pos, f"unexpected {text[pos:].strip()[:10]!r}")
+            kind = m.lastgroup
+            raw = m.group(kind)
+            if kind == "number":
+                value = float(raw) if "." in raw else int(raw)
+            elif kind == "string":
+                value = re.sub(r"\\(.)", r"\1", raw[1:-1])
+            else:
+                value = raw
+            tokens.append((kind, value, m.start(kind)))
+            pos = m.end()
+        return tokens
+
+    def _error(self, pos: int, what: str) -> FilterError:
+        return FilterError(f"{what} at column {pos + 1} of {self.text!r}; a filter looks like "
+                           "'status >= 500', 'method in [\"GET\", \"HEAD\"]', joined by and/or/not")
+
+    def _peek(self):
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else ("end", None, len(self.text))
+
+    def _take(self, kind: str, value=None):
+        token = self._peek()
+        if token[0] != kind or (value is not None and token[1] != value):
+            expected = repr(value) if value is not None else f"a {kind}"
+            found = "the end" if token[0] == "end" else repr(token[1])
+            raise self._error(token[2], f"expected {expected}, found {found}")
+        self.pos += 1
+        return token[1]
+
+    def _at(self, kind: str, value) -> bool:
+        token = self._peek()
+        return token[0] == kind and token[1] == value
+
+    def parse(self) -> Mask:
+        mask = self._or()
+        if self.pos != len(self.tokens):
+            raise self._error(self._peek()[2], f"unexpected {self._peek()[1]!r}")
+        return mask
+
+    def _or(self) -> Mask:
+        mask = self._and()
+        while self._at("word", "or"):
+            self.pos += 1
+            left, right = mask, self._and()
+            mask = lambda c, n, a=left, b=right: [x or y for x, y in zip(a(c, n), b(c, n))]
+        return mask
+
+    def _and(self) -> Mask:
+        mask = self._not()
+        while self._at("word", "and"):
+            self.pos += 1
+            left, right = mask, self._not()
+            mask = lambda c, n, a=left, b=right: [x and y for x, y in zip(a(c, n), b(c, n))]
+        return mask
+
+    def _not(self) -> Mask:
+        if self._at("word", "not"):
+            self.pos += 1
+            inner = self._not()
+            return lambda c, n: [not x for x in inner(c, n)]
+        if self._at("op", "("):
+            self.pos += 1
+            mask = self._or()
+            self._take("op", ")")
+            return mask
+        return self._comparison()
+
+    def _comparison(self) -> Mask:
+        field = self._take("word")
+        if field in ("and", "or", "not", "in"):
+            raise self._error(self._peek()[2], f"expected a field name, found {field!r}")
+        self.fields.add(field)
+        if self._at("word", "in"):
+            self.pos += 1
+            values = self._list()
+            self.comparisons += [(field, v) for v in values]
+            return lambda c, n: [v in values for v in c[field]]
+        kind, op, pos = self._peek()
+        if kind != "op" or op not in _COMPARE:
+            raise self._error(pos, f"expected a comparison (== != < <= > >= in) after {field!r}")
+        self.pos += 1
+        value = self._literal()
+        self.comparisons.append((field, value))
+        compare = _COMPARE[op]
+        return lambda c, n: [v is not None and compare(v, value) for v in c[field]]
+
+    def _literal(self):
+        kind, value, pos = self._peek()
+        if kind not in ("number", "string"):
+            raise self._error(pos, f"expected a number or a quoted string, found {value!r}")
+        self.pos += 1
+        return value
+
+    def _list(self) -> frozenset:
+        self._take("op", "[")
+        values = [self._literal()]
+        while self._at("op", ","):
+            self.pos += 1
+            values.append(self._literal())
+        self._take("op", "]")
+        return frozenset(values)

@@ -1,0 +1,37 @@
+"""Logging set-up and a rate limit, so that a flood of bad lines cannot flood the log."""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+
+def setup(level: str = "INFO") -> None:
+    logging.basicConfig(stream=sys.stderr, level=level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+class RateLimitedLog:
+    """At most `burst` messages per `period` seconds for each kind of event; the number
+    suppressed is said with the next message that gets through."""
+
+    def __init__(self, name: str, burst: int = 5, period: float = 60.0):
+        self.logger = logging.getLogger(name)
+        self.burst = burst
+        self.period = period
+        self._windows: dict[str, list] = {}   # kind -> [period start, sent, suppressed]
+
+    def warning(self, kind: str, message: str, *args) -> None:
+        now = time.monotonic()
+        state = self._windows.setdefault(kind, [now, 0, 0])
+        if now - state[0] >= self.period:
+            state[0], state[1] = now, 0
+        if state[1] >= self.burst:
+            state[2] += 1
+            return
+        state[1] += 1
+        if state[2]:
+            message += " (%d similar messages suppressed)"
+            args += (state[2],)
+            state[2] = 0
+        self.logger.warning(message, *args)
