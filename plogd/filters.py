@@ -168,7 +168,8 @@ class _Parser:
     def _literal(self):
         kind, value, pos = self._peek()
         if kind not in ("number", "string"):
-            raise self._error(pos, f"expected a number or a quoted string, found {value!r}")
+            found = "the end" if kind == "end" else repr(value)
+            raise self._error(pos, f"expected a number or a quoted string, found {found}")
         self.pos += 1
         return value
 

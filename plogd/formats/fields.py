@@ -117,7 +117,7 @@ class FieldType:
         return self.convert_token or self.convert
 
 
-STRING = FieldType("string", rb"\S+", to_str, False)
+STRING = FieldType("string", rb"[^ ]+", to_str, False)   # fields are space-separated
 QUOTED = FieldType("string", rb'(?:[^"\\]|\\.)*', to_str, False)
 INT = FieldType("int", rb"\d+", to_int, True)
 BYTES = FieldType("int", rb"\d+|-", to_bytes_count, True)

@@ -100,6 +100,7 @@ class FileFollower:
         try:
             f = open(self.path, "rb")
         except OSError as e:
+            self._seek_end = False   # a file that appears later holds only new lines
             if not self._missing_reported:
                 _log.warning("%s: cannot open %s (%s); waiting for it", self.input, self.path,
                              e.strerror)

@@ -1,0 +1,102 @@
+"""Every configuration mistake stops start-up with one message: file, line, key, what was
+found, what is allowed (and the closest name for a typo). `plogd check` shows it (exit 2)
+or prints the summary (exit 0)."""
+import pytest
+
+from helpers import ROOT, plogd
+from plogd.config import ConfigError, load
+
+GOOD = """\
+interval: 60
+state_dir: /tmp/plogd-test
+zabbix:
+  server: 127.0.0.1
+  port: 10051
+  host: web01
+inputs:
+  - name: nginx
+    path: /var/log/nginx/access.log
+    format: nginx_timed
+    start: end
+    metrics:
+      - {key: nginx.requests, type: count}
+      - {key: "nginx.status[{status}]", type: count, by: status}
+      - {key: nginx.errors, type: count, where: "status >= 500"}
+      - {key: nginx.bytes, type: sum, field: body_bytes_sent}
+      - {key: nginx.request_time.avg, type: avg, field: request_time}
+      - {key: nginx.request_time.max, type: max, field: request_time}
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "plogd.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_issue_example_loads(tmp_path):
+    config = load(str(write(tmp_path, GOOD)))
+    assert config.zabbix.host == "web01" and config.inputs[0].format.name == "nginx_timed"
+    assert [m.key for m in config.inputs[0].metrics][:2] == ["nginx.requests", "nginx.status[{status}]"]
+
+
+@pytest.mark.parametrize("old,new,expected", [
+    ("interval: 60", "intervall: 60", ":1: intervall: unknown key 'intervall'; allowed here: "
+     "interval, state_dir, zabbix, inputs, max_line_length (did you mean 'interval'?)"),
+    ("interval: 60", "interval: soon", ":1: interval: found 'soon'; expected a whole number"),
+    ("interval: 60", "interval: 0", ":1: interval: found 0; expected a number greater than 0"),
+    ("  port: 10051", "  port: 70000", ":5: zabbix.port: found 70000; a port is 1 to 65535"),
+    ("format: nginx_timed", "format: nginx_timd", ":10: inputs[0].format: unknown format "
+     "'nginx_timd'; allowed: nginx_combined, nginx_main, nginx_timed"),
+    ("format: nginx_timed", "format: 'regex:(?P<status>'", ":10: inputs[0].format: not a valid "
+     "regular expression"),
+    ("start: end", "start: middle", ":11: inputs[0].start: found 'middle'; allowed: end, beginning"),
+    ("type: avg, field: request_time}", "type: avgg, field: request_time}",
+     ":17: inputs[0].metrics[4].type: found 'avgg'; allowed: count, sum, avg, min, max "
+     "(did you mean 'avg'?)"),
+    ("field: body_bytes_sent}", "field: body_bytes}", ":16: inputs[0].metrics[3].field: found "
+     "'body_bytes', a field format nginx_timed does not have"),
+    ('"nginx.status[{status}]", type: count, by: status}', '"nginx.status", type: count, by: status}',
+     ":14: inputs[0].metrics[1].key: found 'nginx.status', without the placeholder {status}"),
+    ('where: "status >= 500"', 'where: "stauts >= 500"', ":15: inputs[0].metrics[2].where: "
+     "'stauts' is not a field of this format (did you mean 'status'?)"),
+    ("type: sum, field: body_bytes_sent}", "type: sum, field: method}",
+     ":16: inputs[0].metrics[3].field: found 'method', which holds text"),
+    ("{key: nginx.requests, type: count}", "{key: nginx.requests, type: count, colour: red}",
+     ":13: inputs[0].metrics[0].colour: unknown key 'colour'"),
+])
+def test_mistakes_are_named_with_file_line_and_key(tmp_path, old, new, expected):
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(ConfigError) as err:
+        load(str(path))
+    assert str(err.value).startswith(str(path) + expected.split(" (did")[0].split("; allowed: n")[0])
+    assert expected in str(err.value) or expected.split(";")[0] in str(err.value)
+
+
+def test_missing_inputs_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match=r"plogd.yaml:1: top level: missing required key 'inputs'"):
+        load(str(write(tmp_path, "interval: 60\n")))
+    with pytest.raises(ConfigError, match=r"plogd.yaml:3: not valid YAML"):
+        load(str(write(tmp_path, "interval: 60\ninputs: [\n")))
+    with pytest.raises(ConfigError, match="cannot read the configuration"):
+        load(str(tmp_path / "absent.yaml"))
+
+
+def test_check_prints_the_summary_or_the_error(tmp_path):
+    good = plogd("check", "-c", str(write(tmp_path, GOOD)))
+    out = good.stdout.decode()
+    assert "input nginx: /var/log/nginx/access.log, format nginx_timed" in out
+    assert "nginx.status[{status}]" in out and "one key per status" in out
+    assert "status (int)" in out and "request_time (float)" in out
+    bad = plogd("check", "-c", str(write(tmp_path, GOOD.replace("type: count}", "type: cnt}", 1))),
+                check=False)
+    assert bad.returncode == 2
+    assert b"inputs[0].metrics[0].type: found 'cnt'" in bad.stderr
+    assert b"Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("name", ["plogd.yaml", "nginx.yaml", "apache.yaml"])
+def test_shipped_configurations_are_valid(name):
+    result = plogd("check", "-c", str(ROOT / "conf" / name))
+    assert b"OK" in result.stdout

@@ -1,0 +1,41 @@
+"""The `where:` language: results per line, and clear errors."""
+import pytest
+
+from plogd.filters import FilterError, compile_filter
+
+FIELDS = {"status": True, "request_time": True, "method": False, "path": False}
+COLUMNS = {"status": (200, 500, 503, 404), "request_time": (0.1, None, 2.5, 0.3),
+           "method": ("GET", "POST", "GET", None), "path": ("/", "/a", "/b", "/c")}
+
+
+def run(text):
+    return compile_filter(text, FIELDS).mask(COLUMNS, 4)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("status >= 500", [False, True, True, False]),
+    ("status == 404 or status == 200", [True, False, False, True]),
+    ("not status < 500", [False, True, True, False]),
+    ('method in ["GET", "HEAD"]', [True, False, True, False]),
+    ('method != "GET"', [False, True, False, False]),        # absent ('-') compares false
+    ("request_time > 1", [False, False, True, False]),
+    ('(status >= 500 and method == "GET") or path == "/"', [True, False, True, False]),
+    ("status in [500, 503] and not request_time < 1", [False, True, True, False]),
+])
+def test_filter_results(text, expected):
+    assert run(text) == expected
+
+
+@pytest.mark.parametrize("text,message", [
+    ("status >=", "expected a number or a quoted string, found the end"),
+    ("status => 5", "unexpected"),
+    ('status == "500"', "compare it with a number"),
+    ("method == GET", "expected a number or a quoted string"),
+    ("stats >= 500", "did you mean 'status'"),
+    ("status >= 500 and", "expected a field name|expected a"),
+    ("(status >= 500", "expected '\\)'"),
+    ("status >= 500 500", "unexpected 500"),
+])
+def test_filter_errors_say_what_and_where(text, message):
+    with pytest.raises(FilterError, match=message):
+        compile_filter(text, FIELDS)

@@ -1,0 +1,125 @@
+"""Built-in formats: typed fields, escapes, zones, and the split fast path agreeing with the
+regex (the authority) on every line, valid or not."""
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from plogd.formats import BUILTIN_TEMPLATES, FormatError, LogFormat, get_format
+
+TIMED = (b'203.0.113.9 - alice [29/Nov/2026:18:20:01 +0330] "GET /a?b=1 HTTP/1.1" 200 5123 '
+         b'"https://shop.example.com/" "Mozilla/5.0 (X11)" 0.023 0.021')
+
+
+def test_typed_fields_of_a_timed_line():
+    rec = get_format("nginx_timed").parse(TIMED)
+    assert rec["status"] == 200 and rec["body_bytes_sent"] == 5123
+    assert rec["request_time"] == 0.023 and rec["upstream_response_time"] == 0.021
+    assert rec["timestamp"] == 1795976401 - 3 * 3600 - 1800   # +0330 is ahead of UTC
+    assert (rec["method"], rec["path"], rec["protocol"]) == ("GET", "/a?b=1", "HTTP/1.1")
+    assert rec["remote_user"] == "alice" and rec["status_class"] == "2xx"
+
+
+@pytest.mark.parametrize("upstream,total", [
+    (b"0.010, 0.020", 0.03), (b"0.010 : 0.020", 0.03), (b"-", None), (b"0.5, -", 0.5),
+])
+def test_upstream_time_lists(upstream, total):
+    rec = get_format("nginx_timed").parse(TIMED.replace(b"0.021", upstream))
+    assert rec["upstream_response_time"] == pytest.approx(total) if total else rec[
+        "upstream_response_time"] is None
+
+
+def test_dash_bytes_are_zero_and_dash_strings_absent():
+    line = b'1.2.3.4 - - [01/Aug/1995:00:00:01 -0400] "GET / HTTP/1.0" 304 -'
+    rec = get_format("apache_common").parse(line)
+    assert rec["body_bytes_sent"] == 0 and rec["remote_user"] is None and rec["ident"] is None
+    assert rec["timestamp"] == 807249601
+
+
+def test_escapes_inside_quoted_fields():
+    apache = (b'1.2.3.4 - - [01/Aug/1995:00:00:01 -0400] "GET /\\"x\\" HTTP/1.0" 200 1 '
+              b'"-" "agent \\"q\\""')
+    rec = get_format("apache_combined").parse(apache)
+    assert rec["path"] == '/"x"' and rec["http_user_agent"] == 'agent "q"'
+    nginx = (b'1.2.3.4 - - [01/Aug/1995:00:00:01 -0400] "\\x16\\x03\\x01" 400 150 "-" "-"')
+    assert get_format("nginx_combined").parse(nginx)["request"] == "\x16\x03\x01"
+
+
+def test_crlf_line_end_is_accepted():
+    assert get_format("nginx_timed").parse(TIMED + b"\r")["upstream_response_time"] == 0.021
+
+
+@pytest.mark.parametrize("line", [
+    b"", b"xxxxxxxxxxxx", TIMED.replace(b" 200 ", b" 2x0 "), TIMED.replace(b"Nov", b"Foo"),
+    TIMED.replace(b"0.023", b"1e5"), TIMED + b" extra", TIMED.replace(b"[", b""),
+    TIMED.replace(b" - alice", b" x alice"), TIMED.replace(b"+0330", b"+03:30"),
+])
+def test_lines_that_do_not_match(line):
+    assert get_format("nginx_timed").parse(line) is None
+
+
+def test_vhost_combined_has_server_fields():
+    line = (b'www.example.com:443 1.2.3.4 - - [01/Aug/1995:00:00:01 -0400] "GET / HTTP/1.1" '
+            b'200 512 "-" "curl/8"')
+    rec = get_format("apache_vhost_combined").parse(line)
+    assert (rec["server_name"], rec["server_port"], rec["bytes_sent"]) == ("www.example.com", 443, 512)
+
+
+def test_regex_format_types_known_names():
+    fmt = get_format(r"regex:(?P<remote_addr>\S+) \[(?P<time_local>[^]]+)\] (?P<status>\d+)")
+    rec = fmt.parse(b"1.2.3.4 [01/Aug/1995:00:00:01 -0400] 503")
+    assert rec["status"] == 503 and rec["status_class"] == "5xx" and rec["timestamp"] == 807249601
+
+
+@pytest.mark.parametrize("name,message", [
+    ("regex:(?P<a>", "not a valid regular expression"), ("regex:\\d+", "no named group"),
+    ("nginx_timd", "unknown format"),
+])
+def test_bad_formats_are_rejected(name, message):
+    with pytest.raises(FormatError, match=message):
+        get_format(name)
+
+
+# -- the fast path never disagrees with the regex ---------------------------------------
+
+_pieces = st.sampled_from([b" ", b'"', b"-", b"[", b"]", b"\\", b"\\x22", b"200", b"0.5",
+                           b"0.1, 0.2", b"1.2.3.4", b"GET / HTTP/1.1", b"\r", b"x", b"\t"])
+
+
+def _mutations():
+    def mutate(data):
+        line, ops = data
+        for pos, piece, delete in ops:
+            pos %= len(line) + 1
+            line = line[:pos] + piece + line[pos + delete:]
+        return line
+    ops = st.lists(st.tuples(st.integers(0, 400), _pieces, st.integers(0, 3)), max_size=4)
+    return st.tuples(st.sampled_from([TIMED, TIMED.replace(b"0.021", b"-"),
+                                      TIMED.replace(b"alice", b"-")]), ops).map(mutate)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(line=_mutations(), name=st.sampled_from(sorted(BUILTIN_TEMPLATES)))
+def test_fast_path_agrees_with_regex(line, name):
+    fmt = get_format(name)
+    names = list(fmt.fields)
+    fast = fmt.extractor(names)(line)
+    authority = fmt._regex_extractor(names)(line)
+    assert fast == authority
+
+
+@settings(max_examples=500, deadline=None)
+@given(line=st.binary(max_size=300))
+def test_parser_never_raises_on_arbitrary_bytes(line):
+    for name in BUILTIN_TEMPLATES:
+        get_format(name).parse(line)
+
+
+def test_fast_path_is_used_for_plain_lines():
+    fmt = LogFormat.from_template("t", BUILTIN_TEMPLATES["nginx_timed"])
+    calls = []
+    slow = fmt._regex_extractor
+    fmt._regex_extractor = lambda names: (lambda line: calls.append(line) or slow(names)(line))
+    extract = fmt.extractor(["timestamp", "status"])
+    assert extract(TIMED) == (1795963801, 200)
+    assert calls == []          # the plain line never reached the regex
+    extract(TIMED.replace(b"0.021", b"0.1, 0.2"))
+    assert len(calls) == 1      # a list with spaces does
