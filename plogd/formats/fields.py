@@ -23,6 +23,11 @@ def to_int(raw: bytes) -> int:
     return int(raw)
 
 
+def to_optional_int(raw: bytes) -> int | None:
+    """Apache writes '-' for a status it never set (e.g. a request aborted early)."""
+    return None if raw == b"-" else to_int(raw)
+
+
 def to_bytes_count(raw: bytes) -> int:
     """Byte counts: nginx and Apache write '-' for zero bytes."""
     if raw == b"-":
@@ -120,6 +125,7 @@ class FieldType:
 STRING = FieldType("string", rb"[^ ]+", to_str, False)   # fields are space-separated
 QUOTED = FieldType("string", rb'(?:[^"\\]|\\.)*', to_str, False)
 INT = FieldType("int", rb"\d+", to_int, True)
+OPTIONAL_INT = FieldType("int", rb"\d+|-", to_optional_int, True)
 BYTES = FieldType("int", rb"\d+|-", to_bytes_count, True)
 FLOAT = FieldType("float", _NUMBER + rb"|-", to_float, True)
 FLOAT_LIST = FieldType(
@@ -131,7 +137,7 @@ TIME = FieldType(
 # The type of each known variable; any other variable is a string.
 KNOWN_TYPES: dict[str, FieldType] = {
     "time_local": TIME,
-    "status": INT,
+    "status": OPTIONAL_INT,
     "server_port": INT,
     "body_bytes_sent": BYTES,
     "bytes_sent": BYTES,
@@ -158,8 +164,9 @@ def _request_part(index: int) -> Callable[[bytes], str | None]:
     return part
 
 
-def to_status_class(raw: bytes) -> str:
-    return "%dxx" % (to_int(raw) // 100)
+def to_status_class(raw: bytes) -> str | None:
+    status = to_optional_int(raw)
+    return None if status is None else "%dxx" % (status // 100)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,78 @@
+"""The command line as a user runs it: replay (JSON and zabbix_sender forms, out-of-order
+lines), parse, and a clean exit on SIGINT/SIGTERM."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers import DATA, ROOT, plogd, read_records, totals
+from plogd.traffic import write_file
+
+NASA = DATA / "logs" / "nasa-aug95-repaired" / "NASA_access_log_Aug95.repaired"
+
+
+def test_replay_of_shuffled_lines_equals_replay_in_order(tmp_path):
+    lines = NASA.read_bytes().split(b"\n")[:-1]     # whole lines only
+    shuffled = tmp_path / "shuffled.log"
+    import random
+    random.Random(3).shuffle(lines)
+    shuffled.write_bytes(b"\n".join(lines) + b"\n")
+    ordered = read_records(plogd("replay", "--format", "apache_common", str(NASA)).stdout)
+    mixed = read_records(plogd("replay", "--format", "apache_common", str(shuffled)).stdout)
+    key = lambda r: (r["clock"], r["key"])
+    assert sorted(mixed, key=key) == sorted(ordered, key=key)
+    assert totals(mixed)["apache.requests"] == 1880
+
+
+def test_replay_sender_format_quotes_what_zabbix_sender_needs(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_bytes(b'1.2.3.4 - - [01/Aug/1995:00:00:01 -0400] "GET /a%20b HTTP/1.0" 200 10 "-" "x"\n'
+                    b'1.2.3.4 - - [01/Aug/1995:00:00:02 -0400] "GET /q,r HTTP/1.0" 200 5 "-" "x"\n')
+    config = tmp_path / "c.yaml"
+    config.write_text("""
+zabbix: {host: "my host"}
+inputs:
+  - path: x
+    format: apache_combined
+    metrics:
+      - {key: "bytes[{path}]", type: sum, field: body_bytes_sent, by: path}
+""")
+    out = tmp_path / "values.txt"
+    plogd("replay", "-c", str(config), "--sender-format", "-o", str(out), str(log))
+    assert out.read_text().splitlines() == [
+        '"my host" bytes[/a%20b] 807249600 10',
+        '"my host" "bytes[\\"/q,r\\"]" 807249600 5',
+    ]
+
+
+def test_parse_prints_typed_fields_and_counts_unmatched(tmp_path):
+    result = plogd("parse", "--format", "apache_combined",
+                   str(DATA / "logs" / "basjes-small" / "access_log"))
+    records = [json.loads(l) for l in result.stdout.splitlines()]
+    assert len(records) == 16 and isinstance(records[0]["status"], int)
+    assert records[0]["timestamp"] == 1365300296     # 07/Apr/2013:04:04:56 +0200
+    assert b"17 lines, 1 unmatched" in result.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stops_cleanly_without_traceback(tmp_path, sig):
+    big = tmp_path / "big.log"
+    write_file(big, 300_000)
+    log = tmp_path / "follow.log"
+    log.write_bytes(b"")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"state_dir: {tmp_path}\ninputs:\n  - path: {log}\n    format: nginx_timed\n"
+                      "    metrics: [{key: n, type: count}]\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for args in (["replay", "--format", "nginx_timed", str(big)], ["--single", "-c", str(config)]):
+        proc = subprocess.Popen([sys.executable, "-m", "plogd", *args], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(1.5)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=20)
+        assert b"Traceback" not in err and b"Error in atexit" not in err, err.decode()
+        assert proc.returncode in (0, 130, -sig), (args, proc.returncode)
