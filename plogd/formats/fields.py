@@ -25,14 +25,20 @@ def to_int(raw: bytes) -> int:
 
 def to_optional_int(raw: bytes) -> int | None:
     """Apache writes '-' for a status it never set (e.g. a request aborted early)."""
-    return None if raw == b"-" else to_int(raw)
+    if raw.isdigit():
+        return int(raw)
+    if raw == b"-":
+        return None
+    raise ValueError(raw)
 
 
 def to_bytes_count(raw: bytes) -> int:
     """Byte counts: nginx and Apache write '-' for zero bytes."""
+    if raw.isdigit():
+        return int(raw)
     if raw == b"-":
         return 0
-    return to_int(raw)
+    raise ValueError(raw)
 
 
 def to_float(raw: bytes) -> float | None:
@@ -79,10 +85,10 @@ def to_str(raw: bytes) -> str | None:
 _time_cache: dict[bytes, int] = {}
 
 
-def to_epoch(raw: bytes) -> int:
+def to_epoch(raw: bytes | str) -> int:
     """'10/Oct/2000:13:55:36 -0700' (nginx $time_local, Apache %t) -> epoch seconds (UTC).
 
-    Lines of one second share the same bytes, so a small cache makes this nearly free."""
+    Lines of one second share the same text, so a small cache makes this nearly free."""
     epoch = _time_cache.get(raw)
     if epoch is None:
         epoch = _parse_clf_time(raw)
@@ -96,8 +102,8 @@ _CLF_TIME = re.compile(
     rb"(\d\d?)/([A-Z][a-z]{2})/(\d{4}):(\d\d?):(\d\d?):(\d\d?) ([+-])(\d\d)(\d\d)")
 
 
-def _parse_clf_time(raw: bytes) -> int:
-    m = _CLF_TIME.fullmatch(raw)
+def _parse_clf_time(raw: bytes | str) -> int:
+    m = _CLF_TIME.fullmatch(raw.encode() if isinstance(raw, str) else raw)
     if m is None or m.group(2) not in MONTHS:
         raise ValueError(raw)
     day, _, year, hour, minute, second, sign, tzh, tzm = m.groups()
@@ -154,25 +160,24 @@ def field_type(name: str, quoted: bool) -> FieldType:
     return KNOWN_TYPES.get(name, default)
 
 
-def _request_part(index: int) -> Callable[[bytes], str | None]:
+def _request_part(index: int) -> Callable[[str | None], str | None]:
     """method, path and protocol from '$request' ("GET /a?b=1 HTTP/1.1")."""
-    def part(raw: bytes) -> str | None:
-        pieces = raw.split(b" ")
+    def part(request: str | None) -> str | None:
+        pieces = request.split(" ") if request else ()
         if not 2 <= len(pieces) <= 3 or index >= len(pieces):
             return None
-        return to_str(pieces[index])
+        return pieces[index]
     return part
 
 
-def to_status_class(raw: bytes) -> str | None:
-    status = to_optional_int(raw)
+def to_status_class(status: int | None) -> str | None:
     return None if status is None else "%dxx" % (status // 100)
 
 
 @dataclass(frozen=True)
 class Derived:
-    source: str                           # the logged field it is computed from
-    convert: Callable[[bytes], object]    # from the source's raw bytes
+    source: str                             # the logged field it is computed from
+    convert: Callable[[object], object]     # from the source's typed value
     type_name: str
 
 

@@ -89,7 +89,8 @@ class LogFormat:
         return self._fast_layout.compile(names, slow)
 
     def _regex_extractor(self, names: list[str]) -> Extractor:
-        plan = [(self._groups[src] - 1, convert) for src, convert in map(self._source, names)]
+        plan = [(self._groups[src] - 1, self._types[src].convert, derive)
+                for src, derive in map(_source, names)]
         match = self.regex.match
 
         def extract(line: bytes):
@@ -98,16 +99,20 @@ class LogFormat:
                 return None
             raw = m.groups()
             try:
-                return tuple(None if raw[i] is None else convert(raw[i]) for i, convert in plan)
-            except ValueError:
+                values = [None if raw[i] is None else convert(raw[i]) for i, convert, _ in plan]
+                return tuple(v if derive is None else derive(v)
+                             for v, (_, _, derive) in zip(values, plan))
+            except ValueError:   # e.g. a month that does not exist
                 return None
         return extract
 
-    def _source(self, name: str) -> tuple[str, Callable[[bytes], object]]:
-        """(logged field whose raw bytes hold `name`, converter from those bytes)."""
-        if name in self._types:
-            return name, self._types[name].convert
+
+def _source(name: str) -> tuple[str, Callable[[object], object] | None]:
+    """(the logged field that holds `name`, the function deriving it from that field's
+    value, or None when `name` is itself logged)."""
+    if name in DERIVED:
         return DERIVED[name].source, DERIVED[name].convert
+    return name, None
 
 
 def _split_template(template: str) -> list[tuple[str, str | None]]:
@@ -182,21 +187,25 @@ class _Layout:
         if time_needed:
             date, zone = self.time_tokens
             raw["time_local"] = f"({date}[1:] + b' ' + {zone}[:-1])"
+        # Every logged field asked for, or needed for a derived field, is converted once ...
+        sources = []
         values = []
         for name in names:
             if name == "timestamp" and time_needed:
                 values.append("t[0]")
                 continue
-            if name in self.types:
-                source, convert = name, self.types[name].token_converter
+            source, derive = _source(name)
+            if source not in sources:
+                sources.append(source)
+            if derive is None:
+                values.append(f"v_{source}")
             else:
-                source, convert = DERIVED[name].source, DERIVED[name].convert
-            env[f"c_{name}"] = convert
-            values.append(f"c_{name}({raw[source]})")
-        # Typed fields not asked for are still converted: that is the regex's check on them.
-        validations = [f"c_v_{name}({raw[name]})" for name, t in self.types.items()
-                       if t.numeric and name not in names]
-        env.update({f"c_v_{name}": t.token_converter for name, t in self.types.items()})
+                env[f"d_{name}"] = derive
+                values.append(f"d_{name}(v_{source})")
+        # ... and so is every typed field not asked for: that is the regex's check on them.
+        sources += [n for n, t in self.types.items() if t.numeric and n not in sources]
+        conversions = [f"v_{n} = c_{n}({raw[n]})" for n in sources]
+        env.update({f"c_{name}": t.token_converter for name, t in self.types.items()})
         conditions = [f"p[{i}] == {text!r}" for i, text in self.whole_parts.items()]
         empty = [e for e, lit in self.literals if lit == b""]
         if empty:
@@ -220,7 +229,7 @@ class _Layout:
             f"    if not ({' and '.join(conditions) or 'True'}): return slow(line)",
             "    try:",
             *time_lines,
-            *[f"        {v}" for v in validations],
+            *[f"        {c}" for c in conversions],
             f"        return ({', '.join(values)},)",
             "    except ValueError:",
             "        return slow(line)",
