@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import operator
+from itertools import repeat
 import re
 from typing import Callable
 
@@ -163,7 +164,13 @@ class _Parser:
         value = self._literal()
         self.comparisons.append((field, value))
         compare = _COMPARE[op]
-        return lambda c, n: [v is not None and compare(v, value) for v in c[field]]
+
+        def mask(c, n):
+            column = c[field]
+            if None in column:     # an absent field compares false
+                return [v is not None and compare(v, value) for v in column]
+            return list(map(compare, column, repeat(value, n)))
+        return mask
 
     def _literal(self):
         kind, value, pos = self._peek()

@@ -89,7 +89,9 @@ class Metric:
         if self.by is None:
             if values is None:
                 return n if self.where is None else sum(mask)
-            return _fold_values(self.kind, [v for v in values if v is not None])
+            if None in values:     # lines without the field ('-') do not count
+                values = [v for v in values if v is not None]
+            return _fold_values(self.kind, values)
         groups = selected(columns[self.by])
         if values is None:
             return dict(Counter(groups))

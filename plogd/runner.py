@@ -17,7 +17,6 @@ from .messages import ClosedWindow
 from .stages.aggregate import NEVER, Aggregator
 from .stages.parse import Parser
 from .stages.read import FileFollower, read_file
-from .stages.send import ZabbixSender
 from .stages.write import ResultWriter, records
 
 _log = logging.getLogger("plogd")
@@ -59,7 +58,10 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
     readers = [FileFollower(i.name, i.path, i.start, config.max_line_length) for i in config.inputs]
     chains = {i.name: Chain.build(config, i, i.lateness) for i in config.inputs}
     writer = ResultWriter(config.result_path, config.host)
-    sender = ZabbixSender(config.zabbix.server, config.zabbix.port) if config.zabbix else None
+    sender = None
+    if config.zabbix:
+        from .stages.send import ZabbixSender   # zabbix-utils only where it is used
+        sender = ZabbixSender(config.zabbix.server, config.zabbix.port)
     _log.info("plogd --single: %d input(s), results in %s, %s", len(readers), config.result_path,
               f"sending to Zabbix {sender.address} as host {config.host!r}" if sender
               else "no Zabbix configured")

@@ -96,14 +96,18 @@ def _mutations():
                                       TIMED.replace(b"alice", b"-")]), ops).map(mutate)
 
 
-@settings(max_examples=1500, deadline=None)
-@given(line=_mutations(), name=st.sampled_from(sorted(BUILTIN_TEMPLATES)))
-def test_fast_path_agrees_with_regex(line, name):
+@settings(max_examples=400, deadline=None)
+@given(lines=st.lists(_mutations(), min_size=1, max_size=8),
+       name=st.sampled_from(sorted(BUILTIN_TEMPLATES)))
+def test_split_path_agrees_with_regex(lines, name):
     fmt = get_format(name)
     names = list(fmt.fields)
-    fast = fmt.extractor(names)(line)
-    authority = fmt._regex_extractor(names)(line)
-    assert fast == authority
+    columns, unmatched = fmt.batch_extractor(names)(lines)
+    split_rows = sorted(map(repr, zip(*(columns[n] for n in names))))
+    regex = fmt._regex_extractor(names)
+    authority = [row for row in map(regex, lines) if row is not None]
+    assert split_rows == sorted(map(repr, authority))
+    assert unmatched == len(lines) - len(authority)
 
 
 @settings(max_examples=500, deadline=None)
@@ -113,13 +117,13 @@ def test_parser_never_raises_on_arbitrary_bytes(line):
         get_format(name).parse(line)
 
 
-def test_fast_path_is_used_for_plain_lines():
+def test_split_path_is_used_for_plain_lines():
     fmt = LogFormat.from_template("t", BUILTIN_TEMPLATES["nginx_timed"])
     calls = []
-    slow = fmt._regex_extractor
-    fmt._regex_extractor = lambda names: (lambda line: calls.append(line) or slow(names)(line))
-    extract = fmt.extractor(["timestamp", "status"])
-    assert extract(TIMED) == (1795963801, 200)
-    assert calls == []          # the plain line never reached the regex
-    extract(TIMED.replace(b"0.021", b"0.1, 0.2"))
-    assert len(calls) == 1      # a list with spaces does
+    regex = fmt._regex_extractor
+    fmt._regex_extractor = lambda names: (lambda line: calls.append(line) or regex(names)(line))
+    extract = fmt.batch_extractor(["timestamp", "status"])
+    listed = TIMED.replace(b"0.021", b"0.1, 0.2")
+    assert extract([TIMED, TIMED, listed]) == ({"timestamp": [1795963801] * 3,
+                                                "status": [200] * 3}, 0)
+    assert calls == [listed]     # only the line with a list (spaces) reached the regex

@@ -1,7 +1,7 @@
 """Log formats: the built-in nginx and Apache ones by name, or any regex with named groups."""
 from __future__ import annotations
 
-from .logformat import Extractor, FormatError, LogFormat
+from .logformat import BatchExtractor, Columns, FormatError, LogFormat
 
 # nginx log_format strings; the Apache formats are written with the same variable names
 # (%h -> $remote_addr, %l -> $ident, %u -> $remote_user, %t -> [$time_local], %r -> $request,
@@ -35,4 +35,4 @@ def get_format(name: str) -> LogFormat:
     return _compiled[name]
 
 
-__all__ = ["BUILTIN_TEMPLATES", "Extractor", "FormatError", "LogFormat", "get_format"]
+__all__ = ["BUILTIN_TEMPLATES", "BatchExtractor", "Columns", "FormatError", "LogFormat", "get_format"]

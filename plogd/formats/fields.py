@@ -42,9 +42,10 @@ def to_bytes_count(raw: bytes) -> int:
 
 
 def to_float(raw: bytes) -> float | None:
+    """'0.123' or '12' (no sign, exponent, or bare dot: what nginx and Apache write)."""
     if raw == b"-":
         return None
-    if not raw.replace(b".", b"", 1).isdigit():
+    if not (raw.replace(b".", b"", 1).isdigit() and raw[:1].isdigit() and raw[-1:].isdigit()):
         raise ValueError(raw)
     return float(raw)
 
@@ -114,29 +115,63 @@ def _parse_clf_time(raw: bytes | str) -> int:
     return calendar.timegm((int(year), month, int(day), int(hour), int(minute), int(second))) - offset
 
 
+# -- whole columns at once (the split path): C-level loops instead of a call per value ----
+
+def by_table(convert: Callable) -> Callable[[list], list]:
+    """Convert a column through a table of its distinct values: one call per distinct value
+    (few, for statuses, times or methods), the rest is a dict lookup in C."""
+    def convert_column(column: list) -> list:
+        table = {v: convert(v) for v in set(column)}
+        return list(map(table.__getitem__, column))
+    return convert_column
+
+
+def _digits_column(fallback: Callable[[bytes], object]) -> Callable[[list], list]:
+    slow = by_table(fallback)
+
+    def convert_column(column: list) -> list:
+        if all(map(bytes.isdigit, column)):
+            return list(map(int, column))
+        return slow(column)
+    return convert_column
+
+
+_FLOAT_COLUMN = re.compile(rb"(?:(?:\d+(?:\.\d+)?|-)\n)*")
+
+
+def _float_column(column: list) -> list:
+    joined = b"\n".join(column) + b"\n"
+    if not column or _FLOAT_COLUMN.fullmatch(joined) is None:
+        return by_table(to_float)(column)    # raises ValueError on the culprit
+    if b"-" in joined:
+        return [None if v == b"-" else float(v) for v in column]
+    return list(map(float, column))
+
+
 @dataclass(frozen=True)
 class FieldType:
     name: str              # shown by `plogd check`
     pattern: bytes         # what the regex accepts for the raw value
     convert: Callable[[bytes], object]
     numeric: bool
-    # for a value known to hold no space (the split path): a cheaper equivalent converter
-    convert_token: Callable[[bytes], object] | None = None
+    # a column of values known to hold no space (the split path) -> typed values;
+    # raises ValueError when one of them is not of this type
+    convert_tokens: Callable[[list], list] | None = None
 
     @property
-    def token_converter(self) -> Callable[[bytes], object]:
-        return self.convert_token or self.convert
+    def column_converter(self) -> Callable[[list], list]:
+        return self.convert_tokens or by_table(self.convert)
 
 
 STRING = FieldType("string", rb"[^ ]+", to_str, False)   # fields are space-separated
 QUOTED = FieldType("string", rb'(?:[^"\\]|\\.)*', to_str, False)
-INT = FieldType("int", rb"\d+", to_int, True)
-OPTIONAL_INT = FieldType("int", rb"\d+|-", to_optional_int, True)
-BYTES = FieldType("int", rb"\d+|-", to_bytes_count, True)
-FLOAT = FieldType("float", _NUMBER + rb"|-", to_float, True)
+INT = FieldType("int", rb"\d+", to_int, True, _digits_column(to_int))
+OPTIONAL_INT = FieldType("int", rb"\d+|-", to_optional_int, True, _digits_column(to_optional_int))
+BYTES = FieldType("int", rb"\d+|-", to_bytes_count, True, _digits_column(to_bytes_count))
+FLOAT = FieldType("float", _NUMBER + rb"|-", to_float, True, _float_column)
 FLOAT_LIST = FieldType(
     "float", rb"(?:%s|-)(?:(?:, | : )(?:%s|-))*" % (_NUMBER, _NUMBER), to_float_list, True,
-    convert_token=to_float)   # a list always holds ", " or " : "
+    convert_tokens=_float_column)   # a list holds ", " or " : ": never one token
 TIME = FieldType(
     "string", rb"\d\d?/[A-Z][a-z]{2}/\d{4}:\d\d?:\d\d?:\d\d? [+-]\d{4}", to_str, False)
 

@@ -1,7 +1,7 @@
 """parse: lines -> partial aggregates per window. Never one message per line."""
 from __future__ import annotations
 
-from ..formats import LogFormat
+from ..formats import Columns, LogFormat
 from ..log import RateLimitedLog
 from ..messages import LineBatch, Partial
 from ..metrics import Metric
@@ -23,30 +23,30 @@ class Parser:
         self.metrics = metrics
         self.interval = interval
         self.names = fields_needed(metrics)
-        self.extract = fmt.extractor(self.names)
+        self.extract = fmt.batch_extractor(self.names)
 
     def handle(self, batch: LineBatch) -> Partial:
-        by_window: dict[int, list[tuple]] = {}
-        unmatched = 0
-        extract, interval = self.extract, self.interval
-        for line in batch.lines:
-            row = extract(line)
-            if row is None:
-                unmatched += 1
-                _log.warning("unmatched", "%s: line does not match the format: %.200r",
-                             self.input, line)
-                continue
-            window = row[0] - row[0] % interval
-            rows = by_window.get(window)
-            if rows is None:
-                rows = by_window[window] = []
-            rows.append(row)
+        columns, unmatched = self.extract(batch.lines)
+        if unmatched:
+            _log.warning("unmatched", "%s: %d line(s) of %s do not match the format",
+                         self.input, unmatched, batch.path)
         windows = {}
-        newest = None
-        for window, rows in by_window.items():
-            columns = dict(zip(self.names, zip(*rows)))
-            windows[window] = (len(rows), [m.fold(columns, len(rows)) for m in self.metrics])
-            window_newest = max(columns["timestamp"])
-            newest = window_newest if newest is None else max(newest, window_newest)
-        return Partial(self.input, windows, newest, lines=len(batch.lines),
-                       unmatched=unmatched, too_long=batch.too_long)
+        for window, window_columns in self._by_window(columns).items():
+            n = len(window_columns["timestamp"])
+            windows[window] = (n, [m.fold(window_columns, n) for m in self.metrics])
+        stamps = columns["timestamp"]
+        return Partial(self.input, windows, max(stamps) if stamps else None,
+                       lines=len(batch.lines), unmatched=unmatched, too_long=batch.too_long)
+
+    def _by_window(self, columns: Columns) -> dict[int, Columns]:
+        stamps, interval = columns["timestamp"], self.interval
+        if not stamps:
+            return {}
+        first = min(stamps) // interval * interval
+        if max(stamps) < first + interval:        # the usual case: one window
+            return {first: columns}
+        rows: dict[int, list[int]] = {}
+        for i, t in enumerate(stamps):
+            rows.setdefault(t - t % interval, []).append(i)
+        return {window: {name: [column[i] for i in indexes] for name, column in columns.items()}
+                for window, indexes in rows.items()}

@@ -38,7 +38,7 @@ class LineSplitter:
                 self.too_long += 1
             self.skipping = True
             self.tail = b""
-        if any(len(line) > self.max_line for line in lines):
+        if lines and max(map(len, lines)) > self.max_line:
             kept = [line for line in lines if len(line) <= self.max_line]
             self.too_long += len(lines) - len(kept)
             lines = kept
