@@ -120,19 +120,18 @@ class _Parser:
         return mask
 
     def _or(self) -> Mask:
-        mask = self._and()
-        while self._at("word", "or"):
-            self.pos += 1
-            left, right = mask, self._and()
-            mask = lambda c, n, a=left, b=right: [x or y for x, y in zip(a(c, n), b(c, n))]
-        return mask
+        return self._chain("or", self._and, operator.or_)
 
     def _and(self) -> Mask:
-        mask = self._not()
-        while self._at("word", "and"):
+        return self._chain("and", self._not, operator.and_)
+
+    def _chain(self, word: str, operand: Callable[[], Mask], combine) -> Mask:
+        """operand (word operand)*, the masks combined element-wise (bools: | and &)."""
+        mask = operand()
+        while self._at("word", word):
             self.pos += 1
-            left, right = mask, self._not()
-            mask = lambda c, n, a=left, b=right: [x and y for x, y in zip(a(c, n), b(c, n))]
+            left, right = mask, operand()
+            mask = lambda c, n, a=left, b=right: list(map(combine, a(c, n), b(c, n)))
         return mask
 
     def _not(self) -> Mask:
