@@ -13,7 +13,7 @@ from .config import ConfigError
 from .defaults import config_for_format
 from .formats import BUILTIN_TEMPLATES, FormatError, get_format
 from .output import Progress, sender_line
-from .stages.read import read_file
+from .stages.read import read_file, split_lines
 from .stages.write import encode
 
 DESCRIPTION = """\
@@ -150,13 +150,13 @@ def _replay(args) -> int:
             raise ConfigError(f"{path}: no such file")
     from .runner import replay
     progress = Progress(sum(os.path.getsize(p) for p in args.logfiles))
-    result, chain = replay(config, spec, args.logfiles, progress.advance)
+    result, aggregate = replay(config, spec, args.logfiles, progress.advance)
     progress.done()
     out = open(args.output, "wb") if args.output else sys.stdout.buffer
     with out:
         line = sender_line if args.sender_format else encode
         out.write(b"".join(map(line, result)))
-    counters = chain.aggregator.counters
+    counters = aggregate.aggregators[spec.name].counters
     print(f"plogd replay: {counters.lines} lines, {counters.unmatched} unmatched, "
           f"{counters.too_long} too long, {counters.windows} windows, {len(result)} values",
           file=sys.stderr)
@@ -172,7 +172,7 @@ def _parse(args) -> int:
     out = sys.stdout
     for path in args.files or ["/dev/stdin"]:
         for batch in read_file("parse", path, config_module.DEFAULT_MAX_LINE):
-            for raw in batch.lines:
+            for raw in split_lines(batch.data):
                 lines += 1
                 record = fmt.parse(raw)
                 if record is None:

@@ -69,6 +69,10 @@ class Config:
     def result_path(self) -> str:
         return os.path.join(self.state_dir, "results.jsonl")
 
+    @property
+    def checkpoint_path(self) -> str:
+        return os.path.join(self.state_dir, "checkpoint.json")
+
 
 # -- YAML with line numbers -------------------------------------------------------------
 

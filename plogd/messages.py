@@ -3,27 +3,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .files import FileId, Position
+
 
 @dataclass
 class LineBatch:
-    """reader -> parser: complete lines (without their newline) of one file."""
+    """reader -> parser: complete lines of one file, as the bytes read (the parser splits
+    them: the reader's work stays small and the splitting happens in parallel)."""
     input: str
-    path: str
-    lines: list[bytes]
-    start_offset: int          # byte offset of the first line in the file
-    end_offset: int            # byte offset just past the last line
-    too_long: int = 0          # lines skipped because they exceeded the length cap
+    seq: int                   # 1, 2, 3 … per followed path: aggregated in this order
+    path: str                  # the followed path (the file read may be a rotated sibling)
+    file: FileId
+    data: bytes                # complete lines, each with its b"\n" (a final one may lack it)
+    start: int                 # byte offset of the first line in the file
+    end: int                   # byte offset just past the last line
+    mtime_ns: int = 0          # the file's mtime when read (for the checkpoint)
+    too_long: int = 0          # lines the reader skipped because they exceeded the cap
 
 
 @dataclass
 class Partial:
-    """parser -> aggregator: the states of every window a batch touched, and its counters."""
+    """parser -> aggregator: the states of every window a batch touched, its counters, and
+    where the batch ended in its file (what the checkpoint records once it is merged)."""
     input: str
+    path: str
+    seq: int
     windows: dict[int, tuple[int, list]]   # window start (epoch s) -> (lines, metric states)
     newest: int | None = None              # newest event time in the batch
     lines: int = 0
     unmatched: int = 0
     too_long: int = 0
+    position: Position | None = None       # the end of the batch in its file
 
 
 @dataclass

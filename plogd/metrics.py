@@ -109,6 +109,14 @@ class Metric:
             merged[group] = _merge_state(self.kind, merged[group], state) if group in merged else state
         return merged
 
+    def dump(self, state):
+        """The state as JSON data (for the checkpoint): by-groups as [group, state] pairs,
+        since JSON object keys would turn a status 200 into the string "200"."""
+        return state if self.by is None else [[g, s] for g, s in state.items()]
+
+    def load(self, data):
+        return data if self.by is None else {g: s for g, s in data}
+
     def values(self, state) -> list[tuple[str, object]]:
         """(Zabbix key, value) pairs of a closed window's state."""
         if self.by is None:

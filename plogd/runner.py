@@ -2,41 +2,27 @@
 
 `run_single` follows the inputs and calls every stage in one loop, in one process (what
 `plogd --single` runs). `replay` computes the windows of existing files, from start to end.
-Both use the very same stage objects.
+The multi-process runner (plogd.supervisor) uses the very same stage objects.
 """
 from __future__ import annotations
 
 import logging
 import signal
 import time
-from dataclasses import dataclass
 from typing import Callable
 
+from . import checkpoint
 from .config import Config, InputConfig
 from .messages import ClosedWindow
-from .stages.aggregate import NEVER, Aggregator
-from .stages.parse import Parser
-from .stages.read import FileFollower, read_file
-from .stages.write import ResultWriter, records
+from .stages.aggregate import AggregateStage
+from .stages.parse import ParseStage
+from .stages.read import ReadStage, read_file
+from .stages.write import WriteStage, records
 
 _log = logging.getLogger("plogd")
 
-IDLE_SLEEP = 0.2   # seconds between polls when no input has anything new
-
-
-@dataclass
-class Chain:
-    """parse -> aggregate for one input."""
-    parser: Parser
-    aggregator: Aggregator
-
-    @classmethod
-    def build(cls, config: Config, spec: InputConfig, lateness: int | None) -> "Chain":
-        return cls(Parser(spec.name, spec.format, spec.metrics, config.interval),
-                   Aggregator(spec.name, spec.metrics, config.interval, lateness))
-
-    def handle(self, batch) -> list[ClosedWindow]:
-        return self.aggregator.handle(self.parser.handle(batch))
+IDLE_SLEEP = 0.2       # seconds between polls when no input has anything new
+COMMIT_EVERY = 1.0     # seconds between checkpoints while lines flow
 
 
 class Stop:
@@ -51,60 +37,88 @@ class Stop:
         self.requested = True
 
 
-def run_single(config: Config, on_records: Callable[[list[dict]], None] | None = None,
-               stop: Stop | None = None, until: float | None = None) -> None:
-    """Follow every input until stopped; `until` (monotonic time) ends the run early."""
-    stop = stop or Stop()
-    readers = [FileFollower(i.name, i.path, i.start, config.max_line_length) for i in config.inputs]
-    chains = {i.name: Chain.build(config, i, i.lateness) for i in config.inputs}
-    writer = ResultWriter(config.result_path, config.host)
-    sender = None
-    if config.zabbix:
-        from .stages.send import ZabbixSender   # zabbix-utils only where it is used
-        sender = ZabbixSender(config.zabbix.server, config.zabbix.port)
-    _log.info("plogd --single: %d input(s), results in %s, %s", len(readers), config.result_path,
-              f"sending to Zabbix {sender.address} as host {config.host!r}" if sender
-              else "no Zabbix configured")
+def load_state(config: Config) -> dict | None:
+    state = checkpoint.load(config.checkpoint_path)
+    if state is not None:
+        _log.info("resuming from the checkpoint %s", config.checkpoint_path)
+    return state
 
-    def deliver(windows: list[ClosedWindow]) -> None:
-        written = writer.handle(windows)
+
+def positions_of(state: dict | None) -> dict:
+    from .files import Position
+    return {name: {path: Position.from_json(p) for path, p in snap["positions"].items()}
+            for name, snap in (state or {}).items()}
+
+
+def make_sender(config: Config):
+    if config.zabbix is None:
+        return None
+    from .stages.send import ZabbixSender   # zabbix-utils only where it is used
+    return ZabbixSender(config.zabbix.server, config.zabbix.port)
+
+
+def run_single(config: Config, on_records: Callable[[list[dict]], None] | None = None,
+               stop: Stop | None = None, until: float | None = None, once: bool = False) -> None:
+    """Follow every input until stopped (`until`: a monotonic deadline; `once`: stop when
+    every input has been read to its end). Resumes from the checkpoint, saves it on exit."""
+    stop = stop or Stop()
+    state = load_state(config)
+    read = ReadStage(config.inputs, config.max_line_length, positions_of(state),
+                     first_run=state is None)
+    parse = ParseStage(config.inputs, config.interval, config.max_line_length)
+    aggregate = AggregateStage(config.inputs, config.interval, state=state)
+    write = WriteStage(config.result_path, config.checkpoint_path, config.host)
+    sender = make_sender(config)
+    _log.info("plogd --single: %d input(s), results in %s, %s", len(config.inputs),
+              config.result_path, f"sending to Zabbix {sender.address} as host {config.host!r}"
+              if sender else "no Zabbix configured")
+
+    def commit(windows: list[ClosedWindow]) -> None:
+        written = write.commit(windows, aggregate.snapshot())
         if written:
             if sender is not None:
                 sender.handle(written)
             if on_records is not None:
                 on_records(written)
 
+    closed: list[ClosedWindow] = []
+    last_commit = time.monotonic()
+    dirty = False
     try:
         while not stop.requested and (until is None or time.monotonic() < until):
-            busy = False
-            for reader in readers:
-                for batch in reader.poll():
-                    busy = True
-                    deliver(chains[batch.input].handle(batch))
-            if not busy:
-                now = time.time()
-                for chain in chains.values():
-                    deliver(chain.aggregator.tick(now))
+            batches = read.poll()
+            for batch in batches:
+                closed += aggregate.handle(parse.handle(batch))
+            dirty = dirty or bool(batches)
+            if not batches:
+                closed += aggregate.tick(time.time())
                 if sender is not None:
                     sender.tick()
+            if closed or (dirty and time.monotonic() - last_commit >= COMMIT_EVERY):
+                commit(closed)
+                closed, dirty, last_commit = [], False, time.monotonic()
+            if not batches:
+                if once:
+                    break
                 time.sleep(IDLE_SLEEP)
     finally:
-        for reader in readers:
-            reader.close()
-        writer.close()
-        still_open = sum(len(c.aggregator.open) for c in chains.values())
-        _log.info("plogd stopped; %d window(s) still open were not written", still_open)
+        commit(closed)    # the open windows stay in the checkpoint for the next start
+        read.close()
+        write.close()
+        still_open = sum(len(a.open) for a in aggregate.aggregators.values())
+        _log.info("plogd stopped; %d open window(s) kept in the checkpoint", still_open)
 
 
 def replay(config: Config, spec: InputConfig, paths: list[str],
-           progress: Callable[[int], None] | None = None) -> tuple[list[dict], Chain]:
+           progress: Callable[[int], None] | None = None) -> tuple[list[dict], AggregateStage]:
     """The value records of every window in the files, oldest window first.
 
     Windows stay open until the end of the input, so lines out of time order (Apache logs
     the request's start time, in completion order) are all counted in their window."""
-    chain = Chain.build(config, spec, NEVER)
+    parse = ParseStage([spec], config.interval, config.max_line_length)
+    aggregate = AggregateStage([spec], config.interval, replay=True)
     for path in paths:
         for batch in read_file(spec.name, path, config.max_line_length, progress):
-            chain.handle(batch)
-    closed = chain.aggregator.flush()
-    return [r for window in closed for r in records(window, config.host)], chain
+            aggregate.handle(parse.handle(batch))
+    closed = aggregate.flush()
+    return [r for window in closed for r in records(window, config.host)], aggregate

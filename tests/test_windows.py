@@ -1,8 +1,10 @@
 """Parsing into partials, merging, and closing windows by event time (pure objects)."""
+import json
 import random
 
 from hypothesis import given, settings, strategies as st
 
+from plogd.files import FileId
 from plogd.filters import compile_filter
 from plogd.formats import get_format
 from plogd.messages import LineBatch
@@ -31,8 +33,21 @@ def line(t, status=200, nbytes=100, rt="0.100", up="0.050", method="GET"):
             .encode())
 
 
-def batch(lines):
-    return LineBatch("in", "/x", lines, 0, 0)
+class Chain:
+    """parse -> aggregate, batches numbered as the reader numbers them."""
+
+    def __init__(self, metrics=METRICS, lateness=NEVER):
+        self.parser = Parser("in", FMT, metrics, 60, 65536)
+        self.agg = Aggregator("in", metrics, 60, lateness)
+        self.seq = 0
+
+    def partial(self, lines):
+        self.seq += 1
+        data = b"".join(l + b"\n" for l in lines)
+        return self.parser.handle(LineBatch("in", self.seq, "/x", FileId(1, 2, 0, ""), data, 0, 0))
+
+    def feed(self, lines):
+        return self.agg.handle(self.partial(lines))
 
 
 def values(windows):
@@ -40,62 +55,76 @@ def values(windows):
 
 
 def test_one_window_values():
-    parser = Parser("in", FMT, METRICS, 60)
-    agg = Aggregator("in", METRICS, 60, NEVER)
-    lines = [line(120, 200, 10, "0.5"), line(130, 503, 20, "1.5", "-", "POST"), line(179, 404, 0, "-"),
-             b"garbage"]
-    agg.handle(parser.handle(batch(lines)))
-    got = values(agg.flush())
+    chain = Chain()
+    chain.feed([line(120, 200, 10, "0.5"), line(130, 503, 20, "1.5", "-", "POST"),
+                line(179, 404, 0, "-"), b"garbage"])
+    got = values(chain.agg.flush())
     assert got == {(120, "requests"): 3, (120, "status[200]"): 1, (120, "status[404]"): 1,
                    (120, "status[503]"): 1, (120, "errors"): 1, (120, "bytes"): 30,
                    (120, "rt.avg"): 1.0, (120, "rt.min"): 0.5, (120, "rt.max"): 1.5,
                    (120, "up.avg"): 0.05, (120, "bytes_by_method[GET]"): 10,
                    (120, "bytes_by_method[POST]"): 20}
-    assert agg.counters.unmatched == 1 and agg.counters.lines == 4
+    assert chain.agg.counters.unmatched == 1 and chain.agg.counters.lines == 4
 
 
 def test_windows_close_by_event_time_and_late_lines_are_counted():
-    parser = Parser("in", FMT, METRICS[:1], 60)
-    agg = Aggregator("in", METRICS[:1], 60, lateness=10)
-    assert agg.handle(parser.handle(batch([line(0), line(59)]))) == []
-    assert agg.handle(parser.handle(batch([line(69)]))) == []          # 60 + 10 not yet passed
-    closed = agg.handle(parser.handle(batch([line(70)])))
+    chain = Chain(METRICS[:1], lateness=10)
+    assert chain.feed([line(0), line(59)]) == []
+    assert chain.feed([line(69)]) == []          # 60 + 10 not yet passed
+    closed = chain.feed([line(70)])
     assert [(w.start, w.values) for w in closed] == [(0, [("requests", 2)])]
-    agg.handle(parser.handle(batch([line(30), line(31)])))           # window 0 is closed
-    assert agg.counters.late == 2
-    assert [(w.start, w.values) for w in agg.tick(now=131)] == [(60, [("requests", 2)])]
+    chain.feed([line(30), line(31)])             # window 0 is closed
+    assert chain.agg.counters.late == 2
+    assert [(w.start, w.values) for w in chain.agg.tick(now=131)] == [(60, [("requests", 2)])]
 
 
 def test_idle_tick_does_not_close_recent_windows():
-    parser = Parser("in", FMT, METRICS[:1], 60)
-    agg = Aggregator("in", METRICS[:1], 60, lateness=10)
-    agg.handle(parser.handle(batch([line(100)])))
-    assert agg.tick(now=125) == [] and agg.tick(now=129) == []
-    assert len(agg.tick(now=130)) == 1
+    chain = Chain(METRICS[:1], lateness=10)
+    chain.feed([line(100)])
+    assert chain.agg.tick(now=125) == [] and chain.agg.tick(now=129) == []
+    assert len(chain.agg.tick(now=130)) == 1
+
+
+def test_batches_merge_in_reading_order_whatever_order_they_arrive_in():
+    """Parser processes finish out of order; the aggregator merges in order, so a window
+    never closes on a later batch before an earlier one was counted."""
+    chain = Chain(METRICS[:1], lateness=0)
+    first, second = chain.partial([line(10)]), chain.partial([line(70)])
+    assert chain.agg.handle(second) == []        # waits for batch 1
+    closed = chain.agg.handle(first)
+    assert [(w.start, w.values) for w in closed] == [(0, [("requests", 1)])]
+    assert chain.agg.counters.late == 0
+
+
+def test_snapshot_and_restore_give_the_same_windows():
+    chain = Chain(lateness=5)
+    chain.feed([line(10), line(20, 500), line(61)])
+    restored = Aggregator("in", METRICS, 60, 5)
+    restored.restore(json.loads(json.dumps(chain.agg.snapshot())))
+    later = [line(70, 404), line(130)]
+    assert values(restored.handle(Chain(lateness=5).partial(later))) == values(chain.feed(later))
+    assert restored.counters == chain.agg.counters
 
 
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 10**6), cuts=st.lists(st.integers(0, 300), max_size=8))
-def test_any_batching_gives_identical_windows(seed, cuts):
+def test_any_batching_and_arrival_order_give_identical_windows(seed, cuts):
     rng = random.Random(seed)
     lines = [line(rng.randrange(0, 600), rng.choice([200, 404, 500]), rng.randrange(0, 999),
                   f"{rng.random():.3f}", rng.choice(["-", "0.010", "0.1, 0.2"]),
                   rng.choice(["GET", "POST"])) for _ in range(300)]
-
-    def run(pieces):
-        parser, agg = Parser("in", FMT, METRICS, 60), Aggregator("in", METRICS, 60, NEVER)
-        for piece in pieces:
-            agg.handle(parser.handle(batch(piece)))
-        return values(agg.flush())
-
+    one_pass = Chain()
+    one_pass.feed(lines)
+    split = Chain()
     bounds = [0] + sorted(cuts) + [len(lines)]
-    pieces = [lines[a:b] for a, b in zip(bounds, bounds[1:])]
-    rng.shuffle(pieces)   # partials merge in any order
-    one_pass = run([lines])
-    split = run(pieces)
-    assert one_pass.keys() == split.keys()
-    for key, value in one_pass.items():
-        assert abs(split[key] - value) < 1e-9 * max(1, abs(value))
+    partials = [split.partial(lines[a:b]) for a, b in zip(bounds, bounds[1:])]
+    rng.shuffle(partials)                        # as parser processes may deliver them
+    for partial in partials:
+        split.agg.handle(partial)
+    expected, got = values(one_pass.agg.flush()), values(split.agg.flush())
+    assert expected.keys() == got.keys()
+    for key, value in expected.items():
+        assert abs(got[key] - value) < 1e-9 * max(1, abs(value))
 
 
 def test_key_parameters_are_quoted_for_zabbix():
@@ -103,3 +132,10 @@ def test_key_parameters_are_quoted_for_zabbix():
     assert zabbix_key_param("/a,b") == '"/a,b"'
     assert zabbix_key_param('say "hi"') == '"say \\"hi\\""'
     assert zabbix_key_param(None) == "-"
+
+
+def test_a_field_read_by_several_parts_of_a_metric_is_extracted_once():
+    metric = Metric("s[{status}]", "count", by="status", where=compile_filter("status >= 300", NUMERIC))
+    chain = Chain([metric])
+    chain.feed([line(0, 404), line(1, 200), line(2, 200, up="0.1, 0.2")])   # the last: regex path
+    assert values(chain.agg.flush()) == {(0, "s[404]"): 1}

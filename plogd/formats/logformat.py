@@ -87,6 +87,8 @@ class LogFormat:
         unknown = [n for n in names if n not in self.fields]
         if unknown:
             raise FormatError(f"format {self.name} has no field {unknown[0]!r}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"fields asked for twice: {names}")
         regex = self._regex_extractor(names)
 
         def by_regex(lines: list[bytes]) -> tuple[Columns, int]:

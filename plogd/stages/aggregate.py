@@ -6,11 +6,17 @@ the input's lateness, or, when the input is idle (the reader is at the end of it
 when the wall clock does. Once a window is closed, lines that still arrive for it are late:
 they are counted in the input's `late` counter and not added to any window (a value already
 written and sent to Zabbix is never changed or sent twice).
+
+Partials are merged in the order of their batches (parsers may finish them out of order), so
+that the open windows always hold exactly the lines up to each path's recorded position:
+that pair is what the checkpoint stores, and what a restart resumes from.
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 
+from ..files import Position
 from ..messages import ClosedWindow, InputCounters, Partial
 from ..metrics import Metric
 
@@ -20,6 +26,8 @@ NEVER = None   # lateness for replays: keep every window open until the end of t
 
 
 class Aggregator:
+    """One input's open windows."""
+
     def __init__(self, input_name: str, metrics: list[Metric], interval: int,
                  lateness: int | None):
         self.input = input_name
@@ -30,8 +38,54 @@ class Aggregator:
         self.closed_before: int | None = None  # windows starting before this are closed
         self.newest: int | None = None         # newest event time seen
         self.counters = InputCounters()
+        self.positions: dict[str, Position] = {}      # path -> end of the last merged batch
+        self._expected: dict[str, int] = {}           # path -> next batch number to merge
+        self._early: dict[str, dict[int, Partial]] = {}   # batches that came before their turn
 
     def handle(self, partial: Partial) -> list[ClosedWindow]:
+        expected = self._expected.get(partial.path, 1)
+        if partial.seq != expected:
+            self._early.setdefault(partial.path, {})[partial.seq] = partial
+            return []
+        closed = self._merge(partial)
+        early = self._early.get(partial.path, {})
+        expected += 1
+        while expected in early:
+            closed += self._merge(early.pop(expected))
+            expected += 1
+        self._expected[partial.path] = expected
+        return closed
+
+    def tick(self, now: float) -> list[ClosedWindow]:
+        """The input is idle: close what the wall clock says is complete."""
+        return self._close_until(int(now))
+
+    def flush(self) -> list[ClosedWindow]:
+        """End of input (replay): close everything, oldest first."""
+        return self._close(sorted(self.open))
+
+    # -- checkpoint
+    def snapshot(self) -> dict:
+        return {"metrics": [m.key for m in self.metrics],
+                "open": [[start, [m.dump(s) for m, s in zip(self.metrics, states)]]
+                         for start, states in self.open.items()],
+                "closed_before": self.closed_before, "newest": self.newest,
+                "counters": asdict(self.counters),
+                "positions": {path: p.to_json() for path, p in self.positions.items()}}
+
+    def restore(self, snap: dict) -> None:
+        self.positions = {path: Position.from_json(p) for path, p in snap["positions"].items()}
+        self.counters = InputCounters(**snap["counters"])
+        if snap["metrics"] != [m.key for m in self.metrics]:
+            _log.warning("%s: the metrics changed since the checkpoint; the %d window(s) that "
+                         "were open are dropped", self.input, len(snap["open"]))
+            return
+        self.open = {start: [m.load(s) for m, s in zip(self.metrics, states)]
+                     for start, states in snap["open"]}
+        self.closed_before, self.newest = snap["closed_before"], snap["newest"]
+
+    # -- merging and closing
+    def _merge(self, partial: Partial) -> list[ClosedWindow]:
         counters = self.counters
         counters.lines += partial.lines
         counters.unmatched += partial.unmatched
@@ -45,17 +99,11 @@ class Aggregator:
                 self.open[start] = states
             else:
                 self.open[start] = [m.merge(a, b) for m, a, b in zip(self.metrics, current, states)]
+        if partial.position is not None:
+            self.positions[partial.path] = partial.position
         if partial.newest is not None and (self.newest is None or partial.newest > self.newest):
             self.newest = partial.newest
         return self._close_until(self.newest)
-
-    def tick(self, now: float) -> list[ClosedWindow]:
-        """The input is idle: close what the wall clock says is complete."""
-        return self._close_until(int(now))
-
-    def flush(self) -> list[ClosedWindow]:
-        """End of input (replay, shutdown of a replay): close everything, oldest first."""
-        return self._close(sorted(self.open))
 
     def _close_until(self, now: int | None) -> list[ClosedWindow]:
         if now is None or self.lateness is NEVER:
@@ -74,3 +122,32 @@ class Aggregator:
             closed.append(ClosedWindow(self.input, start, values))
         self.counters.windows += len(closed)
         return closed
+
+
+class AggregateStage:
+    """The aggregate stage: each input's open windows, restored from and saved to the
+    checkpoint (`snapshot()`)."""
+
+    def __init__(self, inputs, interval: int, replay: bool = False, state: dict | None = None):
+        self.aggregators = {
+            spec.name: Aggregator(spec.name, spec.metrics, interval,
+                                  NEVER if replay else spec.lateness)
+            for spec in inputs}
+        for name, snap in (state or {}).items():
+            if name in self.aggregators:
+                self.aggregators[name].restore(snap)
+
+    def handle(self, partial: Partial) -> list[ClosedWindow]:
+        return self.aggregators[partial.input].handle(partial)
+
+    def tick(self, now: float) -> list[ClosedWindow]:
+        return [w for a in self.aggregators.values() for w in a.tick(now)]
+
+    def flush(self) -> list[ClosedWindow]:
+        return [w for a in self.aggregators.values() for w in a.flush()]
+
+    def snapshot(self) -> dict:
+        return {name: a.snapshot() for name, a in self.aggregators.items()}
+
+    def positions(self) -> dict:
+        return {name: dict(a.positions) for name, a in self.aggregators.items()}

@@ -1,25 +1,41 @@
 """read: bytes of log files -> batches of complete lines. Knows nothing of formats.
 
-`FileFollower` follows one path like `tail -F`: it reads what is appended, and when the path
-is renamed away (logrotate's default, nginx USR1) it first finishes the old file to its end,
-then reads the new file from its start, so the lines written during a rotation are not lost.
-A file that shrinks under it (copytruncate) is read again from its start.
+`FileFollower` follows one path like `tail -F`, and never loses or repeats a line:
+- rename + create (logrotate's default, nginx USR1), delete + recreate, a symlink or a hard
+  link re-pointed: the old file is finished to its end (its unterminated tail counts as a
+  line), then the files rotated in the meantime (next to the path, oldest first), then the
+  new file from its start — including what was written to it before plogd noticed;
+- copytruncate: when the file shrinks (or its first bytes change), what the copy
+  (access.log.1 …, same first bytes) holds after our offset is read from the copy, then the
+  truncated file from its start;
+- a restart resumes from a checkpointed `Position`: the file is found again by identity among
+  its rotated siblings, finished, and followed by every file rotated after it.
+Compressed files are never read. Lines are cut at the last newline of each read; a line that
+exceeds `max_line` is skipped (and counted) without being held in memory.
 """
 from __future__ import annotations
 
+import glob
 import logging
 import os
+import time
+from collections import deque
 
+from ..files import (COMPRESSED, FINGERPRINT_BYTES, FileId, Position, identify, mtime_ns,
+                     rotated_siblings, same_file, starts_like)
 from ..messages import LineBatch
 
 _log = logging.getLogger("plogd.read")
 
 CHUNK = 1 << 20
+# After a rotation, writers keep appending to the old file until they reopen (nginx workers
+# on USR1, Apache on graceful restart): the old file is left once it has been still this long.
+ROTATE_WAIT = 1.0
 
 
-class LineSplitter:
-    """Cuts a byte stream into lines without their newline; holds an unterminated tail;
-    skips (and counts) lines longer than `max_line` without keeping them in memory."""
+class LineCutter:
+    """Cuts a byte stream at its last newline; holds the unterminated tail; drops (and counts)
+    a tail that grows past `max_line` until its newline comes."""
 
     def __init__(self, max_line: int):
         self.max_line = max_line
@@ -27,130 +43,342 @@ class LineSplitter:
         self.skipping = False     # inside a line already counted as too long
         self.too_long = 0
 
-    def feed(self, data: bytes) -> list[bytes]:
-        lines = (self.tail + data).split(b"\n")
-        self.tail = lines.pop()
-        if self.skipping and lines:       # the end of the over-long line
-            lines.pop(0)
+    def feed(self, data: bytes) -> bytes:
+        """The complete lines (each with its newline) that `data` finishes."""
+        buf = self.tail + data
+        cut = buf.rfind(b"\n") + 1
+        complete, self.tail = buf[:cut], buf[cut:]
+        if self.skipping and cut:                 # the end of the over-long line
+            complete = complete[complete.index(b"\n") + 1:]
             self.skipping = False
         if len(self.tail) > self.max_line:
             if not self.skipping:
                 self.too_long += 1
             self.skipping = True
             self.tail = b""
-        if lines and max(map(len, lines)) > self.max_line:
-            kept = [line for line in lines if len(line) <= self.max_line]
-            self.too_long += len(lines) - len(kept)
-            lines = kept
-        return lines
+        return complete
 
-    def finish(self) -> list[bytes]:
-        """The unterminated last line, once the file is known to be complete."""
+    def finish(self) -> bytes:
+        """The unterminated last line, once its file is known to be complete."""
         tail, self.tail = self.tail, b""
         skipped, self.skipping = self.skipping, False
-        return [tail] if tail and not skipped else []
+        return b"" if skipped else tail
 
     def take_too_long(self) -> int:
         count, self.too_long = self.too_long, 0
         return count
 
 
+def split_lines(data: bytes) -> list[bytes]:
+    """Lines of a batch, without their newlines."""
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
 def read_file(input_name: str, path: str, max_line: int, progress=None):
     """A whole file, from start to end, as batches (for replays)."""
-    splitter = LineSplitter(max_line)
-    offset = 0
+    cutter = LineCutter(max_line)
+    offset = seq = 0
     with open(path, "rb") as f:
+        file_id = identify(f)
         while True:
             data = f.read(CHUNK)
-            lines = splitter.feed(data) if data else splitter.finish()
+            complete = cutter.feed(data) if data else cutter.finish()
             start = offset
             offset += len(data)
-            if lines or splitter.too_long:
-                yield LineBatch(input_name, path, lines, start, offset, splitter.take_too_long())
+            if complete or cutter.too_long:
+                seq += 1
+                yield LineBatch(input_name, seq, path, file_id, complete, start,
+                                offset - len(cutter.tail), 0, cutter.take_too_long())
             if progress is not None:
                 progress(len(data))
             if not data:
                 return
 
 
+class _Open:
+    """One open file being read."""
+
+    def __init__(self, f, path: str, offset: int = 0):
+        self.f = f
+        self.path = path
+        self.id = identify(f)
+        self.read_to = f.seek(offset)
+
+    def mtime_ns(self) -> int:
+        return os.fstat(self.f.fileno()).st_mtime_ns
+
+
 class FileFollower:
-    def __init__(self, input_name: str, path: str, start: str, max_line: int):
+    def __init__(self, input_name: str, path: str, start: str, max_line: int,
+                 resume: Position | None = None, rotate_wait: float = ROTATE_WAIT):
         self.input = input_name
+        self.rotate_wait = rotate_wait
         self.path = path
         self.max_line = max_line
-        self._seek_end = start == "end"   # only for the file found at the first start
-        self._file = None
-        self._identity: tuple[int, int] | None = None
-        self._offset = 0
-        self._splitter = LineSplitter(max_line)
         self.rotations = 0
         self.truncations = 0
-        self._missing_reported = False
+        self.missing = 0            # times the path was found missing or unreadable
+        self._seq = 0
+        self._cur: _Open | None = None
+        self._next: deque[_Open] = deque()      # rotated files to read after the current one
+        self._cutter = LineCutter(max_line)
+        self._seek_end = start == "end" and resume is None
+        self._problem: str | None = None        # the last reported open error
+        self._resume = resume
+        self._rotated: tuple[float, int] | None = None   # (since, old size) after a rotation
 
+    # -- the stage interface
     def poll(self) -> list[LineBatch]:
         """What is new since the last call (an empty list: nothing new)."""
-        if self._file is None and not self._open():
-            return []
-        data = self._file.read(CHUNK)
+        if self._cur is None:
+            if self._resume is not None:
+                self._start_from(self._resume)
+                self._resume = None
+            elif not self._open_path(seek_end=self._seek_end):
+                return []
+        cur = self._cur
+        if cur.read_to and cur.path == self.path and not starts_like(cur.f, cur.id):
+            return self._truncated()    # rewritten from the start, maybe past our offset
+        data = cur.f.read(CHUNK)
         if data:
-            return self._batch(data)
-        return self._check_replaced()
+            return [self._batch(data)]
+        return self._at_end()
 
-    def _open(self) -> bool:
+    def bytes_behind(self) -> int:
+        """Bytes written but not read yet (self-observation)."""
+        behind = sum(os.fstat(o.f.fileno()).st_size - o.read_to for o in self._next)
+        if self._cur is not None:
+            behind += max(os.fstat(self._cur.f.fileno()).st_size - self._cur.read_to, 0)
+        return behind
+
+    def close(self) -> None:
+        for o in [self._cur, *self._next]:
+            if o is not None:
+                o.f.close()
+        self._cur, self._next = None, deque()
+
+    # -- opening
+    def _open(self, path: str) -> "object | None":
         try:
-            f = open(self.path, "rb")
+            f = open(path, "rb")
         except OSError as e:
+            if e.strerror != self._problem:
+                self.missing += 1
+                _log.warning("%s: cannot open %s (%s); retrying", self.input, path, e.strerror)
+                self._problem = e.strerror
+            return None
+        if self._problem is not None:
+            _log.info("%s: %s can be read again", self.input, path)
+            self._problem = None
+        return f
+
+    def _open_path(self, seek_end: bool) -> bool:
+        f = self._open(self.path)
+        if f is None:
             self._seek_end = False   # a file that appears later holds only new lines
-            if not self._missing_reported:
-                _log.warning("%s: cannot open %s (%s); waiting for it", self.input, self.path,
-                             e.strerror)
-                self._missing_reported = True
             return False
-        self._missing_reported = False
-        st = os.fstat(f.fileno())
-        self._file, self._identity = f, (st.st_dev, st.st_ino)
-        self._offset = 0
-        if self._seek_end:
-            self._offset = f.seek(0, os.SEEK_END)
-            self._seek_end = False
-        _log.info("%s: following %s from byte %d", self.input, self.path, self._offset)
+        self._cur = _Open(f, self.path)
+        if seek_end:
+            self._cur.read_to = f.seek(0, os.SEEK_END)
+        self._seek_end = False
+        _log.info("%s: following %s from byte %d", self.input, self.path, self._cur.read_to)
         return True
 
-    def _batch(self, data: bytes) -> list[LineBatch]:
-        start = self._offset - len(self._splitter.tail)
-        lines = self._splitter.feed(data)
-        self._offset += len(data)
-        end = self._offset - len(self._splitter.tail)
-        return [LineBatch(self.input, self.path, lines, start, end, self._splitter.take_too_long())]
+    def _start_from(self, position: Position) -> None:
+        """After a restart: find the checkpointed file (or, after a copytruncate, its copy)
+        among the path and its rotated siblings, resume there, then read what was rotated
+        after it."""
+        exact = copy = None
+        for path in rotated_siblings(self.path) + [self.path]:
+            f = self._open(path)
+            if f is None:
+                continue
+            if os.fstat(f.fileno()).st_size >= position.offset:
+                if exact is None and same_file(f, position.file):
+                    exact = _Open(f, path, position.offset)
+                    continue
+                if copy is None and starts_like(f, position.file):
+                    copy = _Open(f, path, position.offset)
+                    continue
+            f.close()
+        found = exact or copy
+        if exact is not None and copy is not None:
+            copy.f.close()
+        if found is None:
+            _log.warning("%s: the file checkpointed at byte %d is gone; the lines it had after "
+                         "that were lost while plogd was stopped", self.input, position.offset)
+        else:
+            _log.info("%s: resuming %s at byte %d", self.input, found.path, position.offset)
+        self._queue_newer(position.mtime_ns, exclude=found.id if found else position.file)
+        self._cur = found
+        if found is None and not self._advance():
+            self._open_path(seek_end=False)
 
-    def _check_replaced(self) -> list[LineBatch]:
-        """At the end of the open file: has the path been rotated or truncated?"""
+    # -- reading
+    def _batch(self, data: bytes) -> LineBatch:
+        cur = self._cur
+        if cur.id.fp_len < FINGERPRINT_BYTES:    # the file has grown: a fuller fingerprint
+            cur.id = identify(cur.f)
+        start = cur.read_to - len(self._cutter.tail)
+        cur.read_to += len(data)
+        complete = self._cutter.feed(data)
+        end = cur.read_to - len(self._cutter.tail)
+        self._seq += 1
+        return LineBatch(self.input, self._seq, self.path, cur.id, complete,
+                         start, end, cur.mtime_ns(), self._cutter.take_too_long())
+
+    def _final_line(self) -> list[LineBatch]:
+        """The unterminated tail of a file that will not grow any more is a line."""
+        tail = self._cutter.finish()
+        if not tail:
+            return []
+        cur = self._cur
+        self._seq += 1
+        return [LineBatch(self.input, self._seq, self.path, cur.id, tail,
+                          cur.read_to - len(tail), cur.read_to, cur.mtime_ns())]
+
+    def _at_end(self) -> list[LineBatch]:
+        """At the end of the current file: rotated? truncated? or just nothing new."""
+        cur = self._cur
         try:
             st = os.stat(self.path)
         except OSError:
-            return []    # renamed away and not yet re-created: keep the old file open
-        if (st.st_dev, st.st_ino) != self._identity:
-            # Rotated: the old file has been read to its end; its unterminated tail is a line.
-            lines = self._splitter.finish()
-            self._file.close()
-            self._file = None
-            self.rotations += 1
-            _log.info("%s: %s was rotated; reading the new file from its start", self.input,
-                      self.path)
-            if lines:
-                return [LineBatch(self.input, self.path, lines, self._offset - len(lines[0]),
-                                  self._offset)]
+            st = None
+        if st is not None and (st.st_dev, st.st_ino) == (cur.id.dev, cur.id.ino):
+            if st.st_size < cur.read_to:
+                return self._truncated()
             return []
-        if st.st_size < self._offset:
-            self.truncations += 1
-            _log.info("%s: %s was truncated; reading it again from its start", self.input,
-                      self.path)
-            self._file.seek(0)
-            self._offset = 0
-            self._splitter = LineSplitter(self.max_line)
+        if cur.path != self.path:     # a rotated file read to its end: it is complete
+            return self._leave_current()
+        if self._rotated is None:
+            if st is None and not self._next:
+                return []             # renamed or deleted, nothing new yet: keep reading it
+            self.rotations += 1
+            _log.info("%s: %s was rotated; finishing the old file first", self.input, self.path)
+            self._queue_newer(cur.mtime_ns(), exclude=cur.id)
+            self._rotated = (time.monotonic(), cur.read_to)
+            return []
+        since, size = self._rotated
+        if cur.read_to != size:       # still written to: wait until it is still
+            self._rotated = (time.monotonic(), cur.read_to)
+            return []
+        if time.monotonic() - since < self.rotate_wait:
+            return []
+        self._rotated = None
+        return self._leave_current()
+
+    def _leave_current(self) -> list[LineBatch]:
+        batches = self._final_line()
+        self._cur.f.close()
+        self._cur = None
+        if not self._advance():
+            self._open_path(seek_end=False)
+        return batches
+
+    def _advance(self) -> bool:
+        if not self._next:
+            return False
+        self._cur = self._next.popleft()
+        _log.info("%s: reading %s from byte %d", self.input, self._cur.path, self._cur.read_to)
+        return True
+
+    def _queue_newer(self, after_mtime_ns: int, exclude: FileId) -> None:
+        """Queue the files rotated after `after_mtime_ns` (oldest first), the path's current
+        file last; `exclude` is the file just read."""
+        queued = {(o.id.dev, o.id.ino) for o in self._next}
+        found = []
+        for path in rotated_siblings(self.path):
+            mtime = mtime_ns(path)
+            if mtime is None or mtime <= after_mtime_ns:
+                continue
+            f = self._open(path)
+            if f is None:
+                continue
+            o = _Open(f, path)
+            if (o.id.dev, o.id.ino) in queued or (o.id.dev, o.id.ino) == (exclude.dev, exclude.ino):
+                f.close()
+                continue
+            found.append((mtime, o))
+        found.sort(key=lambda item: item[0])
+        self._next.extend(o for _, o in found)
+
+    def _truncated(self) -> list[LineBatch]:
+        """copytruncate: take what the copy holds after our offset, then start over."""
+        self.truncations += 1
+        cur = self._cur
+        _log.info("%s: %s was truncated (copytruncate?)", self.input, self.path)
+        for path in rotated_siblings(self.path):
+            f = self._open(path)
+            if f is None:
+                continue
+            if os.fstat(f.fileno()).st_size > cur.read_to and starts_like(f, cur.id):
+                _log.info("%s: reading the rest from the copy %s", self.input, path)
+                self._cur = _Open(f, path, cur.read_to)
+                self._next.appendleft(cur)    # then the truncated file, from its start
+                break
+            f.close()
+        else:   # no copy: the bytes after our offset are gone
+            self._cutter = LineCutter(self.max_line)
+        cur.f.seek(0)
+        cur.read_to = 0
+        cur.id = identify(cur.f)
         return []
 
+
+class ReadStage:
+    """The read stage: a follower for every input path (for a glob, every file it matches;
+    new matches are picked up every RESCAN seconds), polled in turn."""
+
+    RESCAN = 5.0
+
+    def __init__(self, inputs, max_line: int, positions: dict[str, dict[str, Position]],
+                 first_run: bool):
+        self.inputs = inputs
+        self.max_line = max_line
+        self.positions = positions          # input -> path -> checkpointed position
+        self.first_run = first_run
+        self.followers: dict[tuple[str, str], FileFollower] = {}
+        self._scanned_at = float("-inf")
+        self._started = False
+
+    def poll(self) -> list[LineBatch]:
+        if time.monotonic() - self._scanned_at >= self.RESCAN:
+            self._scan()
+        batches = []
+        for follower in self.followers.values():
+            batches += follower.poll()
+        return batches
+
+    def _scan(self) -> None:
+        self._scanned_at = time.monotonic()
+        for spec in self.inputs:
+            for path in _expand(spec.path):
+                if (spec.name, path) in self.followers:
+                    continue
+                resume = self.positions.get(spec.name, {}).get(path)
+                # `start` applies to what exists at the first start; later files are new
+                start = spec.start if (self.first_run or not self.positions.get(spec.name)) \
+                    and not self._started else "beginning"
+                self.followers[spec.name, path] = FileFollower(
+                    spec.name, path, start, self.max_line, resume=resume)
+        self._started = True
+
+    def bytes_behind(self) -> dict[str, int]:
+        behind: dict[str, int] = {}
+        for (name, _), follower in self.followers.items():
+            behind[name] = behind.get(name, 0) + follower.bytes_behind()
+        return behind
+
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        for follower in self.followers.values():
+            follower.close()
+
+
+def _expand(pattern: str) -> list[str]:
+    """A plain path as it is (it may not exist yet); a glob as its current matches."""
+    if not glob.has_magic(pattern):
+        return [pattern]
+    return sorted(p for p in glob.glob(pattern) if not COMPRESSED.search(p))

@@ -1,14 +1,21 @@
-"""write: append closed windows to the result file as Zabbix value records, durably.
+"""write: append closed windows to the result file as Zabbix value records, durably, then
+commit the checkpoint.
 
 The result file holds one JSON object per line, exactly what is sent to Zabbix:
     {"host": "web01", "key": "nginx.requests", "clock": 1795976400, "ns": 0, "value": 1234}
 `clock` is the window's start and `ns` is fixed, so a value sent twice is stored once.
+
+Order of a commit: the records are appended and fsynced, then the checkpoint (positions
+and open windows) replaces the old one atomically. A crash between the two re-reads from the
+older checkpoint and writes the same windows again, with the same values: a window is
+identified by (host, key, clock), and a duplicate is harmless in Zabbix.
 """
 from __future__ import annotations
 
 import json
 import os
 
+from .. import checkpoint
 from ..messages import ClosedWindow
 
 WINDOW_NS = 0   # every value of a window carries the window's start and this ns
@@ -23,20 +30,24 @@ def encode(record: dict) -> bytes:
     return json.dumps(record, ensure_ascii=False, separators=(", ", ": ")).encode() + b"\n"
 
 
-class ResultWriter:
-    def __init__(self, path: str, host: str):
-        self.path = path
+class WriteStage:
+    def __init__(self, result_path: str, checkpoint_path: str, host: str):
+        self.result_path = result_path
+        self.checkpoint_path = checkpoint_path
         self.host = host
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self._file = open(path, "ab")
+        os.makedirs(os.path.dirname(os.path.abspath(result_path)), exist_ok=True)
+        self._file = open(result_path, "ab")
 
-    def handle(self, windows: list[ClosedWindow]) -> list[dict]:
-        """Append the windows' records and fsync; returns the records written."""
+    def commit(self, windows: list[ClosedWindow], state: dict | None) -> list[dict]:
+        """Append the windows' records (fsync), then save `state` as the checkpoint;
+        returns the records written."""
         written = [r for w in windows for r in records(w, self.host)]
         if written:
             self._file.write(b"".join(map(encode, written)))
             self._file.flush()
             os.fsync(self._file.fileno())
+        if state is not None:
+            checkpoint.save(self.checkpoint_path, state)
         return written
 
     def close(self) -> None:

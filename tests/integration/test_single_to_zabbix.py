@@ -112,6 +112,7 @@ def test_single_follows_a_rotating_log_into_zabbix(tmp_path, zabbix):
         daemon.send_signal(signal.SIGTERM)
         _, stderr = daemon.communicate(timeout=20)
     print(f"{len(lines)} lines in {len(expected['it.requests'])} windows; stored: {stored}")
+    print(f"expected: {dict(expected)}")
     assert daemon.returncode == 0, stderr.decode()
     for key in ITEMS:
         if key == "it.rt.max":

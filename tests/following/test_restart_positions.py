@@ -1,0 +1,65 @@
+"""A restart resumes from the checkpointed position: the file is found again by identity
+among its rotated siblings and finished first, then everything rotated after it; a reused
+inode (same device and inode, other first bytes) is not taken for the old file."""
+import os
+
+from follow import drain, follower
+
+from plogd.files import FileId, Position
+
+
+def stop_at(f):
+    """The position the checkpoint would hold after the last batch read."""
+    b = f.last_batch
+    f.close()
+    return Position(b.file, b.end, b.mtime_ns)
+
+
+def test_several_rotations_while_stopped(tmp_path):
+    path = tmp_path / "access.log"
+    path.write_bytes(b"a\nb\n")
+    f = follower(path)
+    assert drain(f) == [b"a", b"b"]
+    position = stop_at(f)
+    with open(path, "ab") as log:
+        log.write(b"c\n")                            # written after the checkpoint
+    os.rename(path, tmp_path / "access.log.1")
+    path.write_bytes(b"d\n")
+    os.rename(tmp_path / "access.log.1", tmp_path / "access.log.2")
+    os.rename(path, tmp_path / "access.log.1")
+    path.write_bytes(b"e\n")
+    (tmp_path / "access.log.3").write_bytes(b"ancient\n")
+    os.utime(tmp_path / "access.log.3", (1, 1))      # rotated long before the checkpoint
+    assert drain(follower(path, start="end", resume=position)) == [b"c", b"d", b"e"]
+
+
+def test_resume_in_the_same_file(tmp_path):
+    path = tmp_path / "access.log"
+    path.write_bytes(b"a\n")
+    f = follower(path)
+    drain(f)
+    position = stop_at(f)
+    with open(path, "ab") as log:
+        log.write(b"b\n")
+    assert drain(follower(path, resume=position)) == [b"b"]
+
+
+def test_resume_from_a_copytruncate_copy(tmp_path):
+    path = tmp_path / "access.log"
+    path.write_bytes(b"a\n")
+    f = follower(path)
+    drain(f)
+    position = stop_at(f)
+    with open(path, "ab") as log:
+        log.write(b"b\n")
+    (tmp_path / "access.log.1").write_bytes(path.read_bytes())   # copy ...
+    path.write_bytes(b"c\n")                                     # ... truncate, new lines
+    assert drain(follower(path, resume=position)) == [b"b", b"c"]
+
+
+def test_reused_inode_is_not_the_old_file(tmp_path):
+    path = tmp_path / "access.log"
+    path.write_bytes(b"new file, new content\n")
+    st = os.stat(path)
+    position = Position(FileId(st.st_dev, st.st_ino, 9, "0" * 40), 5, 0)   # other first bytes
+    assert drain(follower(path, resume=position)) == [b"new file, new content"]
