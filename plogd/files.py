@@ -78,10 +78,16 @@ class Position:
     file: FileId
     offset: int
     mtime_ns: int      # the file's mtime then: files rotated later are newer than this
+    real_path: str     # where the file was (a symlink's target is no rotated sibling)
+    upcoming: tuple = ()   # (FileId, real path) of the files queued after it
 
     def to_json(self) -> dict:
-        return {"file": self.file.to_json(), "offset": self.offset, "mtime_ns": self.mtime_ns}
+        return {"file": self.file.to_json(), "offset": self.offset, "mtime_ns": self.mtime_ns,
+                "real_path": self.real_path,
+                "upcoming": [[f.to_json(), path] for f, path in self.upcoming]}
 
     @classmethod
     def from_json(cls, data: dict) -> "Position":
-        return cls(FileId.from_json(data["file"]), data["offset"], data["mtime_ns"])
+        return cls(FileId.from_json(data["file"]), data["offset"], data["mtime_ns"],
+                   data["real_path"],
+                   tuple((FileId.from_json(f), path) for f, path in data["upcoming"]))

@@ -19,6 +19,8 @@ class LineBatch:
     end: int                   # byte offset just past the last line
     mtime_ns: int = 0          # the file's mtime when read (for the checkpoint)
     too_long: int = 0          # lines the reader skipped because they exceeded the cap
+    real_path: str = ""        # the file's real path when opened (for the checkpoint)
+    upcoming: tuple = ()       # (FileId, real path) of the files queued to be read after it
 
 
 @dataclass

@@ -22,7 +22,7 @@ from .stages.write import WriteStage, records
 _log = logging.getLogger("plogd")
 
 IDLE_SLEEP = 0.2       # seconds between polls when no input has anything new
-COMMIT_EVERY = 1.0     # seconds between checkpoints while lines flow
+COMMIT_EVERY = 0.5     # seconds between checkpoints while lines flow
 
 
 class Stop:
@@ -90,11 +90,12 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
             for batch in batches:
                 closed += aggregate.handle(parse.handle(batch))
             dirty = dirty or bool(batches)
-            if not batches:
+            if not batches and read.idle:
                 closed += aggregate.tick(time.time())
-                if sender is not None:
-                    sender.tick()
-            if closed or (dirty and time.monotonic() - last_commit >= COMMIT_EVERY):
+            if not batches and sender is not None:
+                sender.tick()
+            if closed or aggregate.take_file_switch() or (
+                    dirty and time.monotonic() - last_commit >= COMMIT_EVERY):
                 commit(closed)
                 closed, dirty, last_commit = [], False, time.monotonic()
             if not batches:

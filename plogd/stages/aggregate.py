@@ -41,6 +41,7 @@ class Aggregator:
         self.positions: dict[str, Position] = {}      # path -> end of the last merged batch
         self._expected: dict[str, int] = {}           # path -> next batch number to merge
         self._early: dict[str, dict[int, Partial]] = {}   # batches that came before their turn
+        self.file_switched = False
 
     def handle(self, partial: Partial) -> list[ClosedWindow]:
         expected = self._expected.get(partial.path, 1)
@@ -100,6 +101,10 @@ class Aggregator:
             else:
                 self.open[start] = [m.merge(a, b) for m, a, b in zip(self.metrics, current, states)]
         if partial.position is not None:
+            previous = self.positions.get(partial.path)
+            if previous is None or (previous.file, previous.upcoming) != (
+                    partial.position.file, partial.position.upcoming):
+                self.file_switched = True    # another file, or files queued: checkpoint now
             self.positions[partial.path] = partial.position
         if partial.newest is not None and (self.newest is None or partial.newest > self.newest):
             self.newest = partial.newest
@@ -149,5 +154,9 @@ class AggregateStage:
     def snapshot(self) -> dict:
         return {name: a.snapshot() for name, a in self.aggregators.items()}
 
-    def positions(self) -> dict:
-        return {name: dict(a.positions) for name, a in self.aggregators.items()}
+    def take_file_switch(self) -> bool:
+        """Has any input moved on to another file since the last call?"""
+        switched = any(a.file_switched for a in self.aggregators.values())
+        for a in self.aggregators.values():
+            a.file_switched = False
+        return switched

@@ -46,7 +46,8 @@ class Parser:
         return Partial(self.input, batch.path, batch.seq, windows,
                        max(stamps) if stamps else None, lines=read, unmatched=unmatched,
                        too_long=too_long,
-                       position=Position(batch.file, batch.end, batch.mtime_ns))
+                       position=Position(batch.file, batch.end, batch.mtime_ns, batch.real_path,
+                                        batch.upcoming))
 
     def _by_window(self, columns: Columns) -> dict[int, Columns]:
         stamps, interval = columns["timestamp"], self.interval

@@ -29,7 +29,8 @@ _log = logging.getLogger("plogd.read")
 
 CHUNK = 1 << 20
 # After a rotation, writers keep appending to the old file until they reopen (nginx workers
-# on USR1, Apache on graceful restart): the old file is left once it has been still this long.
+# on USR1, Apache on graceful restart): a file that is no longer the path's is left once it
+# has not been written to for this long (by its mtime, so also after a restart).
 ROTATE_WAIT = 1.0
 
 
@@ -91,7 +92,7 @@ def read_file(input_name: str, path: str, max_line: int, progress=None):
             if complete or cutter.too_long:
                 seq += 1
                 yield LineBatch(input_name, seq, path, file_id, complete, start,
-                                offset - len(cutter.tail), 0, cutter.take_too_long())
+                                offset - len(cutter.tail), 0, cutter.take_too_long(), path)
             if progress is not None:
                 progress(len(data))
             if not data:
@@ -104,6 +105,7 @@ class _Open:
     def __init__(self, f, path: str, offset: int = 0):
         self.f = f
         self.path = path
+        self.real_path = os.path.realpath(path)
         self.id = identify(f)
         self.read_to = f.seek(offset)
 
@@ -128,11 +130,28 @@ class FileFollower:
         self._seek_end = start == "end" and resume is None
         self._problem: str | None = None        # the last reported open error
         self._resume = resume
-        self._rotated: tuple[float, int] | None = None   # (since, old size) after a rotation
+        self._rotated = False       # the path names another file; finishing the current one
+        self._announced: tuple | None = None    # (file, queued files) the batches last told
 
     # -- the stage interface
     def poll(self) -> list[LineBatch]:
         """What is new since the last call (an empty list: nothing new)."""
+        batches = self._poll()
+        cur = self._cur
+        if cur is not None and (cur, self._upcoming()) != self._announced:
+            # Another file, or other files queued after it: say so at once (an empty batch
+            # if need be), so that the checkpoint knows them before they have lines — a
+            # restart could not find a flipped symlink's old target otherwise.
+            self._announced = (cur, self._upcoming())
+            if not batches or batches[-1].file != cur.id:
+                self._seq += 1
+                batches.append(LineBatch(self.input, self._seq, self.path, cur.id, b"",
+                                         cur.read_to - len(self._cutter.tail),
+                                         cur.read_to - len(self._cutter.tail), cur.mtime_ns(),
+                                         0, cur.real_path, self._upcoming()))
+        return batches
+
+    def _poll(self) -> list[LineBatch]:
         if self._cur is None:
             if self._resume is not None:
                 self._start_from(self._resume)
@@ -140,12 +159,21 @@ class FileFollower:
             elif not self._open_path(seek_end=self._seek_end):
                 return []
         cur = self._cur
-        if cur.read_to and cur.path == self.path and not starts_like(cur.f, cur.id):
-            return self._truncated()    # rewritten from the start, maybe past our offset
+        if cur.path == self.path and not starts_like(cur.f, cur.id):
+            # rewritten from its start since we identified it (maybe past our offset, maybe
+            # while it waited in the queue): copytruncate
+            return self._truncated()
         data = cur.f.read(CHUNK)
         if data:
             return [self._batch(data)]
         return self._at_end()
+
+    @property
+    def pending(self) -> bool:
+        """Lines may be waiting that a poll did not return yet (the new file after a
+        rotation, or rotated files queued): the input is not idle."""
+        return self._rotated or bool(self._next) or (
+            self._cur is not None and self._cur.path != self.path)
 
     def bytes_behind(self) -> int:
         """Bytes written but not read yet (self-observation)."""
@@ -188,36 +216,69 @@ class FileFollower:
         return True
 
     def _start_from(self, position: Position) -> None:
-        """After a restart: find the checkpointed file (or, after a copytruncate, its copy)
-        among the path and its rotated siblings, resume there, then read what was rotated
-        after it."""
-        exact = copy = None
-        for path in rotated_siblings(self.path) + [self.path]:
-            f = self._open(path)
-            if f is None:
-                continue
-            if os.fstat(f.fileno()).st_size >= position.offset:
-                if exact is None and same_file(f, position.file):
-                    exact = _Open(f, path, position.offset)
-                    continue
-                if copy is None and starts_like(f, position.file):
-                    copy = _Open(f, path, position.offset)
-                    continue
-            f.close()
-        found = exact or copy
-        if exact is not None and copy is not None:
-            copy.f.close()
+        """After a restart: find the checkpointed file again (or, after a copytruncate, its
+        copy) and resume there; then the files that were queued after it, then what was
+        rotated after it, then the path's file."""
+        found = self._find(position.file, position.real_path, position.offset)
         if found is None:
             _log.warning("%s: the file checkpointed at byte %d is gone; the lines it had after "
                          "that were lost while plogd was stopped", self.input, position.offset)
         else:
             _log.info("%s: resuming %s at byte %d", self.input, found.path, position.offset)
-        self._queue_newer(position.mtime_ns, exclude=found.id if found else position.file)
         self._cur = found
+        for file_id, real_path in position.upcoming:
+            upcoming = self._find(file_id, real_path, 0)
+            if upcoming is not None and not self._known(upcoming.id):
+                self._next.append(upcoming)
+            elif upcoming is not None:
+                upcoming.f.close()
+        self._queue_newer(position.mtime_ns)
         if found is None and not self._advance():
             self._open_path(seek_end=False)
 
+    def _find(self, file_id: FileId, real_path: str, offset: int) -> _Open | None:
+        """The file `file_id` — or a copy of it (same first bytes) — at least `offset` long,
+        looked for where it was, among the path's rotated siblings and at the path."""
+        exact = copy = None
+        siblings = _newest_first(rotated_siblings(self.path))   # a copy: the newest that fits
+        for path in dict.fromkeys([real_path, *siblings, self.path]):
+            f = self._open(path)
+            if f is None:
+                continue
+            if os.fstat(f.fileno()).st_size >= offset:
+                if exact is None and same_file(f, file_id):
+                    exact = f
+                    continue
+                if copy is None and starts_like(f, file_id):
+                    copy = f
+                    continue
+            f.close()
+        if exact is not None and copy is not None:
+            copy.close()
+        f = exact or copy
+        if f is None:
+            return None
+        st = os.fstat(f.fileno())
+        # the path's own file keeps the path's name: it is followed, not finished
+        return _Open(f, self.path if self._is_path_file(st) else f.name, offset)
+
+    def _is_path_file(self, st) -> bool:
+        try:
+            at_path = os.stat(self.path)
+        except OSError:
+            return False
+        return (at_path.st_dev, at_path.st_ino) == (st.st_dev, st.st_ino)
+
+    def _known(self, file_id: FileId) -> bool:
+        """Is it the current file or one already queued?"""
+        known = [o.id for o in [self._cur, *self._next] if o is not None]
+        return any((k.dev, k.ino) == (file_id.dev, file_id.ino) for k in known)
+
     # -- reading
+    def _upcoming(self) -> tuple:
+        """The queued files, for the checkpoint: a restart finds them again."""
+        return tuple((o.id, o.real_path) for o in self._next)
+
     def _batch(self, data: bytes) -> LineBatch:
         cur = self._cur
         if cur.id.fp_len < FINGERPRINT_BYTES:    # the file has grown: a fuller fingerprint
@@ -227,8 +288,9 @@ class FileFollower:
         complete = self._cutter.feed(data)
         end = cur.read_to - len(self._cutter.tail)
         self._seq += 1
-        return LineBatch(self.input, self._seq, self.path, cur.id, complete,
-                         start, end, cur.mtime_ns(), self._cutter.take_too_long())
+        return LineBatch(self.input, self._seq, self.path, cur.id, complete, start, end,
+                         cur.mtime_ns(), self._cutter.take_too_long(), cur.real_path,
+                         self._upcoming())
 
     def _final_line(self) -> list[LineBatch]:
         """The unterminated tail of a file that will not grow any more is a line."""
@@ -238,7 +300,8 @@ class FileFollower:
         cur = self._cur
         self._seq += 1
         return [LineBatch(self.input, self._seq, self.path, cur.id, tail,
-                          cur.read_to - len(tail), cur.read_to, cur.mtime_ns())]
+                          cur.read_to - len(tail), cur.read_to, cur.mtime_ns(), 0, cur.real_path,
+                          self._upcoming())]
 
     def _at_end(self) -> list[LineBatch]:
         """At the end of the current file: rotated? truncated? or just nothing new."""
@@ -251,23 +314,16 @@ class FileFollower:
             if st.st_size < cur.read_to:
                 return self._truncated()
             return []
-        if cur.path != self.path:     # a rotated file read to its end: it is complete
-            return self._leave_current()
-        if self._rotated is None:
+        if cur.path == self.path and not self._rotated:
             if st is None and not self._next:
                 return []             # renamed or deleted, nothing new yet: keep reading it
             self.rotations += 1
             _log.info("%s: %s was rotated; finishing the old file first", self.input, self.path)
-            self._queue_newer(cur.mtime_ns(), exclude=cur.id)
-            self._rotated = (time.monotonic(), cur.read_to)
-            return []
-        since, size = self._rotated
-        if cur.read_to != size:       # still written to: wait until it is still
-            self._rotated = (time.monotonic(), cur.read_to)
-            return []
-        if time.monotonic() - since < self.rotate_wait:
-            return []
-        self._rotated = None
+            self._queue_newer(cur.mtime_ns())
+            self._rotated = True
+        if time.time() - cur.mtime_ns() / 1e9 < self.rotate_wait:
+            return []                 # written to a moment ago: the writer may not be done
+        self._rotated = False
         return self._leave_current()
 
     def _leave_current(self) -> list[LineBatch]:
@@ -285,10 +341,10 @@ class FileFollower:
         _log.info("%s: reading %s from byte %d", self.input, self._cur.path, self._cur.read_to)
         return True
 
-    def _queue_newer(self, after_mtime_ns: int, exclude: FileId) -> None:
-        """Queue the files rotated after `after_mtime_ns` (oldest first), the path's current
-        file last; `exclude` is the file just read."""
-        queued = {(o.id.dev, o.id.ino) for o in self._next}
+    def _queue_newer(self, after_mtime_ns: int) -> None:
+        """Queue the rotated siblings written after `after_mtime_ns`, oldest first, then the
+        file now at the path: opened at once, so that nothing that happens to the path
+        while the current file is finished can take it away."""
         found = []
         for path in rotated_siblings(self.path):
             mtime = mtime_ns(path)
@@ -298,19 +354,28 @@ class FileFollower:
             if f is None:
                 continue
             o = _Open(f, path)
-            if (o.id.dev, o.id.ino) in queued or (o.id.dev, o.id.ino) == (exclude.dev, exclude.ino):
+            if self._known(o.id):
                 f.close()
                 continue
             found.append((mtime, o))
         found.sort(key=lambda item: item[0])
         self._next.extend(o for _, o in found)
+        try:
+            f = open(self.path, "rb")
+        except OSError:
+            return
+        o = _Open(f, self.path)
+        if self._known(o.id):
+            f.close()
+        else:
+            self._next.append(o)
 
     def _truncated(self) -> list[LineBatch]:
         """copytruncate: take what the copy holds after our offset, then start over."""
         self.truncations += 1
         cur = self._cur
         _log.info("%s: %s was truncated (copytruncate?)", self.input, self.path)
-        for path in rotated_siblings(self.path):
+        for path in _newest_first(rotated_siblings(self.path)):   # the copy is the newest
             f = self._open(path)
             if f is None:
                 continue
@@ -366,6 +431,11 @@ class ReadStage:
                     spec.name, path, start, self.max_line, resume=resume)
         self._started = True
 
+    @property
+    def idle(self) -> bool:
+        """Every file has been read to its end: the wall clock may close windows."""
+        return not any(f.pending for f in self.followers.values())
+
     def bytes_behind(self) -> dict[str, int]:
         behind: dict[str, int] = {}
         for (name, _), follower in self.followers.items():
@@ -375,6 +445,10 @@ class ReadStage:
     def close(self) -> None:
         for follower in self.followers.values():
             follower.close()
+
+
+def _newest_first(paths: list[str]) -> list[str]:
+    return sorted(paths, key=lambda p: mtime_ns(p) or 0, reverse=True)
 
 
 def _expand(pattern: str) -> list[str]:

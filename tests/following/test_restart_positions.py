@@ -12,7 +12,7 @@ def stop_at(f):
     """The position the checkpoint would hold after the last batch read."""
     b = f.last_batch
     f.close()
-    return Position(b.file, b.end, b.mtime_ns)
+    return Position(b.file, b.end, b.mtime_ns, b.real_path)
 
 
 def test_several_rotations_while_stopped(tmp_path):
@@ -61,5 +61,21 @@ def test_reused_inode_is_not_the_old_file(tmp_path):
     path = tmp_path / "access.log"
     path.write_bytes(b"new file, new content\n")
     st = os.stat(path)
-    position = Position(FileId(st.st_dev, st.st_ino, 9, "0" * 40), 5, 0)   # other first bytes
+    position = Position(FileId(st.st_dev, st.st_ino, 9, "0" * 40), 5, 0, str(path))  # other bytes
     assert drain(follower(path, resume=position)) == [b"new file, new content"]
+
+
+def test_symlink_flipped_while_stopped(tmp_path):
+    """The checkpointed file was a symlink's target, which is no rotated sibling."""
+    (tmp_path / "day1.log").write_bytes(b"1\n")
+    link = tmp_path / "access.log"
+    link.symlink_to(tmp_path / "day1.log")
+    f = follower(link)
+    assert drain(f) == [b"1"]
+    position = stop_at(f)
+    with open(tmp_path / "day1.log", "ab") as day1:
+        day1.write(b"2\n")
+    (tmp_path / "day2.log").write_bytes(b"3\n")
+    link.unlink()
+    link.symlink_to(tmp_path / "day2.log")
+    assert drain(follower(link, resume=position)) == [b"2", b"3"]
