@@ -51,9 +51,14 @@ def _run_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--single", action="store_true",
-                      help="run every stage in one process (the default for now)")
+                      help="run every stage in one process (the default; for debugging)")
     mode.add_argument("--multi", action="store_true",
-                      help="one process per stage under a supervisor (not yet available)")
+                      help="one process per stage under a supervisor (what systemd runs)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="parser processes with --multi (default: the number of cores, %(default)s)")
+    p.add_argument("--once", action="store_true",
+                   help="stop once every input has been read to its end (cron-style runs, "
+                        "benchmarks); open windows stay in the checkpoint")
     p.add_argument("-c", "--config", default=config_module.DEFAULT_PATH,
                    help="configuration file (default: %(default)s)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -101,10 +106,12 @@ def _run(args) -> int:
     log.setup(args.log_level)
     config = config_module.load(args.config)
     if args.multi:
-        print("plogd: --multi is not available yet; use --single", file=sys.stderr)
-        return 2
+        if args.workers < 1:
+            raise ConfigError(f"--workers: found {args.workers}; expected 1 or more")
+        from .supervisor import run_multi
+        return run_multi(config, args.workers, args.once)
     from .runner import run_single
-    run_single(config)
+    run_single(config, once=args.once)
     return 0
 
 

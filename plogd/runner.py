@@ -13,7 +13,6 @@ from typing import Callable
 
 from . import checkpoint
 from .config import Config, InputConfig
-from .messages import ClosedWindow
 from .stages.aggregate import AggregateStage
 from .stages.parse import ParseStage
 from .stages.read import ReadStage, read_file
@@ -22,7 +21,6 @@ from .stages.write import WriteStage, records
 _log = logging.getLogger("plogd")
 
 IDLE_SLEEP = 0.2       # seconds between polls when no input has anything new
-COMMIT_EVERY = 0.5     # seconds between checkpoints while lines flow
 
 
 class Stop:
@@ -73,41 +71,37 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
               config.result_path, f"sending to Zabbix {sender.address} as host {config.host!r}"
               if sender else "no Zabbix configured")
 
-    def commit(windows: list[ClosedWindow]) -> None:
-        written = write.commit(windows, aggregate.snapshot())
+    def commit(force: bool = False) -> None:
+        due = aggregate.take_commit(force)
+        if due is None:
+            return
+        written = write.commit(*due)
         if written:
             if sender is not None:
                 sender.handle(written)
             if on_records is not None:
                 on_records(written)
 
-    closed: list[ClosedWindow] = []
-    last_commit = time.monotonic()
-    dirty = False
     try:
         while not stop.requested and (until is None or time.monotonic() < until):
             batches = read.poll()
             for batch in batches:
-                closed += aggregate.handle(parse.handle(batch))
-            dirty = dirty or bool(batches)
+                aggregate.handle(parse.handle(batch))
             if not batches and read.idle:
-                closed += aggregate.tick(time.time())
+                aggregate.tick(time.time())
             if not batches and sender is not None:
                 sender.tick()
-            if closed or aggregate.take_file_switch() or (
-                    dirty and time.monotonic() - last_commit >= COMMIT_EVERY):
-                commit(closed)
-                closed, dirty, last_commit = [], False, time.monotonic()
+            commit()
             if not batches:
-                if once:
+                if once and read.idle:
                     break
                 time.sleep(IDLE_SLEEP)
     finally:
-        commit(closed)    # the open windows stay in the checkpoint for the next start
+        commit(force=True)    # the open windows stay in the checkpoint for the next start
         read.close()
         write.close()
-        still_open = sum(len(a.open) for a in aggregate.aggregators.values())
-        _log.info("plogd stopped; %d open window(s) kept in the checkpoint", still_open)
+        _log.info("plogd stopped; %d open window(s) kept in the checkpoint",
+                  aggregate.open_windows)
 
 
 def replay(config: Config, spec: InputConfig, paths: list[str],

@@ -14,6 +14,7 @@ that pair is what the checkpoint stores, and what a restart resumes from.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict
 
 from ..files import Position
@@ -60,6 +61,10 @@ class Aggregator:
     def tick(self, now: float) -> list[ClosedWindow]:
         """The input is idle: close what the wall clock says is complete."""
         return self._close_until(int(now))
+
+    def merged_up_to(self, path: str) -> int:
+        """The number of the last batch of `path` merged."""
+        return self._expected.get(path, 1) - 1
 
     def flush(self) -> list[ClosedWindow]:
         """End of input (replay): close everything, oldest first."""
@@ -130,8 +135,12 @@ class Aggregator:
 
 
 class AggregateStage:
-    """The aggregate stage: each input's open windows, restored from and saved to the
-    checkpoint (`snapshot()`)."""
+    """The aggregate stage: each input's open windows, restored from the checkpoint. It
+    gathers what closes and says when a commit (windows + checkpoint) is due: at once when
+    windows closed or an input moved to another file, else every COMMIT_EVERY seconds while
+    lines flow."""
+
+    COMMIT_EVERY = 0.5
 
     def __init__(self, inputs, interval: int, replay: bool = False, state: dict | None = None):
         self.aggregators = {
@@ -141,22 +150,45 @@ class AggregateStage:
         for name, snap in (state or {}).items():
             if name in self.aggregators:
                 self.aggregators[name].restore(snap)
+        self._closed: list[ClosedWindow] = []
+        self._dirty = False
+        self._committed_at = time.monotonic()
+        self._tick: tuple[float, dict] | None = None   # an idle tick waiting for its batches
 
-    def handle(self, partial: Partial) -> list[ClosedWindow]:
-        return self.aggregators[partial.input].handle(partial)
+    def handle(self, partial: Partial) -> None:
+        self._closed += self.aggregators[partial.input].handle(partial)
+        self._dirty = True
+        if self._tick is not None:
+            self.tick(*self._tick)
 
-    def tick(self, now: float) -> list[ClosedWindow]:
-        return [w for a in self.aggregators.values() for w in a.tick(now)]
+    def tick(self, now: float, sent: dict | None = None) -> None:
+        """The reader is idle: close what the wall clock says is complete — once every batch
+        it had sent (`sent`: {(input, path): last batch number}) has been merged."""
+        if sent and any(self.aggregators[name].merged_up_to(path) < seq
+                        for (name, path), seq in sent.items()):
+            self._tick = (now, sent)
+            return
+        self._tick = None
+        for a in self.aggregators.values():
+            self._closed += a.tick(now)
 
     def flush(self) -> list[ClosedWindow]:
+        """End of a replay: every window, oldest first."""
         return [w for a in self.aggregators.values() for w in a.flush()]
 
-    def snapshot(self) -> dict:
-        return {name: a.snapshot() for name, a in self.aggregators.items()}
-
-    def take_file_switch(self) -> bool:
-        """Has any input moved on to another file since the last call?"""
+    def take_commit(self, force: bool = False) -> tuple[list[ClosedWindow], dict] | None:
+        """(closed windows, checkpoint state) when a commit is due, else None."""
         switched = any(a.file_switched for a in self.aggregators.values())
+        due = self._closed or switched or (
+            self._dirty and time.monotonic() - self._committed_at >= self.COMMIT_EVERY)
+        if not (due or force):
+            return None
         for a in self.aggregators.values():
             a.file_switched = False
-        return switched
+        closed, self._closed, self._dirty = self._closed, [], False
+        self._committed_at = time.monotonic()
+        return closed, {name: a.snapshot() for name, a in self.aggregators.items()}
+
+    @property
+    def open_windows(self) -> int:
+        return sum(len(a.open) for a in self.aggregators.values())

@@ -1,0 +1,313 @@
+"""plogd --multi: one process per stage, under a supervisor.
+
+    reader --LineBatch--> parser 1..N --Partial--> aggregator --Commit--> writer --records--> sender
+
+The processes run the very stage objects `--single` runs; bounded queues connect them, so a
+slow stage blocks the ones before it (backpressure) and memory stays bounded. Every process
+is named for `ps` (setproctitle): "plogd: parser 1/2".
+
+Failure: when a stage dies (an exception, SIGKILL), the supervisor notices within a second,
+logs the cause, stops the other stages and starts the whole pipeline again from the last
+checkpoint — the messages in flight are simply read again, so the numbers stay exact. When
+it keeps dying, restarts back off (1 s, 2 s, 4 s … 60 s).
+
+Signals: SIGTERM/SIGINT stop the reader; what it sent is parsed, merged and written; the
+open windows go to the checkpoint for the next start; exit 0. SIGHUP re-reads the
+configuration: a valid one replaces the pipeline the same way, an invalid one is logged and
+the old one keeps running.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+import setproctitle
+
+from . import config as config_module
+from . import systemd
+from .config import Config, ConfigError
+from .runner import IDLE_SLEEP, load_state, make_sender, positions_of
+from .stages.aggregate import AggregateStage
+from .stages.parse import ParseStage
+from .stages.read import ReadStage
+from .stages.write import WriteStage
+
+_log = logging.getLogger("plogd.supervisor")
+_mp = multiprocessing.get_context("fork")   # stages inherit the compiled formats
+
+QUEUE_BATCHES = 4          # per parser: at most this many 1 MiB batches wait for parsing
+STOP_TIMEOUT = 30.0        # seconds a graceful stop may take before stages are killed
+BACKOFF_MAX = 60.0
+
+
+@dataclass
+class Tick:
+    """reader -> aggregator (through a parser): idle since `now`; `sent` is the last batch
+    number sent per (input, path), so the aggregator closes windows only once all is merged."""
+    now: float
+    sent: dict
+
+
+class Stop:
+    """Passed down the pipeline: finish what you hold, pass it on, exit."""
+
+
+def _title(config: Config, role: str) -> str:
+    name = os.path.basename(config.path)
+    suffix = "" if name in ("plogd.yaml", "<embedded demo config>") else f" [{name}]"
+    return f"plogd: {role}{suffix}"
+
+
+# -- the stage processes ---------------------------------------------------------------
+
+def _reader(config: Config, state, lines, stop_reading, workers: int, once: bool) -> None:
+    setproctitle.setproctitle(_title(config, "reader"))
+    read = ReadStage(config.inputs, config.max_line_length, positions_of(state),
+                     first_run=state is None)
+    sent: dict = {}
+    last_tick = 0.0
+    try:
+        while not stop_reading.is_set():
+            batches = read.poll()
+            for batch in batches:
+                lines.put(batch)
+                sent[batch.input, batch.path] = batch.seq
+            if batches:
+                continue
+            if read.idle:
+                if once:       # a last tick: the wall clock closes what is complete
+                    lines.put(Tick(time.time(), dict(sent)))
+                    break
+                if time.monotonic() - last_tick >= IDLE_SLEEP:
+                    lines.put(Tick(time.time(), dict(sent)))
+                    last_tick = time.monotonic()
+            stop_reading.wait(IDLE_SLEEP)
+    finally:
+        read.close()
+        for _ in range(workers):
+            lines.put(Stop())
+
+
+def _parser(config: Config, lines, partials, index: int, workers: int) -> None:
+    setproctitle.setproctitle(_title(config, f"parser {index}/{workers}"))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)    # the supervisor decides when to stop
+    parse = ParseStage(config.inputs, config.interval, config.max_line_length)
+    while True:
+        message = lines.get()
+        if isinstance(message, (Tick, Stop)):
+            partials.put(message)
+            if isinstance(message, Stop):
+                return
+            continue
+        partials.put(parse.handle(message))
+
+
+def _aggregator(config: Config, state, partials, commits, workers: int) -> None:
+    setproctitle.setproctitle(_title(config, "aggregator"))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    aggregate = AggregateStage(config.inputs, config.interval, state=state)
+    stops = 0
+    while stops < workers:
+        try:
+            message = partials.get(timeout=AggregateStage.COMMIT_EVERY)
+        except Exception:          # queue.Empty: nothing came; maybe a commit is due
+            message = None
+        if isinstance(message, Stop):
+            stops += 1
+        elif isinstance(message, Tick):
+            aggregate.tick(message.now, message.sent)
+        elif message is not None:
+            aggregate.handle(message)
+        due = aggregate.take_commit()
+        if due is not None:
+            commits.put(due)
+    commits.put(aggregate.take_commit(force=True))
+    commits.put(Stop())
+
+
+def _writer(config: Config, commits, records) -> None:
+    setproctitle.setproctitle(_title(config, "writer"))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    write = WriteStage(config.result_path, config.checkpoint_path, config.host)
+    try:
+        while True:
+            message = commits.get()
+            if isinstance(message, Stop):
+                records.put(message)
+                return
+            written = write.commit(*message)
+            if written:
+                records.put(written)
+    finally:
+        write.close()
+
+
+def _sender(config: Config, records) -> None:
+    setproctitle.setproctitle(_title(config, "zabbix-sender"))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sender = make_sender(config)
+    while True:
+        try:
+            message = records.get(timeout=IDLE_SLEEP * 5)
+        except Exception:          # queue.Empty
+            message = None
+        if isinstance(message, Stop):
+            if sender is not None:
+                sender.tick()      # a last try; the result file keeps what is not sent
+            return
+        if sender is not None:
+            if message:
+                sender.handle(message)
+            else:
+                sender.tick()
+
+
+# -- the supervisor ----------------------------------------------------------------------
+
+class Pipeline:
+    """One set of stage processes and their queues."""
+
+    def __init__(self, config: Config, workers: int, once: bool):
+        self.config = config
+        self.workers = workers
+        state = load_state(config)
+        self.stop_reading = _mp.Event()
+        lines = _mp.Queue(maxsize=QUEUE_BATCHES * workers)
+        partials = _mp.Queue(maxsize=QUEUE_BATCHES * workers)
+        commits = _mp.Queue(maxsize=16)
+        records = _mp.Queue(maxsize=64)
+        self.queues = [lines, partials, commits, records]
+        stages = [("reader", _reader, (config, state, lines, self.stop_reading, workers, once))]
+        stages += [(f"parser {i}/{workers}", _parser, (config, lines, partials, i, workers))
+                   for i in range(1, workers + 1)]
+        stages += [("aggregator", _aggregator, (config, state, partials, commits, workers)),
+                   ("writer", _writer, (config, commits, records)),
+                   ("zabbix-sender", _sender, (config, records))]
+        self.processes = {name: _mp.Process(target=target, args=args, name=name, daemon=True)
+                          for name, target, args in stages}
+        for process in self.processes.values():
+            process.start()
+
+    def dead(self) -> list[str]:
+        """Stages that exited before being asked to (with their exit status)."""
+        return [f"{name} ({_status(p.exitcode)})" for name, p in self.processes.items()
+                if not p.is_alive() and p.exitcode != 0]
+
+    def finished(self) -> bool:
+        return all(not p.is_alive() for p in self.processes.values())
+
+    def wait(self, timeout: float) -> None:
+        sentinels = [p.sentinel for p in self.processes.values() if p.is_alive()]
+        if sentinels:
+            multiprocessing.connection.wait(sentinels, timeout)
+
+    def stop(self) -> bool:
+        """Graceful: stop reading, let the rest drain. False if it had to kill."""
+        self.stop_reading.set()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while not self.finished() and time.monotonic() < deadline:
+            if self.dead():
+                break
+            self.wait(0.2)
+        graceful = self.finished() and not self.dead()
+        self.kill()
+        return graceful
+
+    def kill(self) -> None:
+        for p in self.processes.values():
+            if p.is_alive():
+                p.kill()
+        for p in self.processes.values():
+            p.join()
+        for q in self.queues:
+            q.cancel_join_thread()
+            q.close()
+
+
+def _status(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "running"
+    if exitcode < 0:
+        return f"killed by {signal.Signals(-exitcode).name}"
+    return f"exit status {exitcode}"
+
+
+class Supervisor:
+    def __init__(self, config: Config, workers: int, once: bool = False):
+        self.config = config
+        self.workers = workers
+        self.once = once
+        self.restarts = 0
+        self._signal: int | None = None
+        self._failures: list[float] = []    # when recent restarts happened
+
+    def run(self) -> int:
+        setproctitle.setproctitle(_title(self.config, "supervisor"))
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        pipeline = self._start()
+        systemd.notify("READY=1")
+        while True:
+            pipeline.wait(1.0)
+            systemd.watchdog()
+            if self._signal in (signal.SIGTERM, signal.SIGINT):
+                systemd.notify("STOPPING=1")
+                _log.info("stopping: reading stops, what was read is written, open windows "
+                          "go to the checkpoint")
+                return 0 if pipeline.stop() else 1
+            if self._signal == signal.SIGHUP:
+                self._signal = None
+                pipeline = self._reload(pipeline)
+                continue
+            dead = pipeline.dead()
+            if dead:
+                pipeline = self._recover(pipeline, dead)
+            elif self.once and pipeline.finished():
+                pipeline.kill()
+                return 0
+
+    def _on_signal(self, signum, frame) -> None:
+        self._signal = signum
+
+    def _start(self) -> Pipeline:
+        _log.info("plogd --multi: %d input(s), %d parser(s), results in %s",
+                  len(self.config.inputs), self.workers, self.config.result_path)
+        return Pipeline(self.config, self.workers, self.once)
+
+    def _recover(self, pipeline: Pipeline, dead: list[str]) -> Pipeline:
+        self.restarts += 1
+        now = time.monotonic()
+        self._failures = [t for t in self._failures if now - t < 300] + [now]
+        delay = min(2.0 ** (len(self._failures) - 1), BACKOFF_MAX) if len(self._failures) > 1 else 0
+        _log.error("stage %s died; restarting the pipeline from the last checkpoint%s "
+                   "(restart %d)", ", ".join(dead), f" in {delay:g} s" if delay else "",
+                   self.restarts)
+        pipeline.kill()
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and self._signal is None:
+            time.sleep(0.1)
+        return self._start()
+
+    def _reload(self, pipeline: Pipeline) -> Pipeline:
+        systemd.notify("RELOADING=1")
+        try:
+            new = config_module.load(self.config.path)
+        except ConfigError as e:
+            _log.error("SIGHUP: the new configuration is not valid, keeping the old one: %s", e)
+            systemd.notify("READY=1")
+            return pipeline
+        _log.info("SIGHUP: applying the new configuration %s", new.path)
+        pipeline.stop()
+        self.config = new
+        new_pipeline = self._start()
+        systemd.notify("READY=1")
+        return new_pipeline
+
+
+def run_multi(config: Config, workers: int, once: bool = False) -> int:
+    return Supervisor(config, workers, once).run()

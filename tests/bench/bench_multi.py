@@ -1,0 +1,89 @@
+"""Benchmark `plogd --multi --workers 2` against `plogd --single` on the same 1,000,000-line
+nginx_timed file, in the same run: both follow the file from its beginning with `--once`
+(stop at its end), with conf/nginx.yaml's metric set. Reports lines/s, the speed-up, and the
+peak memory of all plogd processes together (RSS summed over the process tree, sampled
+every 20 ms). Also checks that both wrote the same result file.
+
+    python tests/bench/bench_multi.py [--lines 1000000] [--workers 2] [--keep DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from plogd.traffic import write_file  # noqa: E402
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of a process and all its descendants, in bytes."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS:"))
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+def run(mode: list[str], log: Path, workdir: Path) -> tuple[float, int, str]:
+    state = workdir / "state"
+    config = workdir / "plogd.yaml"
+    nginx = (ROOT / "conf" / "nginx.yaml").read_text()
+    nginx = nginx.replace("/var/log/nginx/access.log", str(log)).replace("start: end", "start: beginning")
+    config.write_text(nginx.replace("state_dir: /var/lib/plogd", f"state_dir: {state}"))
+    subprocess.run(["rm", "-rf", str(state)], check=True)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "plogd", *mode, "--once", "-c", str(config),
+                             "--log-level", "WARNING"], env=env)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(proc.pid))
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"plogd {' '.join(mode)} exited {proc.returncode}")
+    digest = hashlib.sha256((state / "results.jsonl").read_bytes()).hexdigest()
+    return elapsed, peak, digest
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--lines", type=int, default=1_000_000)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--keep", help="directory for the generated log (reused if present)")
+    args = p.parse_args()
+    workdir = Path(args.keep or tempfile.mkdtemp(prefix="plogd-bench-multi-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / f"access-{args.lines}.log"
+    if not log.exists():
+        write_file(log, args.lines, seed=42, start=time.time() - args.lines / 1000 - 3600)
+    results = {}
+    for name, mode in [("single", ["--single"]),
+                       (f"multi x{args.workers}", ["--multi", "--workers", str(args.workers)])]:
+        results[name] = run(mode, log, workdir)
+        seconds, peak, _ = results[name]
+        print(f"{name:<10} {args.lines:>9} lines  {seconds:7.2f} s  {args.lines / seconds:>10,.0f} "
+              f"lines/s  peak RSS (all processes) {peak / 2**20:6.1f} MiB", flush=True)
+    (single_s, _, single_digest), (multi_s, _, multi_digest) = results.values()
+    print(f"speed-up multi/single: {single_s / multi_s:.2f}x")
+    same = single_digest == multi_digest
+    print("result files:", "IDENTICAL" if same else "DIFFERENT")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
