@@ -1,7 +1,9 @@
-"""Log formats: the built-in nginx and Apache ones by name, or any regex with named groups."""
+"""Log formats: the built-in nginx and Apache ones by name, an nginx log_format or Apache
+LogFormat string (compile_nginx, compile_apache), or any regex with named groups.
+detect.py tells which built-in format a log is in and where a line stops matching."""
 from __future__ import annotations
 
-from .logformat import BatchExtractor, Columns, FormatError, LogFormat
+from .logformat import BatchExtractor, Columns, FormatError, LogFormat, describe_fields
 
 # nginx log_format strings; the Apache formats are written with the same variable names
 # (%h -> $remote_addr, %l -> $ident, %u -> $remote_user, %t -> [$time_local], %r -> $request,
@@ -35,4 +37,17 @@ def get_format(name: str) -> LogFormat:
     return _compiled[name]
 
 
-__all__ = ["BUILTIN_TEMPLATES", "BatchExtractor", "Columns", "FormatError", "LogFormat", "get_format"]
+def __getattr__(name: str):
+    """compile_nginx and compile_apache, imported when first asked for: the built-in formats
+    need neither (a lighter start for every plogd command)."""
+    if name == "compile_nginx":
+        from .nginx import compile_nginx
+        return compile_nginx
+    if name == "compile_apache":
+        from .apache import compile_apache
+        return compile_apache
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["BUILTIN_TEMPLATES", "BatchExtractor", "Columns", "FormatError", "LogFormat",
+           "compile_apache", "compile_nginx", "describe_fields", "get_format"]

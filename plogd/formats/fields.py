@@ -1,20 +1,35 @@
 """Typed fields: how each raw value (bytes) becomes an int, a float, a time or a string.
 
 Every converter takes the raw bytes of one field and returns the typed value, or raises
-ValueError when the bytes are not of that type. The fast split path and the regex path of a
-format call the same converters, so both give identical values for the same line.
+ValueError when the bytes are not of that type: it rejects whatever the type's regex pattern
+rejects, so the fast split path (which calls converters on bare tokens) and the regex path of
+a format accept the same lines and give identical values.
 """
 from __future__ import annotations
 
 import calendar
+import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Callable
 
 MONTHS = {m.encode(): i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 
 _NUMBER = rb"\d+(?:\.\d+)?"
+_LIST_SEPARATOR = rb"(?:, | : )"      # nginx: ', ' between servers, ' : ' between groups
+
+
+def _validated(pattern: bytes, convert: Callable[[bytes], object]) -> Callable[[bytes], object]:
+    """`convert`, rejecting (ValueError) what `pattern` does not match as a whole."""
+    whole = rb"(?:%s)\Z" % pattern     # compiled on first use (re's cache): a light import
+
+    def checked(raw: bytes):
+        if re.match(whole, raw, re.S) is None:
+            raise ValueError(raw)
+        return convert(raw)
+    return checked
 
 
 def to_int(raw: bytes) -> int:
@@ -41,6 +56,15 @@ def to_bytes_count(raw: bytes) -> int:
     raise ValueError(raw)
 
 
+def to_hex_int(raw: bytes) -> int | None:
+    """Apache %{hextid}P."""
+    if raw == b"-":
+        return None
+    if not raw.isalnum() or raw.startswith((b"0x", b"0X")):
+        raise ValueError(raw)
+    return int(raw, 16)
+
+
 def to_float(raw: bytes) -> float | None:
     """'0.123' or '12' (no sign, exponent, or bare dot: what nginx and Apache write)."""
     if raw == b"-":
@@ -50,21 +74,49 @@ def to_float(raw: bytes) -> float | None:
     return float(raw)
 
 
+def duration(per_second: int) -> Callable[[bytes], float | None]:
+    """Apache %T (seconds), %{ms}T, %D (microseconds): a whole number -> float seconds."""
+    def to_seconds(raw: bytes) -> float | None:
+        if raw == b"-":
+            return None
+        return to_int(raw) / per_second
+    return to_seconds
+
+
+def _list_items(raw: bytes) -> list[bytes]:
+    return raw.replace(b" : ", b", ").split(b", ")
+
+
 def to_float_list(raw: bytes) -> float | None:
     """nginx $upstream_*_time: one value per upstream tried, ', ' between servers and
     ' : ' between upstream groups; '-' where none answered. The total time is the sum."""
     if raw == b"-":
         return None
     total = None
-    for part in raw.replace(b" : ", b", ").split(b", "):
+    for part in _list_items(raw):
         value = to_float(part)
         if value is not None:
             total = (total or 0.0) + value
     return total
 
 
-_UNESCAPE = re.compile(rb"\\(x[0-9A-Fa-f]{2}|.)", re.S)
-_SIMPLE_ESCAPES = {b"n": b"\n", b"t": b"\t", b"r": b"\r"}
+def to_int_list(raw: bytes) -> int | None:
+    """nginx $upstream_response_length, $upstream_bytes_*: the sum over the upstreams tried."""
+    if raw == b"-":
+        return None
+    values = [to_optional_int(part) for part in _list_items(raw)]
+    return sum(v for v in values if v is not None)
+
+
+def to_last_status(raw: bytes) -> int | None:
+    """nginx $upstream_status '502, 200': the status of the last upstream, whose response
+    was used."""
+    values = [to_optional_int(part) for part in _list_items(raw)]
+    return values[-1]
+
+
+_UNESCAPE = re.compile(rb'\\(x[0-9A-Fa-f]{2}|[\\"ntrbvf])')
+_SIMPLE_ESCAPES = {b"n": b"\n", b"t": b"\t", b"r": b"\r", b"b": b"\b", b"v": b"\v", b"f": b"\f"}
 
 
 def _unescape_one(m: re.Match) -> bytes:
@@ -74,13 +126,34 @@ def _unescape_one(m: re.Match) -> bytes:
     return _SIMPLE_ESCAPES.get(code, code)
 
 
+def unescape(raw: bytes) -> bytes:
+    """Apache's \\" \\\\ \\n \\t ... and nginx's \\xHH escapes; a backslash that starts no
+    escape either server writes is kept as it is."""
+    return _UNESCAPE.sub(_unescape_one, raw) if b"\\" in raw else raw
+
+
 def to_str(raw: bytes) -> str | None:
-    """Strings: '-' means absent; Apache's \\" and nginx's \\xHH escapes are decoded."""
+    """Strings: '-' means absent; escapes are decoded (UTF-8, invalid bytes kept as \\xhh)."""
     if raw == b"-":
         return None
-    if b"\\" in raw:
-        raw = _UNESCAPE.sub(_unescape_one, raw)
-    return raw.decode("utf-8", "backslashreplace")
+    return unescape(raw).decode("utf-8", "backslashreplace")
+
+
+def to_apache_user(raw: bytes) -> str | None:
+    """Apache %u: '-' when there is no user, '""' when the user name is empty."""
+    if not raw:
+        raise ValueError(raw)
+    return "" if raw == b'""' else to_str(raw)
+
+
+def to_binary_addr(raw: bytes) -> str | None:
+    """nginx $binary_remote_addr: the address's 4 or 16 bytes, escaped -> its text."""
+    if raw == b"-":
+        return None
+    packed = unescape(raw)
+    if len(packed) not in (4, 16):
+        raise ValueError(raw)
+    return str(ipaddress.ip_address(packed))
 
 
 _time_cache: dict[bytes, int] = {}
@@ -113,6 +186,19 @@ def _parse_clf_time(raw: bytes | str) -> int:
         raise ValueError(raw)
     offset = (int(tzh) * 3600 + int(tzm) * 60) * (-1 if sign == b"-" else 1)
     return calendar.timegm((int(year), month, int(day), int(hour), int(minute), int(second))) - offset
+
+
+def time_local_epoch(text: str | None) -> int | None:
+    return None if text is None else to_epoch(text)
+
+
+def iso_epoch(text: str) -> int:
+    """nginx $time_iso8601 '2017-01-03T15:56:36+01:00' -> epoch seconds."""
+    return int(datetime.fromisoformat(text).timestamp())
+
+
+def _strip_brackets(raw: bytes) -> str:
+    return raw[1:-1].decode()
 
 
 # -- whole columns at once (the split path): C-level loops instead of a call per value ----
@@ -157,42 +243,118 @@ class FieldType:
     # a column of values known to hold no space (the split path) -> typed values;
     # raises ValueError when one of them is not of this type
     convert_tokens: Callable[[list], list] | None = None
+    quoted: "FieldType | None" = None   # the type inside "...", where a string may hold spaces
+    any_token: bool = False             # convert accepts any token: nothing to check
 
     @property
     def column_converter(self) -> Callable[[list], list]:
         return self.convert_tokens or by_table(self.convert)
 
+    def in_context(self, quoted: bool) -> "FieldType":
+        return self.quoted if quoted and self.quoted else self
 
-STRING = FieldType("string", rb"[^ ]+", to_str, False)   # fields are space-separated
-QUOTED = FieldType("string", rb'(?:[^"\\]|\\.)*', to_str, False)
+    def or_dash(self) -> "FieldType":
+        """This type, or '-' (None): an Apache directive with a condition (%400r) logs '-'
+        when the condition does not hold."""
+        if re.fullmatch(self.pattern, b"-"):
+            return self
+        inner = self.convert
+        return replace(self, pattern=rb"(?:%s)|-" % self.pattern,
+                       convert=lambda raw: None if raw == b"-" else inner(raw),
+                       convert_tokens=None, quoted=self.quoted and self.quoted.or_dash())
+
+
+def _string(pattern: bytes, convert=to_str, quoted: FieldType | None = None) -> FieldType:
+    """A string whose values are restricted to `pattern` (checked on the split path too)."""
+    return FieldType("string", pattern, _validated(pattern, convert), False, quoted=quoted)
+
+
+_IN_QUOTES = rb'(?:[^"\\]|\\.)*'
+QUOTED = FieldType("string", _IN_QUOTES, to_str, False, any_token=True)
+STRING = FieldType("string", rb"[^ ]+", to_str, False, quoted=QUOTED, any_token=True)
+MAYBE_EMPTY = FieldType("string", rb"[^ ]*", to_str, False, quoted=QUOTED, any_token=True)
+# a request line outside quotes: space-separated words, as few as the rest of the line allows
+REQUEST = _string(rb"[^ ]+(?: [^ ]+)*?", quoted=QUOTED)
+# a path without its query string: stops at '?'
+URI = _string(rb"[^ ?]+", quoted=_string(rb'(?:[^"\\?]|\\.)*'))
+# Apache %q: empty, or '?' and the query
+APACHE_QUERY = _string(rb"(?:\?[^ ]*)?", quoted=_string(rb'(?:\?%s)?' % _IN_QUOTES))
+# nginx address lists ($upstream_addr, $http_x_forwarded_for outside quotes)
+ADDRESS_LIST = _string(rb"[^ ,]+(?:%s[^ ,]+)*" % _LIST_SEPARATOR, quoted=QUOTED)
+APACHE_USER = FieldType("string", rb"[^ ]+", to_apache_user, False, quoted=QUOTED)
+CONNECTION_STATUS = _string(rb"[X+-]", lambda raw: raw.decode())   # Apache %X: '-' is a value
+BINARY_ADDRESS = FieldType("string", rb"[^ ]+", to_binary_addr, False)
+
 INT = FieldType("int", rb"\d+", to_int, True, _digits_column(to_int))
 OPTIONAL_INT = FieldType("int", rb"\d+|-", to_optional_int, True, _digits_column(to_optional_int))
+HEX_INT = FieldType("int", rb"[0-9A-Fa-f]+|-", to_hex_int, True)
 BYTES = FieldType("int", rb"\d+|-", to_bytes_count, True, _digits_column(to_bytes_count))
 FLOAT = FieldType("float", _NUMBER + rb"|-", to_float, True, _float_column)
+_LIST_OF = rb"(?:%s|-)(?:%s(?:%s|-))*"
 FLOAT_LIST = FieldType(
-    "float", rb"(?:%s|-)(?:(?:, | : )(?:%s|-))*" % (_NUMBER, _NUMBER), to_float_list, True,
+    "float", _LIST_OF % (_NUMBER, _LIST_SEPARATOR, _NUMBER), to_float_list, True,
     convert_tokens=_float_column)   # a list holds ", " or " : ": never one token
-TIME = FieldType(
-    "string", rb"\d\d?/[A-Z][a-z]{2}/\d{4}:\d\d?:\d\d?:\d\d? [+-]\d{4}", to_str, False)
+INT_LIST = FieldType("int", _LIST_OF % (rb"\d+", _LIST_SEPARATOR, rb"\d+"), to_int_list, True,
+                     _digits_column(to_int_list))
+LAST_STATUS = replace(INT_LIST, convert=to_last_status,
+                      convert_tokens=_digits_column(to_last_status))
 
-# The type of each known variable; any other variable is a string.
+
+def duration_type(per_second: int) -> FieldType:
+    return FieldType("float", rb"\d+|-", duration(per_second), True)
+
+
+_CLF = rb"\d\d?/[A-Z][a-z]{2}/\d{4}:\d\d?:\d\d?:\d\d? [+-]\d{4}"
+TIME = _string(_CLF)
+BRACKETED_TIME = _string(rb"\[%s\]" % _CLF, _strip_brackets)  # Apache %400t: '-' has none
+_ISO = rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)"
+ISO_TIME = _string(_ISO)
+
+# The type of each known nginx variable (Apache directives are named after them); any other
+# variable is a string, possibly empty: nginx logs a variable that is set but empty as
+# nothing (only an unset one as '-').
 KNOWN_TYPES: dict[str, FieldType] = {
+    "remote_addr": STRING,
     "time_local": TIME,
+    "time_iso8601": ISO_TIME,
+    "msec": FLOAT,
     "status": OPTIONAL_INT,
     "server_port": INT,
     "body_bytes_sent": BYTES,
     "bytes_sent": BYTES,
+    "bytes_received": BYTES,
     "request_length": BYTES,
     "request_time": FLOAT,
+    "gzip_ratio": FLOAT,
     "upstream_response_time": FLOAT_LIST,
     "upstream_connect_time": FLOAT_LIST,
     "upstream_header_time": FLOAT_LIST,
+    "upstream_queue_time": FLOAT_LIST,
+    "upstream_response_length": INT_LIST,
+    "upstream_bytes_received": INT_LIST,
+    "upstream_bytes_sent": INT_LIST,
+    "upstream_status": LAST_STATUS,
+    "upstream_addr": ADDRESS_LIST,
+    "http_x_forwarded_for": ADDRESS_LIST,
+    "request": REQUEST,
+    "uri": URI,
+    "document_uri": URI,
+    "binary_remote_addr": BINARY_ADDRESS,
+    **dict.fromkeys(["remote_port", "realip_remote_port", "proxy_protocol_port",
+                     "proxy_protocol_server_port", "connection", "connection_requests", "pid",
+                     "content_length", "tcpinfo_rtt", "tcpinfo_rttvar", "tcpinfo_snd_cwnd",
+                     "tcpinfo_rcv_space"], OPTIONAL_INT),
 }
 
 
 def field_type(name: str, quoted: bool) -> FieldType:
-    default = QUOTED if quoted else STRING
-    return KNOWN_TYPES.get(name, default)
+    return KNOWN_TYPES.get(name, MAYBE_EMPTY).in_context(quoted)
+
+
+# -- derived fields ------------------------------------------------------------------------
+
+def _keep_none(convert: Callable[[object], object]) -> Callable[[object], object]:
+    return lambda value: None if value is None else convert(value)
 
 
 def _request_part(index: int) -> Callable[[str | None], str | None]:
@@ -209,18 +371,51 @@ def to_status_class(status: int | None) -> str | None:
     return None if status is None else "%dxx" % (status // 100)
 
 
+def first_forwarded(forwarded_for: str | None, remote_addr: str | None) -> str | None:
+    """The first address of X-Forwarded-For (the client as the proxies tell it: the client
+    can write anything there), else the address of the peer."""
+    first = forwarded_for.split(",", 1)[0].strip() if forwarded_for else ""
+    return first or remote_addr
+
+
+def _same(value):
+    return value
+
+
 @dataclass(frozen=True)
 class Derived:
-    source: str                             # the logged field it is computed from
-    convert: Callable[[object], object]     # from the source's typed value
+    sources: tuple[str, ...]                # the logged fields it is computed from
+    convert: Callable[..., object]          # from the sources' typed values
     type_name: str
 
 
-# Fields computed from another field, available whenever their source is in the format.
-DERIVED: dict[str, Derived] = {
-    "timestamp": Derived("time_local", to_epoch, "epoch seconds"),
-    "method": Derived("request", _request_part(0), "string"),
-    "path": Derived("request", _request_part(1), "string"),
-    "protocol": Derived("request", _request_part(2), "string"),
-    "status_class": Derived("status", to_status_class, "string"),
+# Fields computed from logged ones: for each, the candidates in order of precedence; the
+# first whose sources are all logged is used (a logged field of the same name wins).
+DERIVED: dict[str, tuple[Derived, ...]] = {
+    # nginx logs all three at the end of the request: the same instant
+    "timestamp": (Derived(("time_local",), time_local_epoch, "epoch seconds"),
+                  Derived(("time_iso8601",), _keep_none(iso_epoch), "epoch seconds"),
+                  Derived(("msec",), _keep_none(int), "epoch seconds")),
+    "method": (Derived(("request",), _request_part(0), "string"),
+               Derived(("request_method",), _same, "string")),
+    "path": (Derived(("request",), _request_part(1), "string"),
+             Derived(("request_uri",), _same, "string")),
+    "protocol": (Derived(("request",), _request_part(2), "string"),
+                 Derived(("server_protocol",), _same, "string")),
+    "status_class": (Derived(("status",), to_status_class, "string"),),
+    "client_addr": (Derived(("http_x_forwarded_for", "remote_addr"), first_forwarded, "string"),),
 }
+
+
+def derived_fields(logged: dict, chosen: dict[str, Derived] | None = None) -> dict[str, Derived]:
+    """The derived fields of a format logging `logged`: `chosen` ones (a compiler's own
+    choice, e.g. an Apache timestamp) first, then the first fitting candidate of DERIVED."""
+    fields = dict(chosen or {})
+    for name, candidates in DERIVED.items():
+        if name in logged or name in fields:
+            continue
+        for derived in candidates:
+            if all(source in logged for source in derived.sources):
+                fields[name] = derived
+                break
+    return fields

@@ -1,66 +1,96 @@
 """A log format: the regex that is the authority on what a line means, and a fast path.
 
 A format is written as an nginx ``log_format`` template (``$remote_addr - $remote_user
-[$time_local] "$request" ...``) or given as a regex with named groups. From a template we
-build both the full regex and, when the layout allows it, a split path for whole batches:
-split each line on ``"`` and its unquoted parts on spaces, check the layout and every
-literal, collect the raw tokens into columns, then convert each column at once (in C where
-the type allows: ``map(int, ...)``, one regex over the joined floats, tables of distinct
-values). A line that does not fit the layout (escapes, lists with spaces, CR, garbage) goes
-to the regex; a column with a token that is not of its type sends its batch to the regex.
-Both paths use the types of ``fields``, so they give identical values (a property test
-checks it); the split path is about 2x faster.
+[$time_local] "$request" ...``) or given as a regex with named groups; the nginx and Apache
+compilers (nginx.py, apache.py) produce the same template pieces, with the types they chose.
+From the pieces we build both the full regex and, when the layout allows it, a split path for
+whole batches: split each line on ``"`` and its unquoted parts on spaces, check the layout
+and every literal, collect the raw tokens into columns, then convert each column at once (in
+C where the type allows: ``map(int, ...)``, one regex over the joined floats, tables of
+distinct values). A line that does not fit the layout (escapes, lists with spaces, CR,
+garbage) goes to the regex; a column with a token that is not of its type sends its batch to
+the regex. Both paths use the types of ``fields``, so they give identical values (a property
+test checks it); the split path is about 2x faster.
+
+Fields whose name starts with '_' are matched and checked but not offered (the parts of an
+Apache time, a directive logged twice).
 """
 from __future__ import annotations
 
 import re
 from typing import Callable
 
-from .fields import DERIVED, STRING, FieldType, by_table, field_type, to_epoch
+from .fields import (ISO_TIME, STRING, TIME, Derived, FieldType, by_table, derived_fields,
+                     field_type, to_epoch)
 
 Columns = dict[str, list]
 BatchExtractor = Callable[[list[bytes]], "tuple[Columns, int]"]
+Pieces = list[tuple[str, "str | None"]]     # (literal text, the variable after it)
 
 _VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
 
 class FormatError(ValueError):
-    """A format definition that cannot be compiled (bad regex, unknown layout)."""
+    """A format definition that cannot be compiled; the message is for the user."""
 
 
 class LogFormat:
     def __init__(self, name: str, regex: re.Pattern, types: dict[str, FieldType],
-                 fast_layout: "_Layout | None" = None):
+                 fast_layout: "_Layout | None" = None, derived: dict[str, Derived] | None = None,
+                 elements: list[tuple[bytes, str]] | None = None,
+                 origins: dict[str, str] | None = None, always_timed: bool = False):
         self.name = name
         self.regex = regex
-        self._types = types
-        self._groups = {g: i for g, i in self.regex.groupindex.items()}
+        self._types = types                  # every logged field, the '_' ones included
+        self._groups = dict(regex.groupindex)
         self._fast_layout = fast_layout
-        self.fields: dict[str, str] = {n: t.name for n, t in types.items()}
-        for derived_name, derived in DERIVED.items():
-            if derived.source in types:
-                self.fields[derived_name] = derived.type_name
+        self._derived = derived_fields(types, derived)
+        self.elements = elements or []       # (regex, what it is) in line order: see detect.py
+        self.origins = origins or {}         # field -> what the user wrote for it ('%>s')
+        self.fields: dict[str, str] = {n: t.name for n, t in types.items() if n[0] != "_"}
+        for derived_name, rule in self._derived.items():
+            self.fields[derived_name] = rule.type_name
+        self._parse_row = None
+        self._always_timed = always_timed    # every line that matches has a timestamp
 
     @classmethod
     def from_template(cls, name: str, template: str) -> "LogFormat":
-        pieces = _split_template(template)
-        types: dict[str, FieldType] = {}
-        regex = b""
-        quoted = False
+        return cls.from_pieces(name, _split_template(template))
+
+    @classmethod
+    def from_pieces(cls, name: str, pieces: Pieces, types: dict[str, FieldType] | None = None,
+                    derived: dict[str, Derived] | None = None,
+                    origins: dict[str, str] | None = None) -> "LogFormat":
+        """`types`: the type of each variable outside quotes (its `quoted` variant is used
+        inside), by default the type of its name; `derived`: the compiler's own derived
+        fields (before the standard ones); `origins`: what the user wrote for each variable."""
+        given = types or {}
+        origins = {v: (origins or {}).get(v, f"${v}") for _, v in pieces if v}
+        field_types: dict[str, FieldType] = {}
+        regex, elements, quoted = b"", [], False
         for literal, variable in pieces:
-            regex += re.escape(literal.encode())
+            if literal:
+                regex += re.escape(literal.encode())
+                elements.append((re.escape(literal.encode()), repr(literal)))
             quoted ^= literal.count('"') % 2 == 1
             if variable is None:
                 continue
-            ftype = field_type(variable, quoted)
-            if variable in types:   # a variable logged twice: match it, keep the first
+            ftype = given[variable].in_context(quoted) if variable in given else \
+                field_type(variable, quoted)
+            if variable in field_types:   # a variable logged twice: match it, keep the first
                 regex += b"(?:%s)" % ftype.pattern
             else:
-                types[variable] = ftype
+                field_types[variable] = ftype
                 regex += b"(?P<%s>%s)" % (variable.encode(), ftype.pattern)
+            elements.append((b"(?:%s)" % ftype.pattern, f"{origins[variable]} ({ftype.name})"))
         # A template describes the whole line (a trailing CR from CRLF files is allowed).
         whole_line = re.compile(rb"(?:%s)\r?\Z" % regex, re.S)
-        return cls(name, whole_line, types, _Layout.build(template, types))
+        chosen = derived_fields(field_types, derived)
+        stamp = chosen.get("timestamp")     # $time_local and $time_iso8601 are never '-'
+        always_timed = stamp is not None and \
+            all(field_types[s] in (TIME, ISO_TIME) for s in stamp.sources)
+        return cls(name, whole_line, field_types, _Layout.build(pieces, field_types, chosen),
+                   chosen, elements, origins, always_timed)
 
     @classmethod
     def from_regex(cls, name: str, pattern: str) -> "LogFormat":
@@ -75,20 +105,21 @@ class LogFormat:
 
     # -- full records, for `plogd parse` and the tests
     def parse(self, line: bytes) -> dict | None:
-        names = list(self.fields)
-        columns, unmatched = self.batch_extractor(names)([line])
-        return None if unmatched else {n: columns[n][0] for n in names}
+        """The typed fields of one line (timestamp None when the line logs no time), or None."""
+        if self._parse_row is None:
+            self._parse_row = self._regex_extractor(list(self.fields))
+        row = self._parse_row(line)
+        return None if row is None else dict(zip(self.fields, row))
 
     # -- the hot path
     def batch_extractor(self, names: list[str]) -> BatchExtractor:
         """A function lines -> (columns, unmatched): for each of `names` the list of typed
         values of the lines that match (all lists in the same line order), and the number
-        of lines that do not."""
+        of lines that do not. When `timestamp` is asked for, a line without one (a '-' time)
+        counts as unmatched: no window can hold it."""
         unknown = [n for n in names if n not in self.fields]
         if unknown:
             raise FormatError(f"format {self.name} has no field {unknown[0]!r}")
-        if len(set(names)) != len(names):
-            raise ValueError(f"fields asked for twice: {names}")
         regex = self._regex_extractor(names)
 
         def by_regex(lines: list[bytes]) -> tuple[Columns, int]:
@@ -97,14 +128,22 @@ class LogFormat:
                 {n: [] for n in names}
             return columns, len(lines) - len(rows)
 
-        if self._fast_layout is None:
-            return by_regex
-        return self._fast_layout.batch_extractor(names, by_regex)
+        extract = by_regex if self._fast_layout is None else \
+            self._fast_layout.batch_extractor(names, by_regex)
+        if "timestamp" in names and not self._always_timed:
+            return _dropping_timeless(extract)
+        return extract
 
     def _regex_extractor(self, names: list[str]) -> Callable[[bytes], tuple | None]:
         """The authority: line -> typed values of `names`, or None."""
-        plan = [(self._groups[src] - 1, self._types[src].convert, derive)
-                for src, derive in map(_source, names)]
+        logged: list[str] = []     # the logged fields to convert, each once
+        for name in names:
+            logged += [s for s in self._sources(name) if s not in logged]
+        position = {field: k for k, field in enumerate(logged)}
+        convert = [(self._groups[field] - 1, self._types[field].convert) for field in logged]
+        outputs = [(position[n], None) if n in self._types else
+                   (tuple(position[s] for s in self._derived[n].sources), self._derived[n].convert)
+                   for n in names]
         match = self.regex.match
 
         def extract(line: bytes):
@@ -113,23 +152,65 @@ class LogFormat:
                 return None
             raw = m.groups()
             try:
-                values = [None if raw[i] is None else convert(raw[i]) for i, convert, _ in plan]
-                return tuple(v if derive is None else derive(v)
-                             for v, (_, _, derive) in zip(values, plan))
+                values = [None if raw[i] is None else conv(raw[i]) for i, conv in convert]
+                return tuple(values[at] if derive is None else derive(*map(values.__getitem__, at))
+                             for at, derive in outputs)
             except ValueError:   # e.g. a month that does not exist
                 return None
         return extract
 
+    def invalid_value(self, line: bytes) -> tuple[str, bytes] | None:
+        """For a line the regex matches but a type rejects: (the field, as the user wrote
+        it, and its raw value), e.g. ('$time_local', b'31/Feb/2024:10:00:00 +0000')."""
+        m = self.regex.match(line)
+        if m is None:
+            return None
+        values = {}
+        for field, ftype in self._types.items():
+            raw = m.group(field)
+            try:
+                values[field] = None if raw is None else ftype.convert(raw)
+            except ValueError:
+                return self.origins.get(field, field), raw
+        for field, rule in self._derived.items():
+            try:
+                rule.convert(*(values[s] for s in rule.sources))
+            except ValueError:
+                shown = " ".join(self.origins.get(s, s) for s in rule.sources)
+                return f"{field} (from {shown})", b" ".join(m.group(s) or b"" for s in rule.sources)
+        return None
 
-def _source(name: str) -> tuple[str, Callable[[object], object] | None]:
-    """(the logged field that holds `name`, the function deriving it from that field's
-    value, or None when `name` is itself logged)."""
-    if name in DERIVED:
-        return DERIVED[name].source, DERIVED[name].convert
-    return name, None
+    def _sources(self, name: str) -> tuple[str, ...]:
+        """The logged fields that give `name`: itself, or the sources it is derived from."""
+        return (name,) if name in self._types else self._derived[name].sources
 
 
-def _split_template(template: str) -> list[tuple[str, str | None]]:
+def _dropping_timeless(extract: BatchExtractor) -> BatchExtractor:
+    def extract_timed(lines: list[bytes]) -> tuple[Columns, int]:
+        columns, unmatched = extract(lines)
+        stamps = columns["timestamp"]
+        if None not in stamps:
+            return columns, unmatched
+        keep = [i for i, stamp in enumerate(stamps) if stamp is not None]
+        return ({n: [column[i] for i in keep] for n, column in columns.items()},
+                unmatched + len(stamps) - len(keep))
+    return extract_timed
+
+
+def describe_fields(fmt: LogFormat) -> list[tuple[str, str]]:
+    """(field, its type and where it comes from) for `plogd check`:
+    ('status', 'int, %>s'), ('timestamp', 'epoch seconds, from %t')."""
+    described = []
+    for name, type_name in fmt.fields.items():
+        if name in fmt._derived:
+            origin = "from " + ", ".join(fmt.origins.get(s, s) for s in fmt._derived[name].sources)
+        else:
+            origin = fmt.origins.get(name, "regex group")
+        described.append((name, f"{type_name}, {origin}"))
+    return described
+
+
+def _split_template(template: str) -> Pieces:
     """'a $x b$y' -> [('a ', 'x'), (' b', 'y'), ('', None)]"""
     pieces, pos = [], 0
     for m in _VARIABLE.finditer(template):
@@ -137,6 +218,19 @@ def _split_template(template: str) -> list[tuple[str, str | None]]:
         pos = m.end()
     pieces.append((template[pos:], None))
     return pieces
+
+
+def _render(pieces: Pieces) -> str | None:
+    """The pieces as a template again, or None when a literal holds '$' (no way to write it)."""
+    text = ""
+    for k, (literal, variable) in enumerate(pieces):
+        if "$" in literal:
+            return None
+        text += literal
+        if variable is not None:
+            follows = pieces[k + 1][0][:1] if k + 1 < len(pieces) else ""
+            text += f"${{{variable}}}" if re.match(r"\w", follows) else f"${variable}"
+    return text
 
 
 class _Layout:
@@ -147,7 +241,8 @@ class _Layout:
 
     def __init__(self, n_parts: int, whole_parts: dict[int, bytes], token_counts: dict[int, int],
                  literals: list[tuple[str, bytes]], nonempty: list[str], raw: dict[str, str],
-                 time_tokens: tuple[str, str] | None, types: dict[str, FieldType]):
+                 time_tokens: tuple[str, str] | None, types: dict[str, FieldType],
+                 derived: dict[str, Derived]):
         self.n_parts = n_parts
         self.whole_parts = whole_parts       # unquoted parts that hold only literal text
         self.token_counts = token_counts     # other unquoted parts -> number of tokens
@@ -156,9 +251,15 @@ class _Layout:
         self.raw = raw                       # field -> expression giving its raw bytes
         self.time_tokens = time_tokens       # the '[date' and 'zone]' tokens of $time_local
         self.types = types
+        self.derived = derived
 
     @classmethod
-    def build(cls, template: str, types: dict[str, FieldType]) -> "_Layout | None":
+    def build(cls, pieces: Pieces, types: dict[str, FieldType],
+              derived: dict[str, Derived]) -> "_Layout | None":
+        template = _render(pieces)
+        variables = [v for _, v in pieces if v]
+        if template is None or len(set(variables)) < len(variables):
+            return None     # a '$' in the text, or a variable logged twice: the regex decides
         parts = template.split('"')
         whole_parts, token_counts, literals, nonempty, raw = {}, {}, [], [], {}
         time_tokens = None
@@ -167,7 +268,7 @@ class _Layout:
                 m = _VARIABLE.fullmatch(part)
                 if m is None:
                     return None
-                raw.setdefault(m.group(1) or m.group(2), f"p{i}")
+                raw[m.group(1) or m.group(2)] = f"p{i}"
                 continue
             if "$" not in part:
                 whole_parts[i] = part.encode()
@@ -180,10 +281,10 @@ class _Layout:
                     literals.append((expr, token.encode()))
                 elif m is not None:
                     name = m.group(1) or m.group(2)
-                    raw.setdefault(name, expr)
+                    raw[name] = expr
                     if types[name] is STRING:
                         nonempty.append(expr)
-                elif token == "[$time_local]" and time_tokens is None:
+                elif token == "[$time_local]" and types["time_local"] is TIME:
                     # the one variable whose value holds a space: two tokens
                     time_tokens = (expr, f"s{i}_{position + 1}")
                     position += 1
@@ -192,35 +293,39 @@ class _Layout:
                 position += 1
             token_counts[i] = position
         return cls(len(parts), whole_parts, token_counts, literals, nonempty, raw,
-                   time_tokens, types)
+                   time_tokens, types, derived)
 
     def batch_extractor(self, names: list[str], by_regex: BatchExtractor) -> BatchExtractor:
-        time_field = "time_local" in self.types and self.time_tokens is not None
-        sources = []        # the logged fields to convert: asked for, or a derived one's source
+        stamp = self.derived.get("timestamp")
+        has_time = self.time_tokens is not None     # '[$time_local]': two tokens
+        # the usual time: epoch seconds straight from the '[date' and 'zone]' tokens
+        time_field = has_time and stamp is not None and stamp.sources == ("time_local",)
+        sources = []        # the logged fields to convert: asked for, or a derived one's sources
         for name in names:
-            source = DERIVED[name].source if name in DERIVED else name
-            if source not in sources and not (name == "timestamp" and time_field):
-                sources.append(source)
+            if not (name == "timestamp" and time_field):
+                wanted = self.derived[name].sources if name not in self.types else (name,)
+                sources += [s for s in wanted if s not in sources]
         # typed fields not asked for are converted too: that is the regex's check on them
-        checked = sources + [n for n, t in self.types.items() if t.numeric and n not in sources]
-        collect = self._collector([n for n in checked if n != "time_local"],
-                                  with_time=time_field)
+        checked = sources + [n for n, t in self.types.items()
+                             if not t.any_token and n not in sources]
+        if has_time:
+            checked.remove("time_local")
+        collect = self._collector(checked, with_time=has_time)
 
         def extract(lines: list[bytes]) -> tuple[Columns, int]:
             tokens, misfits = collect(lines)
             try:
-                values = {n: self.types[n].column_converter(tokens[n])
-                          for n in checked if n != "time_local"}
-                if time_field:
+                values = {n: self.types[n].column_converter(tokens[n]) for n in checked}
+                if has_time:
                     dates, zones = tokens["[date"], tokens["zone]"]
-                    values["timestamp"] = _epochs(dates, zones)
-                    if "time_local" in sources:
-                        values["time_local"] = by_table(self.types["time_local"].convert)(
-                            [d[1:] + b" " + z[:-1] for d, z in zip(dates, zones)])
+                    if time_field:
+                        values["timestamp"] = _epochs(dates, zones)
+                    if "time_local" in sources or not time_field:   # asked for, or unchecked
+                        values["time_local"] = by_table(_time_text)(list(zip(dates, zones)))
+                columns = {n: values[n] if n in values else self._derive(n, values)
+                           for n in names}
             except ValueError:            # a token that is not of its type: the regex decides
                 return by_regex(lines)
-            columns = {n: values[n] if n in values else
-                       by_table(DERIVED[n].convert)(values[DERIVED[n].source]) for n in names}
             if misfits:
                 extra, unmatched = by_regex(misfits)
                 for n in names:
@@ -228,6 +333,12 @@ class _Layout:
                 return columns, unmatched
             return columns, 0
         return extract
+
+    def _derive(self, name: str, values: Columns) -> list:
+        rule = self.derived[name]
+        if len(rule.sources) == 1:
+            return by_table(rule.convert)(values[rule.sources[0]])
+        return list(map(rule.convert, *(values[s] for s in rule.sources)))
 
     def _collector(self, fields: list[str], with_time: bool):
         """Generated code: lines -> ({field: raw tokens}, lines that do not fit the layout)."""
@@ -276,3 +387,11 @@ def _epoch(date: bytes, zone: bytes) -> int:
     if date[:1] != b"[" or zone[-1:] != b"]":
         raise ValueError(date + b" " + zone)
     return to_epoch(date[1:] + b" " + zone[:-1])
+
+
+def _time_text(tokens: tuple[bytes, bytes]) -> str:
+    """$time_local from its '[date' and 'zone]' tokens."""
+    date, zone = tokens
+    if date[:1] != b"[" or zone[-1:] != b"]":
+        raise ValueError(date + b" " + zone)
+    return TIME.convert(date[1:] + b" " + zone[:-1])

@@ -1,0 +1,75 @@
+"""Which format a log is in, how much of it a format matches, and where a line stops
+matching: for `plogd detect FILE` and the match ratio `plogd parse` / `check` report, so a
+wrong format is never a silent "0 records"."""
+from __future__ import annotations
+
+import re
+from itertools import islice
+
+from . import BUILTIN_TEMPLATES, get_format
+from .logformat import LogFormat
+
+
+def read_sample(path: str, limit: int = 1000) -> list[bytes]:
+    """The first `limit` non-empty lines of a file, without their line ends."""
+    with open(path, "rb") as f:
+        lines = (line.rstrip(b"\r\n") for line in f)
+        return list(islice((line for line in lines if line), limit))
+
+
+def match_ratio(fmt: LogFormat, lines: list[bytes]) -> float:
+    """The share of `lines` the format matches (1.0 for no lines)."""
+    if not lines:
+        return 1.0
+    _, unmatched = fmt.batch_extractor([])(lines)
+    return 1 - unmatched / len(lines)
+
+
+def detect(lines: list[bytes]) -> list[tuple[str, float]]:
+    """(built-in format, match ratio) for every built-in format, best first (on a tie, the
+    order of BUILTIN_TEMPLATES: nginx_combined before apache_combined, which match the same
+    lines when the ident is '-')."""
+    ratios = [(name, match_ratio(get_format(name), lines)) for name in BUILTIN_TEMPLATES]
+    return sorted(ratios, key=lambda item: -item[1])
+
+
+def first_failure(fmt: LogFormat, lines: list[bytes]) -> tuple[int, bytes, str] | None:
+    """(index, line, explanation) of the first line the format does not match, or None."""
+    for index, line in enumerate(lines):
+        why = explain(fmt, line)
+        if why is not None:
+            return index, line, why
+    return None
+
+
+def explain(fmt: LogFormat, line: bytes) -> str | None:
+    """None when the format matches the line; else where and why it does not, e.g.
+    "column 74: expected ' ' then $body_bytes_sent (int), found b'x0 5123 ...' (after
+    $status (int))"."""
+    if fmt.parse(line) is not None:
+        return None
+    bad = fmt.invalid_value(line)
+    if bad is not None:
+        field, raw = bad
+        return f"the layout matches, but {field} is not valid: {raw!r}"
+    if not fmt.elements:
+        return f"the regex of {fmt.name} does not match the line"
+    elements = fmt.elements
+    matched, end = _longest_match(elements, line)
+    found = repr(line[end:end + 40]) if end < len(line) else "the end of the line"
+    after = f" (after {elements[matched - 1][1]})" if matched else ""
+    if matched == len(elements):
+        return f"column {end + 1}: the format ends, the line goes on: {found}{after}"
+    expected = " then ".join(label for _, label in elements[matched:matched + 2])
+    return f"column {end + 1}: expected {expected}, found {found}{after}"
+
+
+def _longest_match(elements: list[tuple[bytes, str]], line: bytes) -> tuple[int, int]:
+    """(how many of the format's elements match the start of the line, where they end)."""
+    matched, end = 0, 0
+    for count in range(1, len(elements) + 1):
+        m = re.compile(b"".join(regex for regex, _ in elements[:count]), re.S).match(line)
+        if m is None:
+            break
+        matched, end = count, m.end()
+    return matched, end

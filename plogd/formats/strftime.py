@@ -1,0 +1,227 @@
+"""Apache %{format}t times: a strftime format -> a regex for its text and the parts it holds
+(year, month, ..., epoch, zone); the epoch seconds of a time put together from the parts
+logged by one or several directives ("%{%Y-%m-%d}t %{%H:%M:%S}t %{%z}t").
+
+Names (%a %b ...) are the C locale's, the ones Apache writes (httpd does not set LC_TIME).
+A time without a zone (%z, or a %Z that names UTC or GMT) is in the local time of this machine,
+as Apache writes it (plogd runs where the log is written). Any other %Z name is taken as the
+local zone's.
+"""
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import Callable
+
+from .fields import FieldType
+from .logformat import FormatError
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _named(names: tuple[str, ...], length: int | None, part: str):
+    """The conversion of (abbreviated) names: their regex, and the name -> its number, 1-based."""
+    index = {(n[:length] if length else n).encode(): i for i, n in enumerate(names, 1)}
+    return b"|".join(index), part, index.__getitem__
+
+
+def _offset(raw: bytes) -> int:
+    """'+0130', '-05:00' or 'Z' -> seconds east of UTC."""
+    if raw == b"Z":
+        return 0
+    digits = raw[1:].replace(b":", b"")
+    seconds = int(digits[:2]) * 3600 + int(digits[2:]) * 60
+    return -seconds if raw[:1] == b"-" else seconds
+
+
+def _spaced_int(raw: bytes) -> int:
+    return int(raw.strip())
+
+
+# conversion -> (regex, the part it gives, raw -> value), or (regex, None, None): matched only
+_CONVERSIONS: dict[str, tuple[bytes, str | None, Callable[[bytes], object] | None]] = {
+    "Y": (rb"\d{4}", "year", int),
+    "C": (rb"\d\d", "century", int),
+    "y": (rb"\d\d", "year2", int),
+    "G": (rb"\d{4}", "iso_year", int),
+    "m": (rb"\d\d?", "month", int),
+    "b": _named(_MONTHS, 3, "month"),
+    "B": _named(_MONTHS, None, "month"),
+    "d": (rb"\d\d?", "day", int),
+    "e": (rb" ?\d\d?", "day", _spaced_int),
+    "j": (rb"\d{1,3}", "yday", int),
+    "V": (rb"\d\d?", "iso_week", int),
+    "U": (rb"\d\d?", None, None),
+    "W": (rb"\d\d?", None, None),
+    "a": _named(_DAYS, 3, "weekday"),
+    "A": _named(_DAYS, None, "weekday"),
+    "u": (rb"[1-7]", "weekday", int),
+    "w": (rb"[0-6]", "weekday", lambda raw: int(raw) or 7),
+    "H": (rb"\d\d?", "hour", int),
+    "k": (rb" ?\d\d?", "hour", _spaced_int),
+    "I": (rb"\d\d?", "hour12", int),
+    "l": (rb" ?\d\d?", "hour12", _spaced_int),
+    "p": (rb"AM|PM|am|pm|", "ampm", lambda raw: raw.upper().decode()),
+    "M": (rb"\d\d?", "minute", int),
+    "S": (rb"\d\d?", "second", int),
+    "s": (rb"-?\d+", "epoch", int),
+    "z": (rb"Z|[+-]\d\d:?\d\d", "offset", _offset),
+    "Z": (rb"[A-Za-z]+", "zone", lambda raw: raw.decode().upper()),
+    "n": (rb"\s*", None, None),      # strptime: any white space, or none
+    "t": (rb"\s*", None, None),
+}
+# conversions that stand for several others
+_COMPOSITE = {"D": "%m/%d/%y", "x": "%m/%d/%y", "F": "%Y-%m-%d", "T": "%H:%M:%S",
+              "X": "%H:%M:%S", "R": "%H:%M", "r": "%I:%M:%S %p", "c": "%a %b %e %H:%M:%S %Y",
+              "h": "%b"}
+# Apache's own formats, each a whole %{...}t on its own
+_APACHE = {"sec": (rb"\d+", "epoch"), "msec": (rb"\d+", "epoch_ms"), "usec": (rb"\d+", "epoch_us"),
+           "msec_frac": (rb"\d{3}", None), "usec_frac": (rb"\d{6}", None)}
+
+
+class TimeText:
+    """One %{format}t directive: the regex of its text, the parts it gives, and a function
+    raw text -> its parts as ((part, value), ...), hashable to be cached and combined."""
+
+    def __init__(self, fmt: str):
+        self.parts: set[str] = set()
+        self._converters: dict[str, tuple[str, Callable]] = {}   # regex group -> part
+        self.pattern, groups = self._compile(fmt)
+        self._match = re.compile(rb"(?:%s)\Z" % groups, re.S).match
+        self.parse = lru_cache(maxsize=4096)(self._parse)
+
+    def _compile(self, fmt: str) -> tuple[bytes, bytes]:
+        """(the pattern without groups, the pattern with a named group per part)"""
+        if fmt in _APACHE:
+            regex, part = _APACHE[fmt]
+            return regex, self._group(part, regex, int) if part else regex
+        plain, grouped = b"", b""
+        for literal, code in _conversions(fmt):
+            plain += re.escape(literal.encode())
+            grouped += re.escape(literal.encode())
+            if code is None:
+                continue
+            regex, part, convert = _CONVERSIONS[code]
+            plain += b"(?:%s)" % regex
+            grouped += self._group(part, regex, convert) if part else b"(?:%s)" % regex
+        return plain, grouped
+
+    def _group(self, part: str, regex: bytes, convert: Callable) -> bytes:
+        if part in self.parts:                   # logged twice: the first one counts
+            return b"(?:%s)" % regex
+        self.parts.add(part)
+        group = f"g{len(self._converters)}"
+        self._converters[group] = (part, convert)
+        return b"(?P<%s>%s)" % (group.encode(), regex)
+
+    def _parse(self, raw: bytes) -> tuple:
+        m = self._match(raw)
+        if m is None:
+            raise ValueError(raw)
+        return tuple((part, convert(m.group(group)))
+                     for group, (part, convert) in self._converters.items())
+
+    def field_type(self) -> FieldType:
+        return FieldType("time", self.pattern, self.parse, False)
+
+
+def _conversions(fmt: str) -> list[tuple[str, str | None]]:
+    """'%Y-%m-%dT%T' -> [('', 'Y'), ('-', 'm'), ('-', 'd'), ('T', 'H'), (':', 'M'), ...]
+    with composite conversions expanded; FormatError for anything else after a '%'."""
+    pieces, literal, i = [], "", 0
+    while i < len(fmt):
+        char = fmt[i]
+        if char != "%":
+            literal += char
+            i += 1
+            continue
+        code = fmt[i + 1:i + 2]
+        if code == "%":
+            literal += "%"
+        elif code in _COMPOSITE:
+            expanded = _conversions(_COMPOSITE[code])
+            pieces.append((literal + expanded[0][0], expanded[0][1]))
+            pieces += expanded[1:-1]
+            literal = expanded[-1][0]
+        elif code in _CONVERSIONS:
+            pieces.append((literal, code))
+            literal = ""
+        else:
+            shown = f"%{code}" if code else "a lone %"
+            raise FormatError(f"{shown!r} is not a time conversion this parser knows "
+                              f"(in the time format {fmt!r})")
+        i += 2
+    return pieces + [(literal, None)]
+
+
+# -- putting a time together --------------------------------------------------------------
+
+def epoch(parts: dict) -> int | None:
+    """Epoch seconds from the parts, or None when they do not make a date and a time;
+    ValueError for a date that does not exist."""
+    if "epoch" in parts:
+        return parts["epoch"]
+    if "epoch_ms" in parts:
+        return parts["epoch_ms"] // 1000
+    if "epoch_us" in parts:
+        return parts["epoch_us"] // 1_000_000
+    day, hour = _date(parts), _hour(parts)
+    if day is None or hour is None or "minute" not in parts:
+        return None
+    moment = datetime(day.year, day.month, day.day, hour, parts["minute"], parts.get("second", 0))
+    if "offset" in parts:
+        return calendar.timegm(moment.timetuple()) - parts["offset"]
+    if parts.get("zone") in ("UTC", "GMT", "Z"):
+        return calendar.timegm(moment.timetuple())
+    return int(time.mktime((*moment.timetuple()[:6], 0, 0, -1)))   # local time
+
+
+def _date(parts: dict) -> date | None:
+    year = parts.get("year")
+    if year is None and "year2" in parts:
+        year2 = parts["year2"]   # POSIX: 69-99 are 1969-1999, 00-68 are 2000-2068
+        year = parts["century"] * 100 + year2 if "century" in parts else \
+            year2 + (1900 if year2 >= 69 else 2000)
+    if year is not None and "month" in parts and "day" in parts:
+        return date(year, parts["month"], parts["day"])
+    if year is not None and "yday" in parts:
+        return date(year, 1, 1) + timedelta(days=parts["yday"] - 1)
+    if {"iso_year", "iso_week", "weekday"} <= parts.keys():
+        return date.fromisocalendar(parts["iso_year"], parts["iso_week"], parts["weekday"])
+    return None
+
+
+def _hour(parts: dict) -> int | None:
+    if "hour" in parts:
+        return parts["hour"]
+    if "hour12" in parts and parts.get("ampm"):
+        return parts["hour12"] % 12 + (12 if parts["ampm"] == "PM" else 0)
+    return None
+
+
+# a valid value for every part: epoch() of these tells whether a set of parts is complete
+_SAMPLE = {"year": 2000, "century": 20, "year2": 0, "iso_year": 2000, "month": 1, "day": 1,
+           "yday": 1, "iso_week": 1, "weekday": 1, "hour": 0, "hour12": 12, "ampm": "AM",
+           "minute": 0, "second": 0, "epoch": 0, "epoch_ms": 0, "epoch_us": 0, "offset": 0,
+           "zone": "UTC"}
+
+
+def is_complete(parts: set[str]) -> bool:
+    """Whether times with these parts give a date and a time of day."""
+    return epoch({p: _SAMPLE[p] for p in parts}) is not None
+
+
+def combiner() -> Callable[..., int | None]:
+    """A function (parts of each directive of one clock, ...) -> epoch seconds, or None when
+    one of them was '-' (a condition did not hold). Cached: one second's lines repeat."""
+    @lru_cache(maxsize=4096)
+    def combine(*logged: tuple | None) -> int | None:
+        if None in logged:
+            return None
+        return epoch(dict(pair for parts in logged for pair in parts))
+    return combine
