@@ -11,7 +11,9 @@ from . import config as config_module
 from . import log
 from .config import ConfigError
 from .defaults import config_for_format
-from .formats import BUILTIN_TEMPLATES, FormatError, get_format
+from .formats import (BUILTIN_TEMPLATES, FormatError, compile_apache, compile_nginx,
+                      describe_fields, get_format)
+from .formats.detect import detect, explain, first_failure, match_ratio, read_sample
 from .output import Progress, sender_line
 from .stages.read import read_file, split_lines
 from .stages.write import encode
@@ -24,10 +26,11 @@ result file and send it to Zabbix.
   plogd check -c FILE           validate a configuration and show what it will send
   plogd replay ...              compute the windows of existing log files
   plogd parse --format NAME     print each line's typed fields as JSON
+  plogd detect FILE             which built-in format a log is in
   plogd demo                    follow a log of generated nginx traffic and show the windows
 """
 
-COMMANDS = ("check", "replay", "parse", "demo")
+COMMANDS = ("check", "replay", "parse", "detect", "demo")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,10 +88,17 @@ def _subparser(command: str) -> argparse.ArgumentParser:
                        help="write `zabbix_sender -T -i` input: host key clock value")
         p.add_argument("logfiles", nargs="+", metavar="LOGFILE")
     elif command == "parse":
-        p.description = "Print one JSON object per line with the typed fields of FORMAT."
-        p.add_argument("--format", required=True,
-                       help=f"{', '.join(BUILTIN_TEMPLATES)} or regex:PATTERN")
+        p.description = "Print one JSON object per line with the typed fields of the format."
+        which = p.add_mutually_exclusive_group(required=True)
+        which.add_argument("--format", help=f"{', '.join(BUILTIN_TEMPLATES)} or regex:PATTERN")
+        which.add_argument("--log-format", help="an nginx log_format string")
+        which.add_argument("--apache-format", help="an Apache LogFormat string")
         p.add_argument("files", nargs="*", metavar="FILE", help="default: standard input")
+    elif command == "detect":
+        p.description = ("Read the first lines of FILE and name the built-in format that "
+                         "matches best, with its match ratio.")
+        p.add_argument("file", metavar="FILE")
+        p.add_argument("--lines", type=int, default=1000, help="lines to read (%(default)s)")
     elif command == "demo":
         p.description = ("Write realistic nginx traffic to a log and follow it: the main job "
                          "with an embedded configuration, no Zabbix needed.")
@@ -99,7 +109,8 @@ def _subparser(command: str) -> argparse.ArgumentParser:
 
 
 def _commands():
-    return {"check": _check, "replay": _replay, "parse": _parse, "demo": _demo}
+    return {"check": _check, "replay": _replay, "parse": _parse, "detect": _detect,
+            "demo": _demo}
 
 
 def _run(args) -> int:
@@ -127,12 +138,17 @@ def _check(args) -> int:
     for spec in config.inputs:
         print(f"\ninput {spec.name}: {spec.path}, format {spec.format.name}, start {spec.start}, "
               f"lateness {spec.lateness} s")
-        print("  fields: " + ", ".join(f"{n} ({t})" for n, t in spec.format.fields.items()))
+        print("  fields:")
+        for name, description in describe_fields(spec.format):
+            print(f"    {name:<28} {description}")
+        print("  metrics:")
+        if os.path.isfile(spec.path):
+            _report_match(spec.format, read_sample(spec.path), spec.path)
         for m in spec.metrics:
             detail = m.kind + (f" of {m.field}" if m.field else "")
             detail += f", one key per {m.by}" if m.by else ""
             detail += f", where {m.where.text}" if m.where else ""
-            print(f"  {m.key:<40} {detail}")
+            print(f"    {m.key:<40} {detail}")
     return 0
 
 
@@ -170,12 +186,21 @@ def _replay(args) -> int:
     return 0
 
 
-def _parse(args) -> int:
+def _parse_format(args):
     try:
-        fmt = get_format(args.format)
+        if args.log_format:
+            return compile_nginx(args.log_format)
+        if args.apache_format:
+            return compile_apache(args.apache_format)
+        return get_format(args.format)
     except FormatError as e:
-        raise ConfigError(f"--format: {e}; built-in formats: {', '.join(BUILTIN_TEMPLATES)}")
+        raise ConfigError(f"the format: {e}; built-in formats: {', '.join(BUILTIN_TEMPLATES)}")
+
+
+def _parse(args) -> int:
+    fmt = _parse_format(args)
     lines = unmatched = 0
+    first_unmatched = None
     out = sys.stdout
     for path in args.files or ["/dev/stdin"]:
         for batch in read_file("parse", path, config_module.DEFAULT_MAX_LINE):
@@ -184,11 +209,46 @@ def _parse(args) -> int:
                 record = fmt.parse(raw)
                 if record is None:
                     unmatched += 1
+                    first_unmatched = first_unmatched or (lines, raw)
                 else:
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    print(f"plogd parse: {lines} lines, {unmatched} unmatched by format {fmt.name}",
-          file=sys.stderr)
+    ratio = 1 - unmatched / lines if lines else 1.0
+    print(f"plogd parse: {lines} lines, {unmatched} unmatched by format {fmt.name} "
+          f"(match ratio {ratio:.1%})", file=sys.stderr)
+    if first_unmatched is not None:
+        number, raw = first_unmatched
+        print(f"  first unmatched, line {number}: {raw[:200]!r}\n  {explain(fmt, raw)}",
+              file=sys.stderr)
     return 0
+
+
+def _report_match(fmt, sample: list[bytes], path: str) -> None:
+    ratio = match_ratio(fmt, sample)
+    print(f"  matches {ratio:.1%} of the first {len(sample)} lines of {path}")
+    failure = first_failure(fmt, sample)
+    if failure is not None:
+        index, line, why = failure
+        print(f"  line {index + 1} does not match: {line[:120]!r}\n    {why}")
+
+
+def _detect(args) -> int:
+    try:
+        sample = read_sample(args.file, args.lines)
+    except OSError as e:
+        raise ConfigError(f"{args.file}: {e.strerror}")
+    ranking = detect(sample)
+    print(f"{args.file}: {len(sample)} lines read")
+    for name, ratio in ranking:
+        print(f"  {name:<24} {ratio:7.1%}")
+    best, ratio = ranking[0]
+    if ratio == 0:
+        print("no built-in format matches: describe the log with log_format: (nginx) or "
+              "apache_format: (Apache), or a regex:")
+    else:
+        print(f"best: format: {best}")
+    if ratio < 1:
+        _report_match(get_format(best), sample, args.file)
+    return 0 if ratio > 0 else 1
 
 
 def _demo(args) -> int:

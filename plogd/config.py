@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import yaml
 
 from .filters import FilterError, compile_filter
-from .formats import BUILTIN_TEMPLATES, FormatError, LogFormat, get_format
+from .formats import (BUILTIN_TEMPLATES, FormatError, LogFormat, compile_apache,
+                      compile_nginx, get_format)
 from .metrics import NEEDS_FIELD, TYPES, Metric
 
 DEFAULT_PATH = "/etc/plogd/plogd.yaml"
@@ -170,7 +171,9 @@ def _show(value) -> str:
 
 TOP_KEYS = ["interval", "state_dir", "zabbix", "inputs", "max_line_length"]
 ZABBIX_KEYS = ["server", "port", "host"]
-INPUT_KEYS = ["name", "path", "format", "start", "lateness", "metrics"]
+INPUT_KEYS = ["name", "path", "format", "log_format", "apache_format", "start", "lateness",
+              "metrics"]
+FORMAT_KEYS = ["format", "log_format", "apache_format"]
 METRIC_KEYS = ["key", "type", "field", "by", "where"]
 
 
@@ -247,13 +250,33 @@ def _input(section: _Section, index: int) -> InputConfig:
 
 
 def _format(section: _Section) -> LogFormat:
-    name = section.get("format", str)
+    """`format:` (a built-in name or regex:...), `log_format:` (nginx's own format string)
+    or `apache_format:` (Apache's LogFormat string): exactly one of them."""
+    given = [key for key in FORMAT_KEYS if key in section.data]
+    if len(given) != 1:
+        found = "none" if not given else " and ".join(given)
+        section.fail(None, f"found {found}; an input needs exactly one of format: (a built-in "
+                     "name or regex:...), log_format: (nginx) or apache_format: (Apache)")
+    key = given[0]
+    text = section.get(key, str)
     try:
-        return get_format(name)
+        if key == "log_format":
+            fmt = compile_nginx(text)
+        elif key == "apache_format":
+            fmt = compile_apache(text)
+        else:
+            fmt = get_format(text)
     except FormatError as e:
+        if key != "format":
+            section.fail(key, str(e))
         allowed = list(BUILTIN_TEMPLATES) + ["regex:<pattern with (?P<name>...) groups>"]
-        hint = _did_you_mean(name, BUILTIN_TEMPLATES) if not name.startswith("regex:") else ""
-        section.fail("format", f"{e}; allowed: {', '.join(allowed)}{hint}")
+        hint = _did_you_mean(text, BUILTIN_TEMPLATES) if not text.startswith("regex:") else ""
+        section.fail(key, f"{e}; allowed: {', '.join(allowed)}{hint}")
+    if "timestamp" not in fmt.fields:
+        section.fail(key, "the format logs no date and time, so lines fit no window; it needs "
+                     "$time_local, $time_iso8601 or $msec (nginx), %t or %{...}t (Apache), "
+                     "or a regex group named time_local")
+    return fmt
 
 
 def _metric(section: _Section, fmt: LogFormat) -> Metric:

@@ -76,3 +76,19 @@ def test_stops_cleanly_without_traceback(tmp_path, sig):
         _, err = proc.communicate(timeout=20)
         assert b"Traceback" not in err and b"Error in atexit" not in err, err.decode()
         assert proc.returncode in (0, 130, -sig), (args, proc.returncode)
+
+
+def test_detect_names_the_format_and_shows_a_failing_line():
+    result = plogd("detect", str(DATA / "logs" / "basjes-small" / "access_log"))
+    out = result.stdout.decode()
+    assert "best: format: nginx_combined" in out and "94.1%" in out
+    assert "line 2 does not match: b'xxxxxxxxxxxx'" in out
+    assert "column 13: expected" in out
+
+
+def test_check_reports_the_match_ratio_on_the_inputs_file(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"inputs:\n  - path: {NASA}\n    format: apache_common\n"
+                      "    metrics: [{key: n, type: count}]\n")
+    out = plogd("check", "-c", str(config)).stdout.decode()
+    assert f"matches 100.0% of the first 1000 lines of {NASA}" in out

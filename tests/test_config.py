@@ -1,6 +1,8 @@
 """Every configuration mistake stops start-up with one message: file, line, key, what was
 found, what is allowed (and the closest name for a typo). `plogd check` shows it (exit 2)
 or prints the summary (exit 0)."""
+import re
+
 import pytest
 
 from helpers import ROOT, plogd
@@ -88,7 +90,8 @@ def test_check_prints_the_summary_or_the_error(tmp_path):
     out = good.stdout.decode()
     assert "input nginx: /var/log/nginx/access.log, format nginx_timed" in out
     assert "nginx.status[{status}]" in out and "one key per status" in out
-    assert "status (int)" in out and "request_time (float)" in out
+    assert re.search(r"\n    status +int, \$status\n", out)
+    assert re.search(r"\n    request_time +float, \$request_time\n", out)
     bad = plogd("check", "-c", str(write(tmp_path, GOOD.replace("type: count}", "type: cnt}", 1))),
                 check=False)
     assert bad.returncode == 2
@@ -100,3 +103,28 @@ def test_check_prints_the_summary_or_the_error(tmp_path):
 def test_shipped_configurations_are_valid(name):
     result = plogd("check", "-c", str(ROOT / "conf" / name))
     assert b"OK" in result.stdout
+
+
+def test_an_input_may_paste_the_servers_own_format(tmp_path):
+    text = GOOD.replace("format: nginx_timed", "log_format: '$remote_addr - $remote_user "
+                        "[$time_local] \"$request\" $status $body_bytes_sent $request_time'")
+    text = text.replace("{key: nginx.request_time.max, type: max, field: request_time}",
+                        "{key: nginx.request_time.max, type: max, field: request_time}")
+    config = load(str(write(tmp_path, text)))
+    assert config.inputs[0].format.fields["request_time"] == "float"
+    apache = GOOD.replace("format: nginx_timed", "apache_format: '%h %l %u %t \"%r\" %>s %b %D'")
+    config = load(str(write(tmp_path, apache)))
+    assert config.inputs[0].format.fields["request_time"] == "float"
+
+
+@pytest.mark.parametrize("old,new,expected", [
+    ("format: nginx_timed", "apache_format: '%h %Z'", ":10: inputs[0].apache_format: "),
+    ("format: nginx_timed", "log_format: '$remote_addr $status'",
+     ":10: inputs[0].log_format: the format logs no date and time"),
+    ("format: nginx_timed", "format: nginx_timed\n    log_format: '$status'",
+     ":8: inputs[0]: found format and log_format; an input needs exactly one of"),
+])
+def test_format_mistakes(tmp_path, old, new, expected):
+    with pytest.raises(ConfigError) as err:
+        load(str(write(tmp_path, GOOD.replace(old, new, 1))))
+    assert expected in str(err.value)
