@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 
 from . import __version__
@@ -64,6 +65,12 @@ def _run_parser() -> argparse.ArgumentParser:
                         "benchmarks); open windows stay in the checkpoint")
     p.add_argument("-c", "--config", default=config_module.DEFAULT_PATH,
                    help="configuration file (default: %(default)s)")
+    p.add_argument("--daemon", action="store_true",
+                   help="with --multi: detach (double fork) for hosts without systemd; "
+                        "needs --pidfile, logs to --log-file")
+    p.add_argument("--pidfile", help="the pid file of --daemon; plogd refuses to start when it "
+                                     "names a live process")
+    p.add_argument("--log-file", help="where --daemon logs (default: STATE_DIR/plogd.log)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--version", action="version", version=f"plogd {__version__}")
     return p
@@ -114,13 +121,27 @@ def _commands():
 
 
 def _run(args) -> int:
+    # a stop asked for while starting up is a clean stop too (the runners take over later)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: sys.exit(0))
     log.setup(args.log_level)
     config = config_module.load(args.config)
+    if args.daemon and not (args.multi and args.pidfile):
+        raise ConfigError("--daemon goes with --multi and --pidfile FILE")
     if args.multi:
         if args.workers < 1:
             raise ConfigError(f"--workers: found {args.workers}; expected 1 or more")
         from .supervisor import run_multi
-        return run_multi(config, args.workers, args.once)
+        if not args.daemon:
+            return run_multi(config, args.workers, args.once)
+        from .daemonize import daemonize
+        context = daemonize(args.pidfile, args.log_file or os.path.join(config.state_dir,
+                                                                         "plogd.log"),
+                            args.log_level)
+        try:
+            return run_multi(config, args.workers, args.once)
+        finally:
+            context.close()
     from .runner import run_single
     run_single(config, once=args.once)
     return 0

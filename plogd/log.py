@@ -6,9 +6,17 @@ import sys
 import time
 
 
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 def setup(level: str = "INFO") -> None:
-    logging.basicConfig(stream=sys.stderr, level=level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """To stderr: the journal under systemd, the terminal otherwise."""
+    logging.basicConfig(stream=sys.stderr, level=level, format=FORMAT)
+
+
+def setup_file(path: str, level: str = "INFO") -> None:
+    """To a file (--daemon mode), replacing any handler set up before."""
+    logging.basicConfig(filename=path, level=level, format=FORMAT, force=True)
 
 
 class RateLimitedLog:

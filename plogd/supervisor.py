@@ -138,10 +138,11 @@ def _writer(config: Config, commits, records) -> None:
         while True:
             message = commits.get()
             if isinstance(message, Stop):
-                records.put(message)
+                if records is not None:
+                    records.put(message)
                 return
             written = write.commit(*message)
-            if written:
+            if written and records is not None:
                 records.put(written)
     finally:
         write.close()
@@ -157,14 +158,12 @@ def _sender(config: Config, records) -> None:
         except Exception:          # queue.Empty
             message = None
         if isinstance(message, Stop):
-            if sender is not None:
-                sender.tick()      # a last try; the result file keeps what is not sent
+            sender.tick()          # a last try; the result file keeps what is not sent
             return
-        if sender is not None:
-            if message:
-                sender.handle(message)
-            else:
-                sender.tick()
+        if message:
+            sender.handle(message)
+        else:
+            sender.tick()
 
 
 # -- the supervisor ----------------------------------------------------------------------
@@ -180,14 +179,15 @@ class Pipeline:
         lines = _mp.Queue(maxsize=QUEUE_BATCHES * workers)
         partials = _mp.Queue(maxsize=QUEUE_BATCHES * workers)
         commits = _mp.Queue(maxsize=16)
-        records = _mp.Queue(maxsize=64)
-        self.queues = [lines, partials, commits, records]
+        records = _mp.Queue(maxsize=64) if config.zabbix else None   # no Zabbix, no sender
+        self.queues = [q for q in (lines, partials, commits, records) if q is not None]
         stages = [("reader", _reader, (config, state, lines, self.stop_reading, workers, once))]
         stages += [(f"parser {i}/{workers}", _parser, (config, lines, partials, i, workers))
                    for i in range(1, workers + 1)]
         stages += [("aggregator", _aggregator, (config, state, partials, commits, workers)),
-                   ("writer", _writer, (config, commits, records)),
-                   ("zabbix-sender", _sender, (config, records))]
+                   ("writer", _writer, (config, commits, records))]
+        if records is not None:
+            stages.append(("zabbix-sender", _sender, (config, records)))
         self.processes = {name: _mp.Process(target=target, args=args, name=name, daemon=True)
                           for name, target, args in stages}
         for process in self.processes.values():

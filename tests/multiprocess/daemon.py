@@ -1,0 +1,104 @@
+"""Test helpers: run plogd as a real process, find its stages by their process titles, and
+compare what it wrote with what `plogd replay` computes for the same log."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from helpers import ROOT, plogd
+
+from plogd.traffic import write_file
+
+
+def make_log(path: Path, lines: int) -> Path:
+    """Realistic nginx_timed lines stamped an hour ago: every window closes once read."""
+    write_file(path, lines, seed=11, start=time.time() - 3600, rate=lines / 600)
+    return path
+
+
+def make_config(workdir: Path, log: Path, extra: str = "", metrics: str = "") -> Path:
+    config = workdir / "plogd.yaml"
+    config.write_text(f"""
+interval: 60
+state_dir: {workdir / 'state'}
+{extra}
+inputs:
+  - name: web
+    path: {log}
+    format: nginx_timed
+    start: beginning
+    lateness: 5
+    metrics:
+      - {{key: requests, type: count}}
+      - {{key: "status[{{status}}]", type: count, by: status}}
+      - {{key: bytes, type: sum, field: body_bytes_sent}}
+      - {{key: rt.max, type: max, field: request_time}}
+{metrics}""")
+    return config
+
+
+def start(config: Path, *args: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    log = open(config.parent / "plogd.log", "ab")
+    return subprocess.Popen([sys.executable, "-m", "plogd", *args, "-c", str(config)],
+                            env=env, stdout=log, stderr=log)
+
+
+def stage_pid(title: str, timeout: float = 10) -> int:
+    """The pid of the process whose title starts with `title` (e.g. "plogd: parser 1/2")."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.replace(b"\0", b" ").startswith(title.encode()):
+                return int(entry)
+        time.sleep(0.05)
+    raise AssertionError(f"no process titled {title!r}")
+
+
+def windows(result_file: Path) -> dict:
+    """{(key, clock): value}, failing if a window was written with two different values."""
+    seen: dict = {}
+    if not result_file.exists():
+        return seen
+    for line in result_file.read_text().splitlines():
+        r = json.loads(line)
+        window = (r["key"], r["clock"])
+        assert seen.get(window, r["value"]) == r["value"], f"{window} written twice, differently"
+        seen[window] = r["value"]
+    return seen
+
+
+def truth(config: Path, log: Path) -> dict:
+    """What the replay (checked against awk elsewhere) says the windows are."""
+    out = plogd("replay", "-c", str(config), str(log)).stdout
+    return {(r["key"], r["clock"]): r["value"] for r in map(json.loads, out.splitlines())}
+
+
+def wait_for(result_file: Path, expected: dict, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = windows(result_file)
+        if got == expected:
+            return got
+        time.sleep(0.2)
+    return windows(result_file)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=timeout)
+
+
+def log_text(config: Path) -> str:
+    return (config.parent / "plogd.log").read_text(errors="replace")

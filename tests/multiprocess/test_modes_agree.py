@@ -1,0 +1,47 @@
+"""--single, --multi --workers 1 and --multi --workers 2 write identical result files, on
+the real logs and on a generated one."""
+import shutil
+
+import pytest
+from daemon import make_log
+
+from helpers import DATA, plogd
+
+REAL = [("basjes-small/access_log", "apache_combined"),
+        ("lnav-shop/logfile_shop_access_log.0", "nginx_main"),
+        ("nasa-aug95-repaired/NASA_access_log_Aug95.repaired", "apache_common")]
+
+
+def result_of(tmp_path, log, fmt, mode):
+    workdir = tmp_path / mode.replace(" ", "_").replace("-", "")
+    workdir.mkdir()
+    config = workdir / "plogd.yaml"
+    config.write_text(f"""
+state_dir: {workdir / 'state'}
+inputs:
+  - path: {log}
+    format: {fmt}
+    start: beginning
+    metrics:
+      - {{key: n, type: count}}
+      - {{key: "status[{{status}}]", type: count, by: status}}
+      - {{key: "method[{{method}}]", type: count, by: method}}
+      - {{key: bytes, type: sum, field: body_bytes_sent}}
+""")
+    plogd(*mode.split(), "--once", "-c", str(config), timeout=120)
+    return (workdir / "state" / "results.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("name,fmt", REAL + [("generated", "nginx_timed")],
+                         ids=[n.split("/")[0] for n, _ in REAL] + ["generated"])
+def test_three_modes_write_identical_results(tmp_path, name, fmt):
+    if name == "generated":
+        log = make_log(tmp_path / "access.log", 200_000)
+    else:
+        log = tmp_path / "access.log"
+        shutil.copyfile(DATA / "logs" / name, log)
+    results = {mode: result_of(tmp_path, log, fmt, mode)
+               for mode in ("--single", "--multi --workers 1", "--multi --workers 2")}
+    assert results["--single"], "nothing was written"
+    assert results["--multi --workers 1"] == results["--single"]
+    assert results["--multi --workers 2"] == results["--single"]
