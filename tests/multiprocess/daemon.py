@@ -21,10 +21,11 @@ def make_log(path: Path, lines: int) -> Path:
     return path
 
 
-def make_config(workdir: Path, log: Path, extra: str = "", metrics: str = "") -> Path:
+def make_config(workdir: Path, log: Path, extra: str = "", metrics: str = "",
+                interval: int = 60) -> Path:
     config = workdir / "plogd.yaml"
     config.write_text(f"""
-interval: 60
+interval: {interval}
 state_dir: {workdir / 'state'}
 {extra}
 inputs:
@@ -32,7 +33,7 @@ inputs:
     path: {log}
     format: nginx_timed
     start: beginning
-    lateness: 5
+    lateness: 2
     metrics:
       - {{key: requests, type: count}}
       - {{key: "status[{{status}}]", type: count, by: status}}
@@ -49,21 +50,23 @@ def start(config: Path, *args: str) -> subprocess.Popen:
                             env=env, stdout=log, stderr=log)
 
 
-def stage_pid(title: str, timeout: float = 10) -> int:
-    """The pid of the process whose title starts with `title` (e.g. "plogd: parser 1/2")."""
+def stage_pid(supervisor: subprocess.Popen, title: str, timeout: float = 10) -> int:
+    """The pid of the supervisor's child titled `title` (e.g. "plogd: parser 1/2")."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
+        try:
+            children = Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children").read_text()
+        except OSError:
+            children = ""
+        for pid in children.split():
             try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
                 continue
             if cmdline.replace(b"\0", b" ").startswith(title.encode()):
-                return int(entry)
+                return int(pid)
         time.sleep(0.05)
-    raise AssertionError(f"no process titled {title!r}")
+    raise AssertionError(f"no child process titled {title!r}")
 
 
 def windows(result_file: Path) -> dict:

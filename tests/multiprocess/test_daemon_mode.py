@@ -19,8 +19,8 @@ def test_daemon_detaches_and_stops_on_sigterm(tmp_path):
                     "-c", str(config))
     assert started.returncode == 0                      # the shell gets its prompt back
     deadline = time.monotonic() + 10
-    while not pidfile.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.1)                                 # written by the detached process
     pid = int(pidfile.read_text())
     assert os.getppid() != pid
     with open(f"/proc/{pid}/stat") as f:

@@ -20,7 +20,7 @@ def test_killed_stage_is_recovered_exactly(tmp_path, stage):
     expected = truth(config, log)
     proc = start(config, "--multi", "--workers", "2")
     try:
-        pid = stage_pid(f"plogd: {stage}")
+        pid = stage_pid(proc, f"plogd: {stage}")
         time.sleep(0.4)
         os.kill(pid, signal.SIGKILL)
         got = wait_for(tmp_path / "state" / "results.jsonl", expected)
