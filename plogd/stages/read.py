@@ -436,11 +436,20 @@ class ReadStage:
         """Every file has been read to its end: the wall clock may close windows."""
         return not any(f.pending for f in self.followers.values())
 
-    def bytes_behind(self) -> dict[str, int]:
-        behind: dict[str, int] = {}
-        for (name, _), follower in self.followers.items():
-            behind[name] = behind.get(name, 0) + follower.bytes_behind()
-        return behind
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Self-observation per input: files followed, rotations and truncations seen, times
+        a file was missing or unreadable, bytes written but not read yet. (Lines read, too
+        long, unmatched and late are counted by the aggregate stage.)"""
+        stats: dict[str, dict[str, int]] = {}
+        for (name, _), f in self.followers.items():
+            s = stats.setdefault(name, {"files": 0, "rotations": 0, "truncations": 0,
+                                        "missing": 0, "bytes_behind": 0})
+            s["files"] += 1
+            s["rotations"] += f.rotations
+            s["truncations"] += f.truncations
+            s["missing"] += f.missing
+            s["bytes_behind"] += f.bytes_behind()
+        return stats
 
     def close(self) -> None:
         for follower in self.followers.values():
