@@ -471,8 +471,6 @@ _ALL_DASH = ("VRL accepts a line of dashes, without the [time] and the quoted re
 _GERMAN = ("apachelogs parses names with the reader's locale (de_DE here); plogd reads the "
            "C locale's names, the only ones Apache writes (httpd never sets LC_TIME)")
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("lars.jsonl", "INVALID_REMOTE_HOST (warning, row skipped)"):
-        "lars checks %h against hostname label rules; we take any non-space token",
     ("lars.jsonl", "test_string_parse@L23"):
         "a quoted field ending in a lone backslash: Apache escapes \\ as \\\\, so in a line "
         "this would escape the closing quote; lars parses the field's inside on its own",

@@ -273,6 +273,8 @@ _IN_QUOTES = rb'(?:[^"\\]|\\.)*'
 QUOTED = FieldType("string", _IN_QUOTES, to_str, False, any_token=True)
 STRING = FieldType("string", rb"[^ ]+", to_str, False, quoted=QUOTED, any_token=True)
 MAYBE_EMPTY = FieldType("string", rb"[^ ]*", to_str, False, quoted=QUOTED, any_token=True)
+# a client: an address, or a host name (at most 253 characters, as DNS allows)
+HOST = _string(rb"[^ ]{1,253}", quoted=QUOTED)
 # a request line outside quotes: space-separated words, as few as the rest of the line allows
 REQUEST = _string(rb"[^ ]+(?: [^ ]+)*?", quoted=QUOTED)
 # a path without its query string: stops at '?'
@@ -314,7 +316,7 @@ ISO_TIME = _string(_ISO)
 # variable is a string, possibly empty: nginx logs a variable that is set but empty as
 # nothing (only an unset one as '-').
 KNOWN_TYPES: dict[str, FieldType] = {
-    "remote_addr": STRING,
+    "remote_addr": HOST,
     "time_local": TIME,
     "time_iso8601": ISO_TIME,
     "msec": FLOAT,
