@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import socket
 from dataclasses import dataclass, field
 
@@ -18,7 +19,8 @@ import yaml
 from .filters import FilterError, compile_filter
 from .formats import (BUILTIN_TEMPLATES, FormatError, LogFormat, compile_apache,
                       compile_nginx, get_format)
-from .metrics import NEEDS_FIELD, TYPES, Metric
+from .metrics import DEFAULT_TOP, NEEDS_FIELD, NUMERIC_FIELD, TYPES, Metric
+from .stages.parse import Rewrite, input_fields
 
 DEFAULT_PATH = "/etc/plogd/plogd.yaml"
 DEFAULT_LATENESS = 10
@@ -44,6 +46,9 @@ class InputConfig:
     start: str
     lateness: int
     metrics: list[Metric]
+    late: str = "drop"                 # drop | current (see README: Windows)
+    max_skew: int = 3600               # seconds: farther timestamps are odd (odd_time)
+    rewrite: list = field(default_factory=list)   # plogd.stages.parse.Rewrite rules
 
 
 @dataclass
@@ -172,9 +177,11 @@ def _show(value) -> str:
 TOP_KEYS = ["interval", "state_dir", "zabbix", "inputs", "max_line_length"]
 ZABBIX_KEYS = ["server", "port", "host"]
 INPUT_KEYS = ["name", "path", "format", "log_format", "apache_format", "start", "lateness",
-              "metrics"]
+              "late", "max_skew", "rewrite", "metrics"]
+REWRITE_KEYS = ["field", "match", "replace"]
+DEFAULT_MAX_SKEW = 3600
 FORMAT_KEYS = ["format", "log_format", "apache_format"]
-METRIC_KEYS = ["key", "type", "field", "by", "where"]
+METRIC_KEYS = ["key", "type", "field", "by", "where", "q", "of", "top"]
 
 
 def load(path: str) -> Config:
@@ -246,7 +253,45 @@ def _input(section: _Section, index: int) -> InputConfig:
                 "key", f"found {key!r} a second time in this input; every metric needs its own key")
     return InputConfig(name=name, path=section.get("path", str), format=fmt,
                        start=section.get("start", str, "end", allowed=["end", "beginning"]),
-                       lateness=lateness, metrics=metrics)
+                       lateness=lateness, metrics=metrics,
+                       late=section.get("late", str, "drop", allowed=["drop", "current"]),
+                       max_skew=section.positive("max_skew", DEFAULT_MAX_SKEW),
+                       rewrite=_rewrites(section, fmt))
+
+
+def _rewrites(section: _Section, fmt: LogFormat) -> list[Rewrite]:
+    """`rewrite:` a list of {field, match (a regex), replace}, applied in order."""
+    data = section.get("rewrite", list, [])
+    if not isinstance(data, list):
+        section.fail("rewrite", f"found {_show(data)}; expected a list of "
+                     "{field: path, match: '^/items/\\d+', replace: '/items/{id}'}")
+    fields = input_fields(fmt)
+    rules = []
+    for i, raw in enumerate(data):
+        rule = section.sub(f"rewrite[{i}]", raw, getattr(data, "line", section.line))
+        rule.check_keys(REWRITE_KEYS)
+        name = rule.get("field", str)
+        if name not in fields:
+            rule.fail("field", f"found {name!r}, a field format {fmt.name} does not have"
+                      + _did_you_mean(name, list(fields)))
+        if fields[name] in ("int", "float") or name == "timestamp":
+            rule.fail("field", f"found {name!r}, which holds numbers; a rewrite changes text")
+        try:
+            pattern = re.compile(rule.get("match", str))
+        except re.error as e:
+            rule.fail("match", f"not a valid regular expression: {e}")
+        replace = rule.get("replace", str)
+        try:       # a bad group reference (\\3) fails here, not at run time
+            always = re.compile(f"(?:{pattern.pattern})|")    # same groups, matches ""
+        except re.error:
+            always = None
+        if always is not None:
+            try:
+                always.sub(replace, "")
+            except (re.error, IndexError) as e:
+                rule.fail("replace", f"found {replace!r}: {e}")
+        rules.append(Rewrite(name, pattern, replace))
+    return rules
 
 
 def _format(section: _Section) -> LogFormat:
@@ -283,11 +328,12 @@ def _metric(section: _Section, fmt: LogFormat) -> Metric:
     section.check_keys(METRIC_KEYS)
     key = section.get("key", str)
     kind = section.get("type", str, allowed=list(TYPES))
-    available = list(fmt.fields)
+    fields = input_fields(fmt)
+    available = list(fields)
 
     def known_field(option: str) -> str | None:
         name = section.get(option, str, None)
-        if name is not None and name not in fmt.fields:
+        if name is not None and name not in fields:
             section.fail(option, f"found {name!r}, a field format {fmt.name} does not have; "
                          f"its fields: {', '.join(available)}" + _did_you_mean(name, available))
         return name
@@ -295,25 +341,71 @@ def _metric(section: _Section, fmt: LogFormat) -> Metric:
     field_name = known_field("field")
     if kind in NEEDS_FIELD:
         if field_name is None:
-            section.fail(None, f"a {kind} metric needs 'field:' (a numeric field of {fmt.name})")
-        if fmt.fields[field_name] not in ("int", "float"):
-            numeric = [n for n, t in fmt.fields.items() if t in ("int", "float")]
+            what = "a numeric field" if kind in NUMERIC_FIELD else "a field"
+            section.fail(None, f"a {kind} metric needs 'field:' ({what} of {fmt.name})")
+        if kind in NUMERIC_FIELD and fields[field_name] not in ("int", "float"):
+            numeric = [n for n, t in fields.items() if t in ("int", "float")]
             section.fail("field", f"found {field_name!r}, which holds text; a {kind} needs a "
                          f"numeric field: {', '.join(numeric)}")
     elif field_name is not None:
-        section.fail("field", "a count takes no field (use 'where:' to count only some lines)")
+        section.fail("field", f"a {kind} takes no field (use 'where:' to count only some lines)")
+    q = _percents(section, kind, key)
     by = known_field("by")
+    bare = key.replace("{q}", "") if kind == "percentile" else key
     if by is not None and "{" + by + "}" not in key:
         section.fail("key", f"found {key!r}, without the placeholder {{{by}}} that 'by: {by}' "
                      f"fills in, e.g. {key.rstrip(']')}[{{{by}}}]" if "[" not in key
                      else f"found {key!r}, without the placeholder {{{by}}} that 'by: {by}' fills in")
-    if by is None and "{" in key:
+    if by is None and "{" in bare:
         section.fail("key", f"found {key!r} with a placeholder but no 'by:' to fill it")
-    where = None
-    if "where" in section.data:
-        text = section.get("where", str)
+    top = DEFAULT_TOP
+    if "top" in section.data:
+        if by is None:
+            section.fail("top", "'top:' caps the groups of a 'by:' metric; this one has no 'by:'")
+        top = section.positive("top", DEFAULT_TOP)
+    numeric = {n: t in ("int", "float") for n, t in fields.items()}
+
+    def a_filter(option: str):
+        if option not in section.data:
+            return None
         try:
-            where = compile_filter(text, {n: t in ("int", "float") for n, t in fmt.fields.items()})
+            return compile_filter(section.get(option, str), numeric)
         except FilterError as e:
-            section.fail("where", str(e))
-    return Metric(key, kind, field_name, by, where)
+            section.fail(option, str(e))
+
+    where = a_filter("where")
+    of = a_filter("of")
+    if kind == "ratio" and where is None:
+        section.fail(None, "a ratio metric needs 'where:' (the lines it counts, e.g. "
+                     "\"status >= 500\"), and may have 'of:' (the lines it divides by; "
+                     "default: every line)")
+    if of is not None and kind != "ratio":
+        section.fail("of", f"'of:' is the denominator of a ratio; a {kind} has none")
+    return Metric(key, kind, field_name, by, where, q=q, of=of, top=top)
+
+
+def _percents(section: _Section, kind: str, key: str) -> list | None:
+    """`q:` of a percentile: a percent or a list of them, each 0 to 100."""
+    if kind != "percentile":
+        if "q" in section.data:
+            section.fail("q", f"'q:' is the percentile(s) of a percentile metric; a {kind} "
+                         "has none")
+        if "{q}" in key:
+            section.fail("key", f"found {key!r} with {{q}}, which only a percentile fills in")
+        return None
+    if "q" not in section.data:
+        section.fail(None, "a percentile metric needs 'q:', a percent or a list, e.g. "
+                     "q: [50, 95, 99, 99.9]")
+    raw = section.data["q"]
+    values = raw if isinstance(raw, list) else [raw]
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+            section.fail("q", f"found {_show(value)}; expected a percent from 0 to 100 "
+                         "(e.g. 50, 99.9) or a list of them")
+    if not values or len(set(values)) != len(values):
+        section.fail("q", f"found {_show(raw)}; expected one or more different percents")
+    if len(values) > 1 and "{q}" not in key:
+        section.fail("key", f"found {key!r}, without the placeholder {{q}} that the "
+                     f"{len(values)} percentiles of 'q:' fill in, e.g. "
+                     f"{key.rstrip(']')}[p{{q}}]")
+    return values

@@ -19,6 +19,8 @@ def metrics_for(format_name: str) -> list[dict]:
     if "$request_time" in fields:
         metrics += [
             {"key": f"{prefix}.request_time.avg", "type": "avg", "field": "request_time"},
+            {"key": f"{prefix}.request_time[p{{q}}]", "type": "percentile",
+             "field": "request_time", "q": [50, 95, 99]},
             {"key": f"{prefix}.request_time.max", "type": "max", "field": "request_time"},
             {"key": f"{prefix}.upstream_time.avg", "type": "avg", "field": "upstream_response_time"},
         ]

@@ -5,8 +5,11 @@
     (request_time > 1.5 or status == 504) and path != "/health"
 
 Comparisons are `== != < <= > >=` between a field and a number or a quoted string,
-`field in [v, ...]`, combined with `and`, `or`, `not` and parentheses. A comparison with a
-field that is absent on a line ('-') is false.
+`field in [v, ...]`, and for text fields `field ^= "prefix"` (starts with) and
+`field ~ "regex"` / `field !~ "regex"` (a Python regex found anywhere in the value: anchor it
+with ^ and $; compiled at start-up, a bad one is an error with its column), combined with
+`and`, `or`, `not` and parentheses. A comparison with a field that is absent on a line ('-')
+is false (`!~` too: it is `not (field ~ ...)` only for lines that have the field).
 
 A filter is compiled into a function over columns (one list per field, one entry per line)
 that returns one bool per line: the metrics evaluate a whole batch at once.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import difflib
 import operator
 from itertools import repeat
+from operator import methodcaller
 import re
 from typing import Callable
 
@@ -25,10 +29,11 @@ Mask = Callable[[Columns, int], list]
 _TOKEN = re.compile(r"""\s*(?:
       (?P<number>-?\d+(?:\.\d+)?)
     | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
-    | (?P<op>==|!=|<=|>=|<|>|\(|\)|\[|\]|,)
+    | (?P<op>==|!=|<=|>=|\^=|!~|~|<|>|\(|\)|\[|\]|,)
     | (?P<word>[A-Za-z_]\w*)
     )""", re.X)
 
+_TEXT_OPS = ("^=", "~", "!~")
 _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
             ">": operator.gt, ">=": operator.ge}
 
@@ -68,6 +73,7 @@ def compile_filter(text: str, numeric: dict[str, bool]) -> Filter:
 class _Parser:
     def __init__(self, text: str):
         self.text = text
+        self.regex_text: dict[int, str] = {}    # string token position -> its raw text
         self.tokens = self._tokenize(text)
         self.pos = 0
         self.fields: set[str] = set()
@@ -87,6 +93,8 @@ class _Parser:
                 value = float(raw) if "." in raw else int(raw)
             elif kind == "string":
                 value = re.sub(r"\\(.)", r"\1", raw[1:-1])
+                # a regex keeps its backslashes (\d, \.): only the quote's escape is undone
+                self.regex_text[m.start(kind)] = raw[1:-1].replace("\\" + raw[0], raw[0])
             else:
                 value = raw
             tokens.append((kind, value, m.start(kind)))
@@ -157,9 +165,12 @@ class _Parser:
             self.comparisons += [(field, v) for v in values]
             return lambda c, n: [v in values for v in c[field]]
         kind, op, pos = self._peek()
-        if kind != "op" or op not in _COMPARE:
-            raise self._error(pos, f"expected a comparison (== != < <= > >= in) after {field!r}")
+        if kind != "op" or op not in _COMPARE and op not in _TEXT_OPS:
+            raise self._error(pos, f"expected a comparison (== != < <= > >= in ^= ~ !~) after "
+                              f"{field!r}")
         self.pos += 1
+        if op in _TEXT_OPS:
+            return self._text_match(field, op)
         value = self._literal()
         self.comparisons.append((field, value))
         compare = _COMPARE[op]
@@ -169,6 +180,30 @@ class _Parser:
             if None in column:     # an absent field compares false
                 return [v is not None and compare(v, value) for v in column]
             return list(map(compare, column, repeat(value, n)))
+        return mask
+
+    def _text_match(self, field: str, op: str) -> Mask:
+        kind, value, pos = self._peek()
+        if kind != "string":
+            found = "the end" if kind == "end" else repr(value)
+            raise self._error(pos, f"expected a quoted string after {op!r}, found {found}")
+        self.pos += 1
+        self.comparisons.append((field, value))
+        if op == "^=":
+            test = methodcaller("startswith", value)
+        else:
+            try:
+                search = re.compile(self.regex_text[pos]).search
+            except re.error as e:
+                at = pos + 1 + (e.pos or 0)       # the column in the filter of the regex error
+                raise self._error(at, f"bad regular expression {value!r}: {e.msg}") from None
+            test = search if op == "~" else (lambda v: search(v) is None)
+
+        def mask(c, n):
+            column = c[field]
+            if None in column:
+                return [v is not None and bool(test(v)) for v in column]
+            return list(map(bool, map(test, column)))
         return mask
 
     def _literal(self):

@@ -4,58 +4,112 @@ A metric folds a batch of parsed lines (given as columns: one list per field) in
 state; states of the same window merge, whatever the order and however the lines were split
 into batches or spread over parser processes. A closed window's states become Zabbix values.
 
-    type   state            value
-    count  n                n
-    sum    total            total
-    avg    [total, n]       total / n       (no value when n == 0)
-    min    smallest|None    smallest        (no value when no line had the field)
-    max    largest|None     largest
+    type        state                    value
+    count       n                        n
+    rate        n                        n / interval            (lines per second)
+    sum         total                    total
+    avg         [total, n]               total / n               (no value when n == 0)
+    min         smallest|None            smallest                (no value when no line had the field)
+    max         largest|None             largest
+    ratio       [matching, lines]        matching / lines        (no value when lines == 0)
+    percentile  QuantileSketch           one value per q (1% relative error, see sketches)
+    distinct    DistinctCounter          number of distinct values (exact to 1024, then HLL)
 
-With `by: FIELD` the state is a dict {field value: state}, one Zabbix key per value.
+`where:` selects the lines of every type; for `ratio` it selects the numerator's lines
+among those the optional `of:` filter selects (all lines without `of:`).
+
+With `by: FIELD` the state is a dict {field value: state}, one Zabbix key per value, capped
+to the `top` groups with the largest weight (see _WEIGHT) when the window closes; the others
+are merged into the group OTHER, sent as `other`. To bound memory within a window, a state
+with more than HARD_FACTOR * top groups is cut to top + OTHER at once (from then on the
+window's groups are approximate: which ones are kept depends on the order of the batches).
+
+States are JSON data after `dump` (the checkpoint) and picklable as they are.
 """
 from __future__ import annotations
 
 from collections import Counter
 from itertools import compress
-from typing import Callable
+from operator import and_
 
 from .filters import Columns, Filter
+from .sketches import DistinctCounter, QuantileSketch
 
-TYPES = ("count", "sum", "avg", "min", "max")
-NEEDS_FIELD = {"sum", "avg", "min", "max"}
+TYPES = ("count", "sum", "avg", "min", "max", "percentile", "rate", "ratio", "distinct")
+NEEDS_FIELD = {"sum", "avg", "min", "max", "percentile", "distinct"}
+NUMERIC_FIELD = {"sum", "avg", "min", "max", "percentile"}
+DEFAULT_TOP = 100
+HARD_FACTOR = 10
+OTHER = "\x00other"          # the group of the folded groups (rendered `other`)
 
 
 def _fold_values(kind: str, values: list):
-    if kind == "count":
+    if kind in ("count", "rate"):
         return len(values)
     if kind == "sum":
         return sum(values)
     if kind == "avg":
         return [sum(values), len(values)]
+    if kind == "percentile":
+        sketch = QuantileSketch()
+        try:
+            sketch.add_many(values)
+        except ValueError:        # it holds finite values >= 0 only (and added nothing)
+            sketch.add_many([v for v in values if 0 <= v < float("inf")])
+        return sketch
+    if kind == "distinct":
+        counter = DistinctCounter()
+        counter.add_many(values)
+        return counter
     if not values:
         return None
     return min(values) if kind == "min" else max(values)
 
 
 def _merge_state(kind: str, a, b):
-    if kind in ("count", "sum"):
+    """A new state: a and b are never changed (a state may be shared)."""
+    if kind in ("count", "sum", "rate"):
         return a + b
-    if kind == "avg":
+    if kind in ("avg", "ratio"):
         return [a[0] + b[0], a[1] + b[1]]
+    if kind == "percentile":
+        merged = QuantileSketch(a.relative_accuracy, a.max_buckets)
+        merged.merge(a)
+        merged.merge(b)
+        return merged
+    if kind == "distinct":
+        merged = DistinctCounter(a.threshold)
+        merged.merge(a)
+        merged.merge(b)
+        return merged
     if a is None or b is None:
         return b if a is None else a
     return min(a, b) if kind == "min" else max(a, b)
 
 
-def _value(kind: str, state):
-    if kind == "avg":
-        return state[0] / state[1] if state[1] else None
-    return state
+def _negated(value):
+    return float("-inf") if value is None else -value
+
+
+# The weight of a group for the top-N cut: the largest are kept.
+_WEIGHT = {
+    "count": lambda s: s, "rate": lambda s: s, "sum": lambda s: s,
+    "avg": lambda s: s[1], "ratio": lambda s: s[1],
+    "percentile": lambda s: s.count, "distinct": lambda s: s.estimate(),
+    "max": lambda s: float("-inf") if s is None else s, "min": _negated,
+}
+
+
+def _q_text(q) -> str:
+    """How a q is written in a key: 50 -> '50', 99.9 -> '99.9', 99.0 -> '99'."""
+    return format(q, "g")
 
 
 def zabbix_key_param(value) -> str:
     """A value as one parameter inside a Zabbix item key: quoted when it holds , ] [ " or
     spaces (Zabbix's own quoting rule), so a URL or a user agent cannot break the key."""
+    if value == OTHER:
+        return "other"
     text = "-" if value is None else str(value)
     if text and not any(c in text for c in ',[]" ') and not text.startswith('"'):
         return text
@@ -64,65 +118,144 @@ def zabbix_key_param(value) -> str:
 
 class Metric:
     def __init__(self, key: str, kind: str, field: str | None = None, by: str | None = None,
-                 where: Filter | None = None):
+                 where: Filter | None = None, q: list | None = None, of: Filter | None = None,
+                 top: int = DEFAULT_TOP):
         self.key = key
         self.kind = kind
         self.field = field
         self.by = by
         self.where = where
+        self.q = list(q) if q else ([50] if kind == "percentile" else [])   # percents
+        self.of = of              # ratio: the denominator's filter (None: every line)
+        self.top = top            # by: groups kept per window (+ `other`)
 
     @property
     def fields(self) -> list[str]:
         """The line fields this metric reads."""
         names = [n for n in (self.field, self.by) if n]
-        return names + (self.where.fields if self.where else [])
+        for f in (self.where, self.of):
+            if f is not None:
+                names += f.fields
+        return names
 
+    # -- folding a batch
     def fold(self, columns: Columns, n: int):
         """State of one batch of n lines (all in one window)."""
-        selected: Callable[[list], list]
-        if self.where is not None:
-            mask = self.where.mask(columns, n)
-            selected = lambda column: list(compress(column, mask))
-        else:
-            selected = lambda column: column
-        values = selected(columns[self.field]) if self.field else None
+        if self.kind == "ratio":
+            return self._fold_ratio(columns, n)
+        mask = self.where.mask(columns, n) if self.where is not None else None
+        values = columns[self.field] if self.field else None
+        if mask is not None and values is not None:
+            values = list(compress(values, mask))
         if self.by is None:
             if values is None:
-                return n if self.where is None else sum(mask)
+                return n if mask is None else sum(mask)
             if None in values:     # lines without the field ('-') do not count
                 values = [v for v in values if v is not None]
             return _fold_values(self.kind, values)
-        groups = selected(columns[self.by])
+        groups = columns[self.by]
+        if mask is not None:
+            groups = list(compress(groups, mask))
         if values is None:
-            return dict(Counter(groups))
+            return self._bounded(dict(Counter(groups)))
         per_group: dict = {}
         for group, value in zip(groups, values):
             if value is not None:
                 per_group.setdefault(group, []).append(value)
-        return {g: _fold_values(self.kind, vs) for g, vs in per_group.items()}
+        return self._bounded({g: _fold_values(self.kind, vs) for g, vs in per_group.items()})
 
+    def _fold_ratio(self, columns: Columns, n: int):
+        of = self.of.mask(columns, n) if self.of is not None else None
+        hit = self.where.mask(columns, n) if self.where is not None else [True] * n
+        if of is not None:
+            hit = list(map(and_, hit, of))
+        if self.by is None:
+            return [sum(hit), n if of is None else sum(of)]
+        groups = columns[self.by]
+        lines = Counter(groups if of is None else compress(groups, of))
+        hits = Counter(compress(groups, hit))
+        return self._bounded({g: [hits.get(g, 0), c] for g, c in lines.items()})
+
+    # -- merging
     def merge(self, a, b):
         if self.by is None:
             return _merge_state(self.kind, a, b)
         merged = dict(a)
+        kind = self.kind
         for group, state in b.items():
-            merged[group] = _merge_state(self.kind, merged[group], state) if group in merged else state
-        return merged
+            merged[group] = _merge_state(kind, merged[group], state) if group in merged else state
+        return self._bounded(merged)
 
+    def _bounded(self, state: dict) -> dict:
+        """The memory bound within a window: more than HARD_FACTOR * top groups -> top."""
+        return self._cut(state) if len(state) > HARD_FACTOR * self.top else state
+
+    def _cut(self, state: dict) -> dict:
+        """The `top` groups of largest weight (ties: by the group's text), the rest merged
+        into OTHER."""
+        real = [g for g in state if g != OTHER]
+        if len(real) <= self.top:
+            return state
+        weight = _WEIGHT[self.kind]
+        ranked = sorted(real, key=lambda g: (-_sortable(weight(state[g])), str(g)))
+        kept = {g: state[g] for g in ranked[:self.top]}
+        folded = state.get(OTHER)
+        for g in ranked[self.top:]:
+            folded = state[g] if folded is None else _merge_state(self.kind, folded, state[g])
+        kept[OTHER] = folded
+        return kept
+
+    # -- the checkpoint
     def dump(self, state):
         """The state as JSON data (for the checkpoint): by-groups as [group, state] pairs,
         since JSON object keys would turn a status 200 into the string "200"."""
-        return state if self.by is None else [[g, s] for g, s in state.items()]
+        if self.by is None:
+            return self._dump_one(state)
+        return [[g, self._dump_one(s)] for g, s in state.items()]
 
     def load(self, data):
-        return data if self.by is None else {g: s for g, s in data}
-
-    def values(self, state) -> list[tuple[str, object]]:
-        """(Zabbix key, value) pairs of a closed window's state."""
         if self.by is None:
-            pairs = [(self.key, _value(self.kind, state))]
+            return self._load_one(data)
+        return {g: self._load_one(s) for g, s in data}
+
+    def _dump_one(self, state):
+        return state.to_state() if self.kind in ("percentile", "distinct") else state
+
+    def _load_one(self, data):
+        if self.kind == "percentile":
+            return QuantileSketch.from_state(data)
+        if self.kind == "distinct":
+            return DistinctCounter.from_state(data)
+        return data
+
+    # -- the values of a closed window
+    def _values_of(self, key: str, state, interval: int) -> list[tuple[str, object]]:
+        kind = self.kind
+        if kind == "percentile":
+            estimates = state.quantiles([q / 100 for q in self.q])
+            return [(key.replace("{q}", _q_text(q)), e) for q, e in zip(self.q, estimates)]
+        if kind == "avg" or kind == "ratio":
+            value = state[0] / state[1] if state[1] else None
+        elif kind == "rate":
+            value = state / interval
+        elif kind == "distinct":
+            value = state.estimate()
+        else:
+            value = state
+        return [(key, value)]
+
+    def values(self, state, interval: int = 60) -> list[tuple[str, object]]:
+        """(Zabbix key, value) pairs of a closed window's state (`interval`: for rate)."""
+        if self.by is None:
+            pairs = self._values_of(self.key, state, interval)
         else:
             placeholder = "{" + self.by + "}"
-            pairs = [(self.key.replace(placeholder, zabbix_key_param(group)), _value(self.kind, s))
-                     for group, s in sorted(state.items(), key=lambda item: str(item[0]))]
+            state = self._cut(state)
+            pairs = [pair for group, s in sorted(state.items(), key=lambda item: str(item[0]))
+                     for pair in self._values_of(
+                         self.key.replace(placeholder, zabbix_key_param(group)), s, interval)]
         return [(key, value) for key, value in pairs if value is not None]
+
+
+def _sortable(weight) -> float:
+    return weight if weight is not None else float("-inf")

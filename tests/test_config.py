@@ -128,3 +128,78 @@ def test_format_mistakes(tmp_path, old, new, expected):
     with pytest.raises(ConfigError) as err:
         load(str(write(tmp_path, GOOD.replace(old, new, 1))))
     assert expected in str(err.value)
+
+
+NEW_TYPES = GOOD.replace("    metrics:\n", """    late: current
+    max_skew: 600
+    rewrite:
+      - {field: path, match: '^/items/\\d+', replace: '/items/{id}'}
+    metrics:
+      - {key: "nginx.request_time[p{q}]", type: percentile, field: request_time, q: [50, 95, 99, 99.9]}
+      - {key: nginx.request_time.p99, type: percentile, field: request_time, q: 99}
+      - {key: nginx.rps, type: rate, where: 'uri ^= "/api/"'}
+      - {key: nginx.5xx_share, type: ratio, where: "status >= 500", of: 'method == "GET"'}
+      - {key: nginx.clients, type: distinct, field: remote_addr}
+      - {key: "nginx.hits[{uri}]", type: count, by: uri, top: 20}
+      - {key: nginx.items, type: count, where: 'path ~ "^/items/[{]id[}]$"'}
+""")
+
+
+def test_the_new_metric_types_and_input_keys_load(tmp_path):
+    spec = load(str(write(tmp_path, NEW_TYPES))).inputs[0]
+    assert (spec.late, spec.max_skew) == ("current", 600)
+    assert spec.rewrite[0].pattern.sub(spec.rewrite[0].replace, "/items/12") == "/items/{id}"
+    by_key = {m.key: m for m in spec.metrics}
+    assert by_key["nginx.request_time[p{q}]"].q == [50, 95, 99, 99.9]
+    assert by_key["nginx.request_time.p99"].q == [99]
+    assert by_key["nginx.5xx_share"].of.text == 'method == "GET"'
+    assert by_key["nginx.hits[{uri}]"].top == 20 and by_key["nginx.requests"].top == 100
+    defaults = load(str(write(tmp_path, GOOD))).inputs[0]
+    assert (defaults.late, defaults.max_skew, defaults.rewrite) == ("drop", 3600, [])
+
+
+@pytest.mark.parametrize("old,new,expected", [
+    ("q: [50, 95, 99, 99.9]}", "q: [50, 95]}".replace("}", ", top: 3}"), "metrics[0].top: 'top:' caps"),
+    ('"nginx.request_time[p{q}]"', "nginx.request_time", "metrics[0].key: found 'nginx.request_time', "
+     "without the placeholder {q} that the 4 percentiles of 'q:' fill in, e.g. nginx.request_time[p{q}]"),
+    ("q: [50, 95, 99, 99.9]}", "q: [50, 101]}", "metrics[0].q: found 101; expected a percent from 0 to 100"),
+    ("q: [50, 95, 99, 99.9]}", "q: [50, 50]}", "metrics[0].q: found a list; expected one or more different"),
+    (", q: [50, 95, 99, 99.9]}", "}", "metrics[0]: a percentile metric needs 'q:'"),
+    ("field: request_time, q: 99}", "field: method, q: 99}", "metrics[1].field: found 'method', which holds text"),
+    ("type: rate, where", "type: rate, field: status, where", "metrics[2].field: a rate takes no field"),
+    ('type: ratio, where: "status >= 500", ', "type: ratio, ", "metrics[3]: a ratio metric needs 'where:'"),
+    ('{key: nginx.rps, type: rate,', '{key: nginx.rps, type: rate, of: "status > 1",', "metrics[2].of: 'of:' is the denominator"),
+    ("of: 'method == \"GET\"'", "of: 'method ~ \"(\"'", "metrics[3].of: bad regular expression"),
+    ("type: distinct, field: remote_addr}", "type: distinct}", "metrics[4]: a distinct metric needs 'field:'"),
+    ("top: 20}", "top: 0}", "metrics[5].top: found 0; expected a number greater than 0"),
+    ("{key: nginx.requests, type: count}", "{key: nginx.requests, type: count, q: 5}", "'q:' is the percentile"),
+    ("late: current", "late: later", "inputs[0].late: found 'later'; allowed: drop, current"),
+    ("max_skew: 600", "max_skew: -1", "inputs[0].max_skew: found -1; expected a number greater than 0"),
+    ("match: '^/items/\\d+'", "match: '^/items/(\\d+'", "inputs[0].rewrite[0].match: not a valid regular expression"),
+    ("replace: '/items/{id}'", "replace: '/items/\\2'", "inputs[0].rewrite[0].replace: found"),
+    ("{field: path,", "{field: status,", "inputs[0].rewrite[0].field: found 'status', which holds numbers"),
+    ("{field: path,", "{field: pth,", "inputs[0].rewrite[0].field: found 'pth', a field format nginx_timed does not have (did you mean 'path'?)"),
+])
+def test_mistakes_in_the_new_metric_keys(tmp_path, old, new, expected):
+    assert old in NEW_TYPES, old
+    with pytest.raises(ConfigError) as err:
+        load(str(write(tmp_path, NEW_TYPES.replace(old, new, 1))))
+    assert expected in str(err.value)
+
+
+@pytest.mark.parametrize("name,format_name", [("nginx.yaml", "nginx_timed"),
+                                               ("apache.yaml", "apache_combined")])
+def test_shipped_metric_sets_are_the_defaults_of_their_format(name, format_name):
+    import yaml
+    from plogd.defaults import metrics_for
+    data = yaml.safe_load((ROOT / "conf" / name).read_text())
+    assert data["inputs"][0]["format"] == format_name
+    assert data["inputs"][0]["metrics"] == metrics_for(format_name)
+
+
+def test_the_default_nginx_set_has_what_operators_ask_for():
+    from plogd.defaults import metrics_for
+    keys = {m["key"]: m for m in metrics_for("nginx_timed")}
+    assert {"nginx.requests", "nginx.status[{status}]", "nginx.status_class[{status_class}]",
+            "nginx.bytes", "nginx.request_time.avg", "nginx.upstream_time.avg"} <= set(keys)
+    assert keys["nginx.request_time[p{q}]"]["q"] == [50, 95, 99]

@@ -39,3 +39,29 @@ def test_filter_results(text, expected):
 def test_filter_errors_say_what_and_where(text, message):
     with pytest.raises(FilterError, match=message):
         compile_filter(text, FIELDS)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ('path ^= "/a"', [False, True, False, False]),
+    ('path ~ "^/[ab]$"', [False, True, True, False]),
+    ('path ~ "\\.|^/c"', [False, False, False, True]),          # a backslash stays a regex escape
+    ('path !~ "^/[ab]"', [True, False, False, True]),
+    ('method ~ "T$"', [True, True, True, False]),               # absent ('-') is false
+    ('method !~ "^P"', [True, False, True, False]),             # ... for !~ too
+    ('not path ^= "/" or status == 404', [False, False, False, True]),
+    ('path ^= "/" and method in ["POST"]', [False, True, False, False]),
+])
+def test_prefix_and_regex_matches(text, expected):
+    assert run(text) == expected
+
+
+@pytest.mark.parametrize("text,message", [
+    ('path ~ "(a"', r"bad regular expression '\(a': missing \), unterminated subpattern at column 9"),
+    ('path ~ "a{2,1}"', "bad regular expression .* at column 11"),
+    ("status ~ \"5..\"", "status holds numbers, compare it with a number"),
+    ("path ^= 5", "expected a quoted string after '\\^=', found 5"),
+    ("path =~ \"a\"", "unexpected"),
+])
+def test_bad_text_matches_are_rejected_at_start_up(text, message):
+    with pytest.raises(FilterError, match=message):
+        compile_filter(text, FIELDS)

@@ -139,3 +139,67 @@ def test_a_field_read_by_several_parts_of_a_metric_is_extracted_once():
     chain = Chain([metric])
     chain.feed([line(0, 404), line(1, 200), line(2, 200, up="0.1, 0.2")])   # the last: regex path
     assert values(chain.agg.flush()) == {(0, "s[404]"): 1}
+
+
+def test_late_current_counts_late_lines_in_the_oldest_open_window_and_as_late():
+    metrics = [Metric("requests", "count"), Metric("rt.max", "max", field="request_time")]
+    chain = Chain(metrics, lateness=10)
+    chain.agg.late = "current"
+    chain.feed([line(0), line(59), line(135)])   # closes 0 and 60: 120 is the oldest open
+    chain.feed([line(30, rt="9.000"), line(61)])  # both late
+    assert chain.agg.counters.late == 2
+    got = values(chain.agg.flush())
+    assert got[(120, "requests")] == 3 and got[(120, "rt.max")] == 9.0
+    assert sum(v for (_, k), v in got.items() if k == "requests") == 3   # window 0 was sent before
+
+
+def test_late_drop_is_the_default():
+    chain = Chain(METRICS[:1], lateness=0)
+    chain.feed([line(0), line(70)])
+    chain.feed([line(5)])
+    assert chain.agg.counters.late == 1
+    assert values(chain.agg.flush()) == {(60, "requests"): 1}
+
+
+def test_odd_timestamps_open_no_window_and_do_not_move_the_watermark():
+    now = 1_800_000_000
+    metrics = [Metric("requests", "count")]
+    parser = Parser("in", FMT, metrics, 60, 65536, oldest=662688000)
+    agg = Aggregator("in", metrics, 60, 10, max_skew=3600, clock=lambda: now)
+
+    def feed(seq, stamps):
+        data = b"".join(line(t) + b"\n" for t in stamps)
+        return agg.handle(parser.handle(LineBatch("in", seq, "/x", FileId(1, 2, 0, ""), data, 0, 0)))
+
+    feed(1, [now - 30, 5, now - 20])                  # 1970: set aside by the parser
+    feed(2, [now + 2 * 3600])                         # two hours ahead of the wall clock
+    feed(3, [now - 10, now + 3 * 3600, now - 9])      # in one batch with good lines
+    assert agg.counters.odd_time == 3
+    assert sorted(agg.open) == [(now - 30) // 60 * 60]   # no window of their own
+    assert agg.newest == now - 9 and agg.counters.late == 0    # the newest accepted line
+    assert values(agg.flush()) == {((now - 30) // 60 * 60, "requests"): 4}
+
+
+def test_replay_sets_aside_only_the_reset_clock():
+    """Replays have no wall clock to compare with: an old or out-of-order file is fine."""
+    metrics = [Metric("requests", "count")]
+    parser = Parser("in", FMT, metrics, 60, 65536, oldest=662688000)
+    agg = Aggregator("in", metrics, 60, NEVER, max_skew=3600, clock=lambda: 0)
+    data = b"".join(line(t) + b"\n" for t in (807249600, 0, 2_000_000_000))
+    agg.handle(parser.handle(LineBatch("in", 1, "/x", FileId(1, 2, 0, ""), data, 0, 0)))
+    assert agg.counters.odd_time == 1 and sorted(agg.open) == [807249600, 1999999980]
+
+
+def test_the_input_keys_reach_the_stages():
+    from plogd.config import from_data
+    from plogd.stages.aggregate import AggregateStage
+    from plogd.stages.parse import ParseStage
+    config = from_data("<test>", {"inputs": [{
+        "name": "x", "path": "/x", "format": "nginx_timed", "late": "current", "max_skew": 60,
+        "rewrite": [{"field": "path", "match": "^/a", "replace": "/b"}],
+        "metrics": [{"key": "n[{path}]", "type": "count", "by": "path"}]}]})
+    follow = AggregateStage(config.inputs, 60).aggregators["x"]
+    assert (follow.late, follow.max_skew, follow.lateness) == ("current", 60, 10)
+    assert AggregateStage(config.inputs, 60, replay=True).aggregators["x"].lateness is NEVER
+    parser = ParseStage(config.inputs, 60, 1000).parsers["x"]
+    assert [r.field for r in parser.rewrite_first] == ["path"] and parser.oldest == 662688000

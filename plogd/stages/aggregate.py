@@ -4,8 +4,14 @@ Windows are [start, start + interval) with start a multiple of the interval, tak
 lines' own timestamps. A window closes when the newest event time seen passes its end plus
 the input's lateness, or, when the input is idle (the reader is at the end of its files),
 when the wall clock does. Once a window is closed, lines that still arrive for it are late:
-they are counted in the input's `late` counter and not added to any window (a value already
-written and sent to Zabbix is never changed or sent twice).
+they are counted in the input's `late` counter and, with `late: drop` (the default), not
+added to any window (a value already written and sent to Zabbix is never changed or sent
+twice); with `late: current` they are added to the oldest window still open (the one
+starting at `closed_before`, the next to close), created if need be.
+
+Odd timestamps: the parser sets aside lines far from their batch's median time (max_skew);
+here, while following, windows starting more than max_skew seconds after the wall clock are
+counted in `odd_time` and dropped, and do not move the watermark (`newest`).
 
 Partials are merged in the order of their batches (parsers may finish them out of order), so
 that the open windows always hold exactly the lines up to each path's recorded position:
@@ -18,10 +24,12 @@ import time
 from dataclasses import asdict
 
 from ..files import Position
+from ..log import RateLimitedLog
 from ..messages import ClosedWindow, InputCounters, Partial
 from ..metrics import Metric
 
 _log = logging.getLogger("plogd.aggregate")
+_odd_log = RateLimitedLog("plogd.aggregate")
 
 NEVER = None   # lateness for replays: keep every window open until the end of the input
 
@@ -30,11 +38,15 @@ class Aggregator:
     """One input's open windows."""
 
     def __init__(self, input_name: str, metrics: list[Metric], interval: int,
-                 lateness: int | None):
+                 lateness: int | None, late: str = "drop", max_skew: int | None = None,
+                 clock=time.time):
         self.input = input_name
         self.metrics = metrics
         self.interval = interval
         self.lateness = lateness
+        self.late = late                       # drop | current: what late lines become
+        self.max_skew = max_skew               # following: windows further ahead are odd
+        self.clock = clock
         self.open: dict[int, list] = {}        # window start -> metric states
         self.closed_before: int | None = None  # windows starting before this are closed
         self.newest: int | None = None         # newest event time seen
@@ -72,7 +84,7 @@ class Aggregator:
 
     # -- checkpoint
     def snapshot(self) -> dict:
-        return {"metrics": [m.key for m in self.metrics],
+        return {"metrics": [m.key for m in self.metrics], "types": _types(self.metrics),
                 "open": [[start, [m.dump(s) for m, s in zip(self.metrics, states)]]
                          for start, states in self.open.items()],
                 "closed_before": self.closed_before, "newest": self.newest,
@@ -82,12 +94,19 @@ class Aggregator:
     def restore(self, snap: dict) -> None:
         self.positions = {path: Position.from_json(p) for path, p in snap["positions"].items()}
         self.counters = InputCounters(**snap["counters"])
-        if snap["metrics"] != [m.key for m in self.metrics]:
+        changed = snap["metrics"] != [m.key for m in self.metrics] or \
+            snap.get("types", _types(self.metrics)) != _types(self.metrics)
+        if not changed:
+            try:
+                self.open = {start: [m.load(s) for m, s in zip(self.metrics, states)]
+                             for start, states in snap["open"]}
+            except (ValueError, TypeError, KeyError, IndexError):
+                changed = True
+        if changed:
             _log.warning("%s: the metrics changed since the checkpoint; the %d window(s) that "
                          "were open are dropped", self.input, len(snap["open"]))
+            self.open = {}
             return
-        self.open = {start: [m.load(s) for m, s in zip(self.metrics, states)]
-                     for start, states in snap["open"]}
         self.closed_before, self.newest = snap["closed_before"], snap["newest"]
 
     # -- merging and closing
@@ -96,10 +115,27 @@ class Aggregator:
         counters.lines += partial.lines
         counters.unmatched += partial.unmatched
         counters.too_long += partial.too_long
-        for start, (lines, states) in partial.windows.items():
+        counters.odd_time += partial.odd_time
+        newest = partial.newest
+        ahead = None      # following: a window starting after this is in the future: odd
+        if self.max_skew is not None and self.lateness is not NEVER:
+            ahead = self.clock() + self.max_skew
+        accepted = []
+        for start, (lines, states) in sorted(partial.windows.items()):
+            if ahead is not None and start > ahead:
+                counters.odd_time += lines
+                _odd_log.warning("future", "%s: %d line(s) stamped more than %d s ahead of the "
+                                 "wall clock are counted in odd_time, in no window",
+                                 self.input, lines, self.max_skew)
+                # the watermark moves to the accepted lines only
+                newest = max(partial.window_newest[s] for s in accepted) if accepted else None
+                continue
+            accepted.append(start)
             if self.closed_before is not None and start < self.closed_before:
                 counters.late += lines
-                continue
+                if self.late != "current":
+                    continue
+                start = self.closed_before      # the oldest window still open
             current = self.open.get(start)
             if current is None:
                 self.open[start] = states
@@ -111,8 +147,8 @@ class Aggregator:
                     partial.position.file, partial.position.upcoming):
                 self.file_switched = True    # another file, or files queued: checkpoint now
             self.positions[partial.path] = partial.position
-        if partial.newest is not None and (self.newest is None or partial.newest > self.newest):
-            self.newest = partial.newest
+        if newest is not None and (self.newest is None or newest > self.newest):
+            self.newest = newest
         return self._close_until(self.newest)
 
     def _close_until(self, now: int | None) -> list[ClosedWindow]:
@@ -128,10 +164,16 @@ class Aggregator:
         closed = []
         for start in starts:
             states = self.open.pop(start)
-            values = [pair for m, s in zip(self.metrics, states) for pair in m.values(s)]
+            values = [pair for m, s in zip(self.metrics, states)
+                      for pair in m.values(s, self.interval)]
             closed.append(ClosedWindow(self.input, start, values))
         self.counters.windows += len(closed)
         return closed
+
+
+def _types(metrics: list[Metric]) -> list[str]:
+    """What a metric's state is made of: its type and whether it is grouped."""
+    return [m.kind + (" by" if m.by else "") for m in metrics]
 
 
 class AggregateStage:
@@ -145,7 +187,8 @@ class AggregateStage:
     def __init__(self, inputs, interval: int, replay: bool = False, state: dict | None = None):
         self.aggregators = {
             spec.name: Aggregator(spec.name, spec.metrics, interval,
-                                  NEVER if replay else spec.lateness)
+                                  NEVER if replay else spec.lateness,
+                                  getattr(spec, "late", "drop"), getattr(spec, "max_skew", None))
             for spec in inputs}
         for name, snap in (state or {}).items():
             if name in self.aggregators:

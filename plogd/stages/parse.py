@@ -1,5 +1,17 @@
-"""parse: lines -> partial aggregates per window. Never one message per line."""
+"""parse: lines -> partial aggregates per window. Never one message per line.
+
+Between extracting the typed columns and folding them into the metrics' states, the parser
+  - derives `uri` (the path without its query string) when the format logs no `uri`;
+  - applies the input's `rewrite:` rules (a regex substitution on a string field, e.g.
+    /items/123 -> /items/{id}), once per distinct value of the batch;
+  - sets aside lines stamped before 1991-01-01 (before the web: a reset clock, e.g. 1970),
+    counted in `odd_time`: they open no window and do not move the watermark. (Lines stamped
+    in the future are set aside by the aggregator, against the wall clock: see max_skew.)
+"""
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
 
 from ..formats import Columns, LogFormat
 from ..log import RateLimitedLog
@@ -10,21 +22,58 @@ from .read import split_lines
 
 _log = RateLimitedLog("plogd.parse")
 
+OLDEST = 662688000         # 1991-01-01T00:00:00Z: no web server logged earlier: a broken clock
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """`rewrite:` rule of an input: in `field`, `pattern` (a compiled regex) is replaced by
+    `replace` (re.sub's template: \\1 or \\g<name> for groups; braces are literal)."""
+    field: str
+    pattern: re.Pattern
+    replace: str
+
+
+def input_fields(fmt: LogFormat) -> dict[str, str]:
+    """The fields metrics may use: the format's, and `uri` derived from `path`."""
+    fields = dict(fmt.fields)
+    if "uri" not in fields and "path" in fields:
+        fields["uri"] = "string"
+    return fields
+
 
 def fields_needed(metrics: list[Metric]) -> list[str]:
     """timestamp first, then every field a metric reads, each once."""
     return list(dict.fromkeys(["timestamp"] + [n for m in metrics for n in m.fields]))
 
 
+def _mapped(column: list, convert) -> list:
+    """convert applied to each distinct value of the column once (None stays None)."""
+    table = {v: convert(v) for v in set(column) if v is not None}
+    table[None] = None
+    return list(map(table.__getitem__, column))
+
+
+def _without_query(path: str) -> str:
+    return path.partition("?")[0]
+
+
 class Parser:
     def __init__(self, input_name: str, fmt: LogFormat, metrics: list[Metric], interval: int,
-                 max_line: int):
+                 max_line: int, rewrite: list[Rewrite] | tuple = (),
+                 oldest: int | None = None):
         self.input = input_name
         self.metrics = metrics
         self.interval = interval
         self.max_line = max_line
+        self.oldest = oldest      # earlier timestamps are odd (None: no check)
         self.names = fields_needed(metrics)
-        self.extract = fmt.batch_extractor(self.names)
+        self.derive_uri = "uri" in self.names and "uri" not in fmt.fields
+        extracted = [("path" if n == "uri" and self.derive_uri else n) for n in self.names]
+        self.extract = fmt.batch_extractor(list(dict.fromkeys(extracted)))
+        used = [r for r in rewrite if r.field in self.names]     # others change nothing read
+        self.rewrite_first = [r for r in used if not (self.derive_uri and r.field == "uri")]
+        self.rewrite_uri = [r for r in used if self.derive_uri and r.field == "uri"]
 
     def handle(self, batch: LineBatch) -> Partial:
         lines = split_lines(batch.data)
@@ -38,16 +87,49 @@ class Parser:
         if unmatched:
             _log.warning("unmatched", "%s: %d line(s) of %s do not match the format",
                          self.input, unmatched, batch.path)
+        self._derive(columns)
+        odd = 0
+        if self.oldest is not None:
+            columns, odd = self._set_odd_aside(columns)
+            if odd:
+                _log.warning("odd_time", "%s: %d line(s) of %s stamped before 1991 (a reset "
+                             "clock?) are counted in odd_time, in no window",
+                             self.input, odd, batch.path)
         windows = {}
-        for window, window_columns in self._by_window(columns).items():
+        split = self._by_window(columns)
+        for window, window_columns in split.items():
             n = len(window_columns["timestamp"])
             windows[window] = (n, [m.fold(window_columns, n) for m in self.metrics])
         stamps = columns["timestamp"]
+        window_newest = None
+        if len(split) > 1:       # for the aggregator, should it set a window aside
+            window_newest = {w: max(c["timestamp"]) for w, c in split.items()}
         return Partial(self.input, batch.path, batch.seq, windows,
                        max(stamps) if stamps else None, lines=read, unmatched=unmatched,
                        too_long=too_long,
                        position=Position(batch.file, batch.end, batch.mtime_ns, batch.real_path,
-                                        batch.upcoming))
+                                        batch.upcoming), odd_time=odd,
+                       window_newest=window_newest)
+
+    def _derive(self, columns: Columns) -> None:
+        """Rewrites, then `uri` from the (rewritten) path, then the rewrites of `uri`."""
+        for rule in self.rewrite_first:
+            columns[rule.field] = _mapped(columns[rule.field],
+                                          lambda v, r=rule: r.pattern.sub(r.replace, v))
+        if self.derive_uri:
+            columns["uri"] = _mapped(columns["path"], _without_query)
+            for rule in self.rewrite_uri:
+                columns["uri"] = _mapped(columns["uri"],
+                                         lambda v, r=rule: r.pattern.sub(r.replace, v))
+
+    def _set_odd_aside(self, columns: Columns) -> tuple[Columns, int]:
+        """Lines stamped before `oldest` (a reset clock): per line, so batch-independent."""
+        stamps = columns["timestamp"]
+        if not stamps or min(stamps) >= self.oldest:      # the usual case: nothing odd
+            return columns, 0
+        keep = [i for i, t in enumerate(stamps) if t >= self.oldest]
+        return ({name: [column[i] for i in keep] for name, column in columns.items()},
+                len(stamps) - len(keep))
 
     def _by_window(self, columns: Columns) -> dict[int, Columns]:
         stamps, interval = columns["timestamp"], self.interval
@@ -67,7 +149,9 @@ class ParseStage:
     """The parse stage: each input's parser; the same object in every parser process."""
 
     def __init__(self, inputs, interval: int, max_line: int):
-        self.parsers = {spec.name: Parser(spec.name, spec.format, spec.metrics, interval, max_line)
+        self.parsers = {spec.name: Parser(spec.name, spec.format, spec.metrics, interval, max_line,
+                                          getattr(spec, "rewrite", ()),
+                                          OLDEST)
                         for spec in inputs}
 
     def handle(self, batch: LineBatch) -> Partial:
