@@ -245,10 +245,16 @@ class FieldType:
     convert_tokens: Callable[[list], list] | None = None
     quoted: "FieldType | None" = None   # the type inside "...", where a string may hold spaces
     any_token: bool = False             # convert accepts any token: nothing to check
+    # a cheaper check of a column that is not asked for (raises ValueError), if there is one
+    check_tokens: Callable[[list], None] | None = None
 
     @property
     def column_converter(self) -> Callable[[list], list]:
         return self.convert_tokens or by_table(self.convert)
+
+    @property
+    def column_checker(self) -> Callable[[list], object]:
+        return self.check_tokens or self.column_converter
 
     def in_context(self, quoted: bool) -> "FieldType":
         return self.quoted if quoted and self.quoted else self
@@ -273,8 +279,13 @@ _IN_QUOTES = rb'(?:[^"\\]|\\.)*'
 QUOTED = FieldType("string", _IN_QUOTES, to_str, False, any_token=True)
 STRING = FieldType("string", rb"[^ ]+", to_str, False, quoted=QUOTED, any_token=True)
 MAYBE_EMPTY = FieldType("string", rb"[^ ]*", to_str, False, quoted=QUOTED, any_token=True)
+def _check_host_lengths(column: list) -> None:
+    if column and not 1 <= len(min(column, key=len)) <= len(max(column, key=len)) <= 253:
+        raise ValueError("a host of 0 or more than 253 characters")
+
+
 # a client: an address, or a host name (at most 253 characters, as DNS allows)
-HOST = _string(rb"[^ ]{1,253}", quoted=QUOTED)
+HOST = replace(_string(rb"[^ ]{1,253}", quoted=QUOTED), check_tokens=_check_host_lengths)
 # a request line outside quotes: space-separated words, as few as the rest of the line allows
 REQUEST = _string(rb"[^ ]+(?: [^ ]+)*?", quoted=QUOTED)
 # a path without its query string: stops at '?'

@@ -315,7 +315,11 @@ class _Layout:
         def extract(lines: list[bytes]) -> tuple[Columns, int]:
             tokens, misfits = collect(lines)
             try:
-                values = {n: self.types[n].column_converter(tokens[n]) for n in checked}
+                values = {n: self.types[n].column_converter(tokens[n])
+                          for n in checked if n in sources}
+                for n in checked:
+                    if n not in sources:             # not asked for: checked only
+                        self.types[n].column_checker(tokens[n])
                 if has_time:
                     dates, zones = tokens["[date"], tokens["zone]"]
                     if time_field:
