@@ -15,6 +15,7 @@ from .defaults import config_for_format
 from .formats import (BUILTIN_TEMPLATES, FormatError, compile_apache, compile_nginx,
                       describe_fields, get_format)
 from .formats.detect import detect, explain, first_failure, match_ratio, read_sample
+from .metrics import q_text
 from .output import Progress, sender_line
 from .stages.read import read_file, split_lines
 from .stages.write import encode
@@ -167,9 +168,13 @@ def _check(args) -> int:
             _report_match(spec.format, read_sample(spec.path), spec.path)
         for m in spec.metrics:
             detail = m.kind + (f" of {m.field}" if m.field else "")
-            detail += f", one key per {m.by}" if m.by else ""
+            detail += f" at {', '.join(map(q_text, m.q))} %" if m.kind == "percentile" else ""
+            detail += f", one key per {m.by} (top {m.top} + other)" if m.by else ""
             detail += f", where {m.where.text}" if m.where else ""
-            print(f"    {m.key:<40} {detail}")
+            detail += f", out of lines where {m.of.text}" if m.of else ""
+            keys = [m.key.replace("{q}", q_text(q)) for q in m.q] if "{q}" in m.key else [m.key]
+            for key in keys:
+                print(f"    {key:<40} {detail}")
     return 0
 
 

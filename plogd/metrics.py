@@ -100,7 +100,7 @@ _WEIGHT = {
 }
 
 
-def _q_text(q) -> str:
+def q_text(q) -> str:
     """How a q is written in a key: 50 -> '50', 99.9 -> '99.9', 99.0 -> '99'."""
     return format(q, "g")
 
@@ -233,7 +233,7 @@ class Metric:
         kind = self.kind
         if kind == "percentile":
             estimates = state.quantiles([q / 100 for q in self.q])
-            return [(key.replace("{q}", _q_text(q)), e) for q, e in zip(self.q, estimates)]
+            return [(key.replace("{q}", q_text(q)), e) for q, e in zip(self.q, estimates)]
         if kind == "avg" or kind == "ratio":
             value = state[0] / state[1] if state[1] else None
         elif kind == "rate":
