@@ -14,7 +14,7 @@ import time
 from . import config as config_module
 from . import traffic
 from .defaults import metrics_for
-from .runner import Stop, run_single
+from .runner import StopRequest, run_single
 
 INTERVAL = 5
 RATE = 300   # lines per second
@@ -62,7 +62,7 @@ def run(duration: float, directory: str | None) -> None:
     writer.start()
     until = time.monotonic() + duration if duration else None
     try:
-        run_single(config, on_records=_print_windows, stop=Stop(), until=until)
+        run_single(config, on_records=_print_windows, stop=StopRequest(), until=until)
     finally:
         stop_writing.set()
         writer.join()

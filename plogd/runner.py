@@ -23,7 +23,7 @@ _log = logging.getLogger("plogd")
 IDLE_SLEEP = 0.2       # seconds between polls when no input has anything new
 
 
-class Stop:
+class StopRequest:
     """Set by SIGTERM/SIGINT: the loops finish what they hold and return."""
 
     def __init__(self):
@@ -56,10 +56,10 @@ def make_sender(config: Config):
 
 
 def run_single(config: Config, on_records: Callable[[list[dict]], None] | None = None,
-               stop: Stop | None = None, until: float | None = None, once: bool = False) -> None:
+               stop: StopRequest | None = None, until: float | None = None, once: bool = False) -> None:
     """Follow every input until stopped (`until`: a monotonic deadline; `once`: stop when
     every input has been read to its end). Resumes from the checkpoint, saves it on exit."""
-    stop = stop or Stop()
+    stop = stop or StopRequest()
     state = load_state(config)
     read = ReadStage(config.inputs, config.max_line_length, positions_of(state),
                      first_run=state is None)
