@@ -13,6 +13,7 @@ from typing import Callable
 
 from . import checkpoint
 from .config import Config, InputConfig
+from .monitoring import Monitor
 from .stages.aggregate import AggregateStage
 from .stages.parse import ParseStage
 from .stages.read import ReadStage, read_file
@@ -64,7 +65,8 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
     read = ReadStage(config.inputs, config.max_line_length, positions_of(state),
                      first_run=state is None)
     parse = ParseStage(config.inputs, config.interval, config.max_line_length)
-    aggregate = AggregateStage(config.inputs, config.interval, state=state)
+    aggregate = AggregateStage(config.inputs, config.interval, state=state,
+                               monitor=Monitor(config.interval))
     write = WriteStage(config.result_path, config.checkpoint_path, config.host)
     sender = make_sender(config)
     _log.info("plogd --single: %d input(s), results in %s, %s", len(config.inputs),
@@ -89,6 +91,7 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
                 aggregate.handle(parse.handle(batch))
             if not batches and read.idle:
                 aggregate.tick(time.time())
+            aggregate.monitor.reader_stats = read.stats()
             if not batches and sender is not None:
                 sender.tick()
             commit()

@@ -31,6 +31,7 @@ import setproctitle
 from . import config as config_module
 from . import systemd
 from .config import Config, ConfigError
+from .monitoring import Monitor
 from .runner import IDLE_SLEEP, load_state, make_sender, positions_of
 from .stages.aggregate import AggregateStage
 from .stages.parse import ParseStage
@@ -43,6 +44,7 @@ _mp = multiprocessing.get_context("fork")   # stages inherit the compiled format
 QUEUE_BATCHES = 4          # per parser: at most this many 1 MiB batches wait for parsing
 STOP_TIMEOUT = 30.0        # seconds a graceful stop may take before stages are killed
 BACKOFF_MAX = 60.0
+STATS_EVERY = 1.0          # seconds between the reader's self-monitoring counts
 
 
 @dataclass
@@ -51,6 +53,12 @@ class Tick:
     number sent per (input, path), so the aggregator closes windows only once all is merged."""
     now: float
     sent: dict
+
+
+@dataclass
+class ReaderStats:
+    """reader -> aggregator (through a parser), every second: for self-monitoring."""
+    stats: dict
 
 
 class Stop:
@@ -70,9 +78,12 @@ def _reader(config: Config, state, lines, stop_reading, workers: int, once: bool
     read = ReadStage(config.inputs, config.max_line_length, positions_of(state),
                      first_run=state is None)
     sent: dict = {}
-    last_tick = 0.0
+    last_tick = last_stats = 0.0
     try:
         while not stop_reading.is_set():
+            if time.monotonic() - last_stats >= STATS_EVERY:
+                lines.put(ReaderStats(read.stats()))
+                last_stats = time.monotonic()
             batches = read.poll()
             for batch in batches:
                 lines.put(batch)
@@ -99,7 +110,7 @@ def _parser(config: Config, lines, partials, index: int, workers: int) -> None:
     parse = ParseStage(config.inputs, config.interval, config.max_line_length)
     while True:
         message = lines.get()
-        if isinstance(message, (Tick, Stop)):
+        if isinstance(message, (Tick, ReaderStats, Stop)):
             partials.put(message)
             if isinstance(message, Stop):
                 return
@@ -107,10 +118,11 @@ def _parser(config: Config, lines, partials, index: int, workers: int) -> None:
         partials.put(parse.handle(message))
 
 
-def _aggregator(config: Config, state, partials, commits, workers: int) -> None:
+def _aggregator(config: Config, state, partials, commits, workers: int, restarts: int) -> None:
     setproctitle.setproctitle(_title(config, "aggregator"))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    aggregate = AggregateStage(config.inputs, config.interval, state=state)
+    aggregate = AggregateStage(config.inputs, config.interval, state=state,
+                               monitor=Monitor(config.interval, restarts))
     stops = 0
     while stops < workers:
         try:
@@ -121,6 +133,8 @@ def _aggregator(config: Config, state, partials, commits, workers: int) -> None:
             stops += 1
         elif isinstance(message, Tick):
             aggregate.tick(message.now, message.sent)
+        elif isinstance(message, ReaderStats):
+            aggregate.monitor.reader_stats = message.stats
         elif message is not None:
             aggregate.handle(message)
         due = aggregate.take_commit()
@@ -171,7 +185,7 @@ def _sender(config: Config, records) -> None:
 class Pipeline:
     """One set of stage processes and their queues."""
 
-    def __init__(self, config: Config, workers: int, once: bool):
+    def __init__(self, config: Config, workers: int, once: bool, restarts: int = 0):
         self.config = config
         self.workers = workers
         state = load_state(config)
@@ -184,7 +198,8 @@ class Pipeline:
         stages = [("reader", _reader, (config, state, lines, self.stop_reading, workers, once))]
         stages += [(f"parser {i}/{workers}", _parser, (config, lines, partials, i, workers))
                    for i in range(1, workers + 1)]
-        stages += [("aggregator", _aggregator, (config, state, partials, commits, workers)),
+        stages += [("aggregator", _aggregator,
+                    (config, state, partials, commits, workers, restarts)),
                    ("writer", _writer, (config, commits, records))]
         if records is not None:
             stages.append(("zabbix-sender", _sender, (config, records)))
@@ -277,7 +292,7 @@ class Supervisor:
     def _start(self) -> Pipeline:
         _log.info("plogd --multi: %d input(s), %d parser(s), results in %s",
                   len(self.config.inputs), self.workers, self.config.result_path)
-        return Pipeline(self.config, self.workers, self.once)
+        return Pipeline(self.config, self.workers, self.once, self.restarts)
 
     def _recover(self, pipeline: Pipeline, dead: list[str]) -> Pipeline:
         self.restarts += 1

@@ -203,3 +203,20 @@ def test_the_input_keys_reach_the_stages():
     assert AggregateStage(config.inputs, 60, replay=True).aggregators["x"].lateness is NEVER
     parser = ParseStage(config.inputs, 60, 1000).parsers["x"]
     assert [r.field for r in parser.rewrite_first] == ["path"] and parser.oldest == 662688000
+
+
+def test_self_monitoring_values_once_per_interval():
+    from plogd.monitoring import Monitor, values
+    chain = Chain(METRICS[:1], lateness=10)
+    chain.feed([line(100), b"garbage"])
+    monitor = Monitor(60, restarts=2)
+    monitor.reader_stats = {"in": {"bytes_behind": 7, "rotations": 1, "truncations": 0,
+                                   "missing": 0, "files": 1}}
+    first = monitor.due(130.5, {"in": chain.agg})
+    assert first.start == 120 and monitor.due(150, {"in": chain.agg}) is None
+    got = dict(first.values)
+    assert got["plogd.heartbeat"] == 130 and got["plogd.restarts"] == 2
+    assert (got["plogd.lines[in]"], got["plogd.unmatched[in]"]) == (2, 1)
+    assert got["plogd.lag[in]"] == 30.5 and got["plogd.bytes_behind[in]"] == 7
+    assert monitor.due(180, {"in": chain.agg}).start == 180
+    assert dict(values(0, {}, {}, 0)) == {"plogd.heartbeat": 0, "plogd.restarts": 0}

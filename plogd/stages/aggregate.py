@@ -27,6 +27,7 @@ from ..files import Position
 from ..log import RateLimitedLog
 from ..messages import ClosedWindow, InputCounters, Partial
 from ..metrics import Metric
+from ..monitoring import Monitor
 
 _log = logging.getLogger("plogd.aggregate")
 _odd_log = RateLimitedLog("plogd.aggregate")
@@ -184,7 +185,9 @@ class AggregateStage:
 
     COMMIT_EVERY = 0.5
 
-    def __init__(self, inputs, interval: int, replay: bool = False, state: dict | None = None):
+    def __init__(self, inputs, interval: int, replay: bool = False, state: dict | None = None,
+                 monitor: Monitor | None = None):
+        self.monitor = monitor     # self-monitoring values, once per interval (not in replays)
         self.aggregators = {
             spec.name: Aggregator(spec.name, spec.metrics, interval,
                                   NEVER if replay else spec.lateness,
@@ -221,6 +224,10 @@ class AggregateStage:
 
     def take_commit(self, force: bool = False) -> tuple[list[ClosedWindow], dict] | None:
         """(closed windows, checkpoint state) when a commit is due, else None."""
+        if self.monitor is not None:
+            health = self.monitor.due(time.time(), self.aggregators)
+            if health is not None:
+                self._closed.append(health)
         switched = any(a.file_switched for a in self.aggregators.values())
         due = self._closed or switched or (
             self._dirty and time.monotonic() - self._committed_at >= self.COMMIT_EVERY)

@@ -1,0 +1,57 @@
+"""Self-monitoring: plogd's own health as Zabbix values, under the prefix `plogd.`, once
+per interval beside the metrics (same host, same result file, same sending).
+
+    plogd.heartbeat                 epoch seconds when the values were taken
+    plogd.restarts                  pipeline restarts since the daemon started (--multi)
+    plogd.lines[INPUT]              lines read (counters are totals: use Zabbix's
+    plogd.unmatched[INPUT]          "change per second" preprocessing for rates)
+    plogd.too_long[INPUT]  plogd.late[INPUT]  plogd.odd_time[INPUT]
+    plogd.lag[INPUT]                seconds between now and the newest line's time
+    plogd.bytes_behind[INPUT]       written to the log but not read yet
+    plogd.rotations[INPUT]  plogd.truncations[INPUT]  plogd.missing[INPUT]
+
+Each set carries the start of the current interval as its clock, so a set taken twice in
+one interval (after a restart) is stored once.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from .messages import ClosedWindow
+from .metrics import zabbix_key_param
+
+PREFIX = "plogd"
+COUNTERS = ("lines", "unmatched", "too_long", "late", "odd_time")
+READER = ("bytes_behind", "rotations", "truncations", "missing")
+
+
+def values(now: float, aggregators: dict, reader_stats: dict, restarts: int) -> list:
+    """(key, value) pairs of one set."""
+    pairs = [(f"{PREFIX}.heartbeat", int(now)), (f"{PREFIX}.restarts", restarts)]
+    for name, aggregator in aggregators.items():
+        param = zabbix_key_param(name)
+        counters = asdict(aggregator.counters)
+        pairs += [(f"{PREFIX}.{c}[{param}]", counters[c]) for c in COUNTERS]
+        if aggregator.newest is not None:
+            pairs.append((f"{PREFIX}.lag[{param}]", round(now - aggregator.newest, 3)))
+        stats = reader_stats.get(name, {})
+        pairs += [(f"{PREFIX}.{s}[{param}]", stats[s]) for s in READER if s in stats]
+    return pairs
+
+
+class Monitor:
+    """Says when the next set is due (once per interval of the wall clock) and makes it."""
+
+    def __init__(self, interval: int, restarts: int = 0):
+        self.interval = interval
+        self.restarts = restarts
+        self.reader_stats: dict = {}
+        self._last_slot: int | None = None
+
+    def due(self, now: float, aggregators: dict) -> ClosedWindow | None:
+        slot = int(now) // self.interval * self.interval
+        if slot == self._last_slot:
+            return None
+        self._last_slot = slot
+        return ClosedWindow(PREFIX, slot, values(now, aggregators, self.reader_stats,
+                                                 self.restarts))
