@@ -36,6 +36,20 @@ class ZabbixConfig:
     server: str
     port: int
     host: str
+    agent_config: str | None = None
+    tls_connect: str = "unencrypted"
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_server_name: str | None = None
+    tls_psk_identity: str | None = None
+    tls_psk_file: str | None = None
+    failed_retry_seconds: int = 600
+    lld_member_ttl: int = 7 * 86400
+    lld_resend_seconds: int = 3600
+    batch_size: int = 1000
+    spool_max_bytes: int = 1 << 30
+    result_rotate_bytes: int = 64 << 20
 
 
 @dataclass
@@ -175,7 +189,10 @@ def _show(value) -> str:
 # -- the schema -------------------------------------------------------------------------
 
 TOP_KEYS = ["interval", "state_dir", "zabbix", "inputs", "max_line_length"]
-ZABBIX_KEYS = ["server", "port", "host"]
+ZABBIX_KEYS = ["server", "port", "host", "agent_config", "tls_connect", "tls_ca_file",
+               "tls_cert_file", "tls_key_file", "tls_server_name", "tls_psk_identity",
+               "tls_psk_file", "failed_retry_seconds", "lld_member_ttl", "lld_resend_seconds",
+               "batch_size", "spool_max_bytes", "result_rotate_bytes"]
 INPUT_KEYS = ["name", "path", "format", "log_format", "apache_format", "start", "lateness",
               "late", "max_skew", "rewrite", "metrics"]
 REWRITE_KEYS = ["field", "match", "replace"]
@@ -225,12 +242,40 @@ def from_data(path: str, data) -> Config:
 
 
 def _zabbix(section: _Section, default_host: str) -> ZabbixConfig:
+    from .stages.send import TLSConfigError, tls_context, tls_of
+    from .zabbix_config import AgentConfigError, read_agent_config
     section.check_keys(ZABBIX_KEYS)
-    port = section.positive("port", 10051)
+    agent = None
+    agent_path = section.get("agent_config", str, None)
+    if agent_path is not None:
+        try:
+            agent = read_agent_config(agent_path)
+        except AgentConfigError as e:
+            section.fail("agent_config", str(e))
+    port = section.positive("port", agent.port if agent and agent.port else 10051)
     if port > 65535:
         section.fail("port", f"found {port}; a port is 1 to 65535")
-    return ZabbixConfig(server=section.get("server", str, "127.0.0.1"), port=port,
-                        host=section.get("host", str, default_host))
+    tls = agent.tls if agent and "tls_connect" not in section.data else None
+    z = ZabbixConfig(
+        server=section.get("server", str, agent.server if agent and agent.server else "127.0.0.1"),
+        port=port, host=section.get("host", str, agent.host if agent and agent.host else default_host),
+        agent_config=agent_path,
+        tls_connect=section.get("tls_connect", str, tls.connect if tls else "unencrypted",
+                                allowed=["unencrypted", "cert", "psk"]),
+        failed_retry_seconds=section.positive("failed_retry_seconds", 600),
+        lld_member_ttl=section.positive("lld_member_ttl", 7 * 86400),
+        lld_resend_seconds=section.positive("lld_resend_seconds", 3600),
+        batch_size=section.positive("batch_size", 1000),
+        spool_max_bytes=section.positive("spool_max_bytes", 1 << 30),
+        result_rotate_bytes=section.positive("result_rotate_bytes", 64 << 20))
+    for name in ("ca_file", "cert_file", "key_file", "server_name", "psk_identity", "psk_file"):
+        setattr(z, f"tls_{name}", section.get(f"tls_{name}", str, getattr(tls, name, None)))
+    try:
+        if tls_of(z) is not None:
+            tls_context(tls_of(z))      # PSK on Python < 3.13, unreadable files: now, not later
+    except TLSConfigError as e:
+        section.fail("tls_connect", str(e))
+    return z
 
 
 def _input(section: _Section, index: int) -> InputConfig:

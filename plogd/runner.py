@@ -50,10 +50,23 @@ def positions_of(state: dict | None) -> dict:
 
 
 def make_sender(config: Config):
+    """The send stage (None without `zabbix:`): it follows the result file on its own."""
     if config.zabbix is None:
         return None
-    from .stages.send import ZabbixSender   # zabbix-utils only where it is used
-    return ZabbixSender(config.zabbix.server, config.zabbix.port)
+    from .stages.send import make_send_stage   # zabbix-utils only where it is used
+    return make_send_stage(config)
+
+
+def spool_full(backlog: int, limit: int, was_full: bool) -> bool:
+    """Whether reading pauses: the values not yet accepted by Zabbix reach `limit` bytes
+    (the logs on disk are the buffer then; nothing is dropped). Logs each change."""
+    full = bool(limit) and backlog >= limit
+    if full and not was_full:
+        _log.warning("the spool is full (%d bytes not yet accepted by Zabbix, zabbix."
+                     "spool_max_bytes %d): reading pauses until Zabbix takes them", backlog, limit)
+    elif was_full and not full:
+        _log.warning("the spool has room again: reading goes on")
+    return full
 
 
 def run_single(config: Config, on_records: Callable[[list[dict]], None] | None = None,
@@ -67,7 +80,8 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
     parse = ParseStage(config.inputs, config.interval, config.max_line_length)
     aggregate = AggregateStage(config.inputs, config.interval, state=state,
                                monitor=Monitor(config.interval))
-    write = WriteStage(config.result_path, config.checkpoint_path, config.host)
+    write = WriteStage(config.result_path, config.checkpoint_path, config.host, config.inputs,
+                       rotate_bytes=config.zabbix.result_rotate_bytes if config.zabbix else 0)
     sender = make_sender(config)
     _log.info("plogd --single: %d input(s), results in %s, %s", len(config.inputs),
               config.result_path, f"sending to Zabbix {sender.address} as host {config.host!r}"
@@ -78,31 +92,35 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
         if due is None:
             return
         written = write.commit(*due)
-        if written:
-            if sender is not None:
-                sender.handle(written)
-            if on_records is not None:
-                on_records(written)
+        if written and on_records is not None:
+            on_records(written)
 
+    spool_max = config.zabbix.spool_max_bytes if sender is not None else 0
+    full = False           # the spool (result files not yet accepted) is full: reading pauses
     try:
         while not stop.requested and (until is None or time.monotonic() < until):
-            batches = read.poll()
+            batches = [] if full else read.poll()
             for batch in batches:
                 aggregate.handle(parse.handle(batch))
-            if not batches and read.idle:
+            if not batches and read.idle and not full:
                 aggregate.tick(time.time())
             aggregate.monitor.reader_stats = read.stats()
-            if not batches and sender is not None:
-                sender.tick()
+            if sender is not None:
+                sender.poll()       # what the result file gained, when the server can take it
             commit()
+            if spool_max and (batches or full):    # each 1 MiB read, and while paused
+                full = spool_full(sender.backlog_bytes(), spool_max, full)
             if not batches:
-                if once and read.idle:
+                if once and read.idle and not full:
                     break
                 time.sleep(IDLE_SLEEP)
     finally:
         commit(force=True)    # the open windows stay in the checkpoint for the next start
         read.close()
         write.close()
+        if sender is not None:
+            sender.poll()
+            sender.close()
         _log.info("plogd stopped; %d open window(s) kept in the checkpoint",
                   aggregate.open_windows)
 

@@ -1,6 +1,7 @@
 """plogd --multi: one process per stage, under a supervisor.
 
-    reader --LineBatch--> parser 1..N --Partial--> aggregator --Commit--> writer --records--> sender
+    reader --LineBatch--> parser 1..N --Partial--> aggregator --Commit--> writer
+    writer --(result file)--> zabbix-sender
 
 The processes run the very stage objects `--single` runs; bounded queues connect them, so a
 slow stage blocks the ones before it (backpressure) and memory stays bounded. Every process
@@ -32,7 +33,7 @@ from . import config as config_module
 from . import systemd
 from .config import Config, ConfigError
 from .monitoring import Monitor
-from .runner import IDLE_SLEEP, load_state, make_sender, positions_of
+from .runner import IDLE_SLEEP, load_state, make_sender, positions_of, spool_full
 from .stages.aggregate import AggregateStage
 from .stages.parse import ParseStage
 from .stages.read import ReadStage
@@ -79,8 +80,19 @@ def _reader(config: Config, state, lines, stop_reading, workers: int, once: bool
                      first_run=state is None)
     sent: dict = {}
     last_tick = last_stats = 0.0
+    spool_max = config.zabbix.spool_max_bytes if config.zabbix else 0
+    full, next_check = False, 0.0
     try:
         while not stop_reading.is_set():
+            if spool_max and time.monotonic() >= next_check:
+                from .stages.send import send_state_path, spool_backlog
+                full = spool_full(spool_backlog(config.result_path,
+                                                state_path=send_state_path(config)),
+                                  spool_max, full)
+                next_check = time.monotonic() + IDLE_SLEEP
+            if full:           # no Tick either: windows must not close on unread lines
+                stop_reading.wait(IDLE_SLEEP)
+                continue
             if time.monotonic() - last_stats >= STATS_EVERY:
                 lines.put(ReaderStats(read.stats()))
                 last_stats = time.monotonic()
@@ -144,40 +156,33 @@ def _aggregator(config: Config, state, partials, commits, workers: int, restarts
     commits.put(Stop())
 
 
-def _writer(config: Config, commits, records) -> None:
+def _writer(config: Config, commits, sender_stop) -> None:
     setproctitle.setproctitle(_title(config, "writer"))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    write = WriteStage(config.result_path, config.checkpoint_path, config.host)
+    write = WriteStage(config.result_path, config.checkpoint_path, config.host, config.inputs,
+                       rotate_bytes=config.zabbix.result_rotate_bytes if config.zabbix else 0)
     try:
         while True:
             message = commits.get()
             if isinstance(message, Stop):
-                if records is not None:
-                    records.put(message)
                 return
-            written = write.commit(*message)
-            if written and records is not None:
-                records.put(written)
+            write.commit(*message)
     finally:
         write.close()
+        sender_stop.set()           # all is written: the sender may finish
 
 
-def _sender(config: Config, records) -> None:
+def _sender(config: Config, sender_stop) -> None:
+    """Follows the result file (the spool) and sends it; the writer says when all is written."""
     setproctitle.setproctitle(_title(config, "zabbix-sender"))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sender = make_sender(config)
-    while True:
-        try:
-            message = records.get(timeout=IDLE_SLEEP * 5)
-        except Exception:          # queue.Empty
-            message = None
-        if isinstance(message, Stop):
-            sender.tick()          # a last try; the result file keeps what is not sent
-            return
-        if message:
-            sender.handle(message)
-        else:
-            sender.tick()
+    try:
+        while not sender_stop.wait(IDLE_SLEEP):
+            sender.poll()
+        sender.poll()              # a last try; the result file keeps what is not sent
+    finally:
+        sender.close()
 
 
 # -- the supervisor ----------------------------------------------------------------------
@@ -193,16 +198,16 @@ class Pipeline:
         lines = _mp.Queue(maxsize=QUEUE_BATCHES * workers)
         partials = _mp.Queue(maxsize=QUEUE_BATCHES * workers)
         commits = _mp.Queue(maxsize=16)
-        records = _mp.Queue(maxsize=64) if config.zabbix else None   # no Zabbix, no sender
-        self.queues = [q for q in (lines, partials, commits, records) if q is not None]
+        sender_stop = _mp.Event()
+        self.queues = [lines, partials, commits]
         stages = [("reader", _reader, (config, state, lines, self.stop_reading, workers, once))]
         stages += [(f"parser {i}/{workers}", _parser, (config, lines, partials, i, workers))
                    for i in range(1, workers + 1)]
         stages += [("aggregator", _aggregator,
                     (config, state, partials, commits, workers, restarts)),
-                   ("writer", _writer, (config, commits, records))]
-        if records is not None:
-            stages.append(("zabbix-sender", _sender, (config, records)))
+                   ("writer", _writer, (config, commits, sender_stop))]
+        if config.zabbix is not None:     # no Zabbix, no sender
+            stages.append(("zabbix-sender", _sender, (config, sender_stop)))
         self.processes = {name: _mp.Process(target=target, args=args, name=name, daemon=True)
                           for name, target, args in stages}
         for process in self.processes.values():

@@ -11,8 +11,12 @@ Clean state: reset_trapper_items() deletes the items and creates them again, so 
 starts with new itemids and therefore an empty history (history rows belong to an itemid;
 the testbed never runs the housekeeper, which is harmless for a throw-away server).
 """
+import glob
+import json
 import os
+import signal
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -51,7 +55,8 @@ def start_testbed(timeout: float = 900) -> "Testbed":
     env = read_env_file(base / "zabbix.env")
     return Testbed(server=env["ZBX_SERVER"], port=int(env["ZBX_PORT"]), api_url=env["ZBX_API_URL"],
                    user=env["ZBX_API_USER"], password=env["ZBX_API_PASSWORD"],
-                   server_conf=env["ZBX_SERVER_CONF"])
+                   server_conf=env["ZBX_SERVER_CONF"], tls_dir=env.get("ZBX_TLS_DIR"),
+                   psk_identity=env.get("ZBX_PSK_IDENTITY"))
 
 
 class Testbed:
@@ -60,7 +65,9 @@ class Testbed:
     __test__ = False  # not a pytest test class despite the name
 
     def __init__(self, server: str, port: int, api_url: str, user: str, password: str,
-                 server_conf: str):
+                 server_conf: str, tls_dir: str | None = None, psk_identity: str | None = None):
+        self.tls_dir = tls_dir
+        self.psk_identity = psk_identity
         self.server = server
         self.port = port
         self.api_url = api_url
@@ -178,3 +185,178 @@ class Testbed:
             if len(rows) >= expected_count or time.monotonic() >= deadline:
                 return rows
             time.sleep(0.2)
+
+    # -- stopping and starting the server (outage tests) ----------------------------------
+    def _conf_value(self, name: str) -> str:
+        for line in Path(self.server_conf).read_text().splitlines():
+            if line.startswith(name + "="):
+                return line.split("=", 1)[1].strip()
+        raise LookupError(f"{name} not in {self.server_conf}")
+
+    def server_pid(self) -> int | None:
+        try:
+            pid = int(Path(self._conf_value("PidFile")).read_text().split()[0])
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            return None
+
+    def stop_server(self, timeout: float = 60) -> None:
+        """SIGTERM zabbix_server and wait until it is gone (its trapper port is closed)."""
+        pid = self.server_pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"zabbix_server {pid} did not stop within {timeout} s")
+
+    def start_server(self, timeout: float = 60) -> None:
+        """Start zabbix_server again (as start-zabbix.sh does) and wait for its trapper."""
+        if self.server_pid() is None:
+            subprocess.run(["zabbix_server", "-c", self.server_conf], check=True, timeout=30)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.sender().send_value("__probe__", "probe", "1")
+                return
+            except Exception:
+                time.sleep(0.2)
+        raise TimeoutError(f"zabbix_server trapper not answering {timeout} s after start")
+
+    # -- hosts with discovery --------------------------------------------------------------
+    def create_lld_host(self, host: str, rule_key: str, prototype_key: str,
+                        value_type: str = "uint", lifetime: str = "1d") -> str:
+        """A new host with a trapper discovery rule and one trapper item prototype."""
+        api = self.api()
+        hostid = self.ensure_host(host)
+        rule = api.discoveryrule.create(hostid=hostid, name=rule_key, key_=rule_key, type=TRAPPER,
+                                        lifetime=lifetime)["itemids"][0]
+        api.itemprototype.create(hostid=hostid, ruleid=rule, name=prototype_key, key_=prototype_key,
+                                 type=TRAPPER, value_type=VALUE_TYPES[value_type])
+        self.reload_config_cache()
+        return hostid
+
+    def delete_host(self, host: str) -> None:
+        api = self.api()
+        found = api.host.get(filter={"host": [host]}, output=["hostid"])
+        if found:
+            api.host.delete(*[h["hostid"] for h in found])
+
+    # -- an active proxy (tests/zabbix/start-proxy.sh) -----------------------------------
+    def start_proxy(self, name: str = "ci-proxy", port: int = 10061, host: str = "web-proxy",
+                    timeout: float = 120) -> tuple[str, int]:
+        """Start a zabbix-proxy-sqlite3 in active mode, register it on the server, make `host`
+        monitored by it; returns the proxy's trapper (address, port) once it accepts values
+        for `host` (i.e. it has pulled the configuration)."""
+        proc = subprocess.run(["bash", str(START_SCRIPT.parent / "start-proxy.sh")],
+                              env={**os.environ, "ZBX_PROXY_NAME": name,
+                                   "ZBX_PROXY_PORT": str(port), "ZBX_BASE": str(testbed_base())},
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=900)
+        if proc.returncode != 0:
+            raise RuntimeError(f"start-proxy.sh failed: {proc.stdout}{proc.stderr}")
+        api = self.api()
+        found = api.proxy.get(filter={"host": [name]}, output=["proxyid"])
+        proxyid = found[0]["proxyid"] if found else api.proxy.create(host=name, status=5)["proxyids"][0]
+        hostid = self.ensure_host(host)
+        api.host.update(hostid=hostid, proxy_hostid=proxyid)
+        self.ensure_trapper_items(host, {"ci.ready": "text"})
+        self.reload_config_cache()
+        self.wait_proxy_accepts(host, "ci.ready", port, timeout)
+        return "127.0.0.1", port
+
+    def wait_proxy_accepts(self, host: str, key: str, port: int, timeout: float = 120,
+                           value: str = "probe") -> None:
+        """Until the proxy at 127.0.0.1:port accepts a value (`value`, clock now) for host:key."""
+        deadline = time.monotonic() + timeout
+        proxy = Sender(server="127.0.0.1", port=port)
+        while time.monotonic() < deadline:
+            try:
+                if proxy.send_value(host, key, value).processed == 1:
+                    return
+            except Exception:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"proxy 127.0.0.1:{port} does not accept {host}:{key} after {timeout} s")
+
+    def items_of(self, host: str, pattern: str) -> list[str]:
+        return [i["key_"] for i in self.api().item.get(host=host, search={"key_": pattern},
+                                                        output=["key_"])]
+
+
+# -- the stand-alone sender (plogd.stages.send) -----------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_sender(state_dir: Path, server: str | None, port: int | None, *args: str,
+                 python: str | None = None) -> tuple[subprocess.Popen, Path]:
+    """`python -m plogd.stages.send` following state_dir/results.jsonl; its log goes to
+    state_dir/send-N.log (returned). server None: not passed (e.g. from --agent-config)."""
+    n = len(list(state_dir.glob("send-*.log")))
+    log = state_dir / f"send-{n}.log"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [python or sys.executable, "-m", "plogd.stages.send", "--results",
+         str(state_dir / "results.jsonl"), "--state", str(state_dir / "send.json"),
+         *(["--server", server, "--port", str(port)] if server else []), *args],
+        env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+    return proc, log
+
+
+def stop_sender(proc: subprocess.Popen, timeout: float = 20) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout)
+
+
+def append_records(path: Path, records: list[dict]) -> None:
+    """As the writer does: append whole lines, fsync."""
+    with open(path, "ab") as f:
+        f.write(b"".join(json.dumps(r).encode() + b"\n" for r in records))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def sender_offset(state_dir: Path) -> int:
+    try:
+        return json.loads((state_dir / "send.json").read_text())["offset"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def wait_sent(state_dir: Path, timeout: float = 60) -> bool:
+    """Until the sender's offset reaches the end of the result file."""
+    deadline = time.monotonic() + timeout
+    size = (state_dir / "results.jsonl").stat().st_size
+    while time.monotonic() < deadline:
+        if sender_offset(state_dir) >= size:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def python313() -> str:
+    """An interpreter >= 3.13 with zabbix-utils (PSK needs Python 3.13's ssl): this one, or
+    $PLOGD_PYTHON313, or a venv made once from pyenv's 3.13 under the testbed directory."""
+    if sys.version_info >= (3, 13):
+        return sys.executable
+    if os.environ.get("PLOGD_PYTHON313"):
+        return os.environ["PLOGD_PYTHON313"]
+    venv = testbed_base() / "py313"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        found = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[3-9]*/bin/python3")))
+        if not found:
+            raise RuntimeError("no Python >= 3.13 for the PSK test: install one (pyenv install "
+                               "3.13) or set PLOGD_PYTHON313")
+        subprocess.run([found[-1], "-m", "venv", str(venv)], check=True, timeout=120)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                        "zabbix-utils>=2.0"], check=True, timeout=600)
+    return str(python)

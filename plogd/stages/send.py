@@ -1,80 +1,680 @@
-"""send: deliver value records to Zabbix with the trapper protocol (zabbix-utils' Sender).
+"""send: the zabbix-sender stage. The result file is the spool.
 
-The server answers only "processed: N; failed: M". When M > 0 the batch is split in halves
-and each half re-sent until the failing values are found one by one: re-sending the values
-that were already stored is harmless, since every value keeps its window's clock and ns.
-The failing keys are logged by name (typically an item that does not exist on the host).
+`SendStage` follows the result file (STATE_DIR/results.jsonl, written and fsynced by the
+writer) like a tailer, from its own offset kept in a state file (JSON, replaced atomically).
+Every `poll()` it reads new complete lines, sends them in batches in clock order, each value
+with the fixed clock and ns of its window, and advances and saves the offset only once the
+server accepted (or definitively refused) them. A crash between a send and the save of the
+offset re-sends that batch at the next start: harmless, because Zabbix stores a value whose
+(item, clock, ns) it already has only once.
 
-While the server cannot be reached, records wait in memory (up to `max_pending`) and are
-retried with a capped exponential backoff; the result file keeps them in any case.
+Connection errors (server stopped, TLS refused, timeouts): the batch stays pending and is
+retried with a capped exponential backoff (1 s, 2 s ... 60 s); one log line when Zabbix
+becomes unreachable, one when it is back, never one per attempt. The values wait in the
+result file meanwhile, so an outage costs disk, not data.
+
+Failed values: the server answers only "processed: N; failed: M". When M > 0 the batch is
+split in halves and each half re-sent until the failing values are found (re-sending stored
+values is harmless). Their keys are logged by name (rate-limited), and the values are kept
+in a retry list (persisted) and re-sent with backoff for `failed_retry_seconds` — the item
+may yet be created by low-level discovery — then given up with a log line and a counter.
+
+Low-level discovery: a record of a `by:` metric may carry
+    "by": "status", "member": "200", "template": "nginx.status[{status}]"
+The stage then knows the metric's discovery key (`nginx.status.discovery`, see
+`discovery_key`) and its macro (`{#STATUS}`). Before the first value of a member it has not
+announced yet it sends, in a separate request, the full set of members seen as LLD JSON
+(`[{"{#STATUS}": "200"}, ...]`); the values follow once the server accepted it (until the
+server's configuration cache knows the new items they fail and wait in the retry list). The
+set is persisted; members not seen for `lld_member_ttl` seconds are dropped from it, and the
+whole set is re-sent every `lld_resend_seconds` so the server keeps the discovered items.
+
+The protocol itself is zabbix-utils' `Sender` (`ZabbixTransport`); the logic here takes any
+`transport(records) -> number failed` and is tested without sockets (tests/test_send.py).
 """
 from __future__ import annotations
 
+import argparse
+import json
 import logging
+import os
+import re
+import signal
+import ssl
+import sys
 import time
-
-from zabbix_utils import ItemValue, Sender
+from dataclasses import dataclass
+from typing import Callable
 
 _log = logging.getLogger("plogd.send")
 
+BACKOFF_MIN = 1.0
+BACKOFF_MAX = 60.0
+LOG_EVERY = 60.0         # seconds between two log lines about refused keys
 
-def item(record: dict) -> ItemValue:
-    return ItemValue(record["host"], record["key"], str(record["value"]),
-                     record["clock"], record["ns"])
+
+class SendError(Exception):
+    """The value could not be delivered: connection refused/reset, timeout, TLS failure,
+    or a server answer that is not a "processed/failed" one."""
 
 
-class ZabbixSender:
-    def __init__(self, server: str, port: int, timeout: float = 10,
-                 max_pending: int = 1_000_000, clock=time.monotonic):
-        self._sender = Sender(server=server, port=port, timeout=timeout)
-        self.address = f"{server}:{port}"
-        self.max_pending = max_pending
-        self.pending: list[dict] = []
-        self.sent = 0
-        self.failed: list[dict] = []
-        self._clock = clock
-        self._retry_at = 0.0
-        self._backoff = 0.0
+class TLSConfigError(Exception):
+    """A TLS setting that cannot work; raised at start-up, not at the first send."""
 
-    def handle(self, records: list[dict]) -> None:
-        self.pending.extend(records)
-        if len(self.pending) > self.max_pending:
-            dropped = len(self.pending) - self.max_pending
-            _log.error("Zabbix %s unreachable for too long: %d oldest values not sent "
-                       "(they stay in the result file)", self.address, dropped)
-            del self.pending[:dropped]
-        self.tick()
 
-    def tick(self) -> None:
-        if not self.pending or self._clock() < self._retry_at:
-            return
-        batch = self.pending
+# -- TLS -------------------------------------------------------------------------------------
+
+@dataclass
+class TLSConfig:
+    """`connect`: "cert" or "psk" (as the agent's TLSConnect)."""
+    connect: str
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    server_name: str | None = None      # check the server certificate's name (SAN/CN)
+    psk_identity: str | None = None
+    psk_file: str | None = None
+
+
+def tls_context(tls: TLSConfig) -> ssl.SSLContext:
+    """The client context for `tls`; raises TLSConfigError with a clear reason."""
+    if tls.connect == "cert":
+        missing = [n for n in ("ca_file", "cert_file", "key_file") if not getattr(tls, n)]
+        if missing:
+            raise TLSConfigError(f"TLS with certificates needs {', '.join('tls_' + m for m in missing)}")
         try:
-            failed = self._send(batch)
-        except (OSError, Exception) as e:   # zabbix-utils raises ProcessingError and socket errors
-            self._backoff = min(max(self._backoff * 2, 1.0), 60.0)
-            self._retry_at = self._clock() + self._backoff
-            if self._backoff == 1.0:
-                _log.warning("cannot send to Zabbix %s (%s); retrying with backoff, "
-                             "%d values waiting", self.address, e, len(batch))
-            return
-        if self._backoff:
-            _log.warning("Zabbix %s reachable again", self.address)
-        self._backoff = 0.0
-        self.pending = []
-        self.sent += len(batch) - len(failed)
-        if failed:
-            self.failed += failed
-            keys = sorted({f"{r['host']}:{r['key']}" for r in failed})
-            _log.error("Zabbix %s refused %d values, keys: %s (does the item exist, with a "
-                       "matching type, on that host?)", self.address, len(failed), ", ".join(keys))
+            ctx = ssl.create_default_context(cafile=tls.ca_file)
+            ctx.load_cert_chain(tls.cert_file, tls.key_file)
+        except (OSError, ssl.SSLError) as e:
+            raise TLSConfigError(f"cannot load the TLS certificates ({tls.ca_file}, "
+                                 f"{tls.cert_file}, {tls.key_file}): {e}") from None
+        ctx.check_hostname = bool(tls.server_name)
+        return ctx
+    if tls.connect == "psk":
+        if not tls.psk_identity or not tls.psk_file:
+            raise TLSConfigError("TLS with a pre-shared key needs tls_psk_identity and tls_psk_file")
+        if not getattr(ssl, "HAS_PSK", False) or not hasattr(ssl.SSLContext, "set_psk_client_callback"):
+            raise TLSConfigError(
+                f"TLS with a pre-shared key (PSK) needs Python >= 3.13 built with OpenSSL PSK "
+                f"support (ssl.SSLContext.set_psk_client_callback); this is Python "
+                f"{sys.version.split()[0]}. Use certificates, or run plogd with Python 3.13+")
+        try:
+            with open(tls.psk_file, encoding="ascii") as f:
+                key = bytes.fromhex(f.read().strip())
+        except (OSError, ValueError) as e:
+            raise TLSConfigError(f"cannot read the PSK file {tls.psk_file} (hexadecimal "
+                                 f"key, as zabbix_agentd's TLSPSKFile): {e}") from None
+        if len(key) < 16:
+            raise TLSConfigError(f"the PSK in {tls.psk_file} is {len(key)} bytes; Zabbix needs "
+                                 "at least 16 (32 hex digits)")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2     # Python's PSK callback is TLS <= 1.2
+        ctx.set_ciphers("PSK")
+        identity = tls.psk_identity
+        ctx.set_psk_client_callback(lambda hint: (identity, key))
+        return ctx
+    raise TLSConfigError(f"tls_connect: found {tls.connect!r}; allowed: unencrypted, cert, psk")
 
-    def _send(self, records: list[dict]) -> list[dict]:
+
+# -- the transport (zabbix-utils) ------------------------------------------------------------
+
+class ZabbixTransport:
+    """`transport(records) -> failed count` over zabbix-utils' Sender; raises SendError."""
+
+    def __init__(self, server: str, port: int, tls: TLSConfig | None = None,
+                 timeout: float = 10, chunk_size: int = 250):
+        from zabbix_utils import Sender   # only where it is used
+        # zabbix-utils logs an ERROR at every failed attempt; this stage reports outages
+        # itself, once per change of state
+        logging.getLogger("zabbix_utils").setLevel(logging.CRITICAL)
+        self.address = f"{server}:{port}"
+        wrapper = None
+        if tls is not None and tls.connect != "unencrypted":
+            ctx = tls_context(tls)
+            name = tls.server_name or server
+
+            def wrap(conn, _tls_settings):
+                try:
+                    return ctx.wrap_socket(conn, server_hostname=name)
+                except (ssl.SSLError, OSError) as e:
+                    conn.close()
+                    raise SendError(f"TLS handshake with {self.address} failed: {e}") from None
+            wrapper = wrap
+        self._sender = Sender(server=server, port=port, timeout=timeout, chunk_size=chunk_size,
+                              socket_wrapper=wrapper)
+
+    def __call__(self, records: list[dict]) -> int:
+        from zabbix_utils import ItemValue
+        from zabbix_utils.exceptions import ProcessingError
+        items = [ItemValue(r["host"], r["key"], value_text(r["value"]), r.get("clock"), r.get("ns"))
+                 for r in records]
+        try:
+            return int(self._sender.send(items).failed)
+        except SendError:
+            raise
+        except (ProcessingError, OSError, ValueError, ssl.SSLError) as e:
+            raise SendError(describe(e)) from None
+
+
+def value_text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def describe(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    if isinstance(error, ConnectionResetError) or "reset by peer" in text:
+        text += (" (the server closed the connection: a host that accepts only TLS, or a "
+                 "TLS setting the server does not accept?)")
+    return text
+
+
+# -- discovery -------------------------------------------------------------------------------
+
+def discovery_key(template: str, by: str) -> str:
+    """`nginx.status[{status}]` -> `nginx.status.discovery`; a placeholder outside the
+    brackets is removed: `nginx.{vhost}.requests` -> `nginx.requests.discovery`."""
+    base = template.split("[", 1)[0]
+    base = base.replace("{" + by + "}", "")
+    base = re.sub(r"\.{2,}", ".", base).strip(".")
+    return f"{base}.discovery"
+
+
+def discovery_macro(by: str) -> str:
+    return "{#" + re.sub(r"[^A-Z0-9_.]", "_", by.upper()) + "}"
+
+
+def _unquote_param(param: str) -> str:
+    if len(param) >= 2 and param[0] == param[-1] == '"':
+        return param[1:-1].replace('\\"', '"')
+    return param
+
+
+class LLDTagger:
+    """For the writer: adds "by", "member" and "template" to the records of `by:` metrics,
+    so that the sender can announce their members by discovery.
+
+        tagger = LLDTagger(config.inputs)      # inputs with .name and .metrics (.key, .by)
+        record = tagger.tag(window.input, record)
+    """
+
+    def __init__(self, inputs):
+        self._patterns: dict[str, list] = {}
+        for spec in inputs:
+            for m in spec.metrics:
+                if getattr(m, "by", None):
+                    placeholder = "{" + m.by + "}"
+                    head, _, tail = m.key.partition(placeholder)
+                    pattern = re.compile(re.escape(head) + r"(.+)" + re.escape(tail) + r"\Z")
+                    self._patterns.setdefault(spec.name, []).append((pattern, m.key, m.by))
+
+    def tag(self, input_name: str, record: dict) -> dict:
+        for pattern, template, by in self._patterns.get(input_name, ()):
+            match = pattern.match(record["key"])
+            if match:
+                record.update(by=by, member=_unquote_param(match.group(1)), template=template)
+                break
+        return record
+
+
+# -- the stage -------------------------------------------------------------------------------
+
+def result_files(result_path: str) -> list[tuple[str, os.stat_result]]:
+    """The rotated result files `results.jsonl.N` (N a number; lowest first) then
+    `results.jsonl` itself, with their stat, those that exist."""
+    directory, base = os.path.split(os.path.abspath(result_path))
+    rotated = []
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    for name in names:
+        suffix = name[len(base) + 1:]
+        if name.startswith(base + ".") and suffix.isdigit():
+            rotated.append((int(suffix), os.path.join(directory, name)))
+    out = []
+    for _, path in sorted(rotated) + [(None, result_path)]:
+        try:
+            out.append((path, os.stat(path)))
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def spool_backlog(result_path: str, offset: int | None = None, inode: int | None = None,
+                  state_path: str | None = None) -> int:
+    """Bytes written but not yet accepted by Zabbix. From another process (the reader, to
+    pause when the spool is full), pass `state_path` (the sender's state file)."""
+    if state_path is not None:
+        try:
+            with open(state_path, encoding="utf-8") as f:
+                state = json.load(f)
+            offset, inode = state.get("offset", 0), state.get("inode")
+        except (OSError, ValueError):
+            offset, inode = 0, None
+    files = result_files(result_path)
+    for i, (_, st) in enumerate(files):
+        if st.st_ino == inode:
+            return max(0, st.st_size - (offset or 0)) + sum(s.st_size for _, s in files[i + 1:])
+    return sum(st.st_size for _, st in files) - (offset or 0 if inode is None else 0)
+
+
+def _save_json(path: str, data: dict) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, separators=(",", ":"))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class SendStage:
+    def __init__(self, result_path: str, state_path: str, server: str = "127.0.0.1",
+                 port: int = 10051, tls: TLSConfig | None = None, *,
+                 transport: Callable[[list[dict]], int] | None = None,
+                 batch_size: int = 1000, max_batches_per_poll: int = 10,
+                 failed_retry_seconds: float = 600, lld_member_ttl: float = 7 * 86400,
+                 lld_resend_seconds: float = 3600, timeout: float = 10,
+                 max_retry: int = 100_000,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time):
+        self.result_path = result_path
+        self.state_path = state_path
+        self.address = f"{server}:{port}"
+        self.transport = transport or ZabbixTransport(server, port, tls, timeout=timeout)
+        self.batch_size = batch_size
+        self.max_batches_per_poll = max_batches_per_poll
+        self.failed_retry_seconds = failed_retry_seconds
+        self.lld_member_ttl = lld_member_ttl
+        self.lld_resend_seconds = lld_resend_seconds
+        self.max_retry = max_retry
+        self._clock = clock
+        self._wall = wall
+        # counters (self-monitoring)
+        self.sent = 0            # values the server accepted
+        self.refused = 0         # values refused at least once (each counted once)
+        self.given_up = 0        # refused values dropped after failed_retry_seconds
+        self.malformed = 0       # lines of the result file that are not a record
+        self.lld_sent = 0
+        # connection state
+        self.up = True
+        self._backoff = 0.0
+        self._retry_at = 0.0
+        self._down_since = 0.0
+        self._logged_keys: dict[str, float] = {}   # refused key -> when last logged
+        self._pending: list[dict] = []   # read, not yet acknowledged
+        self._pending_end = 0            # offset after the pending records
+        state = self._load()
+        self.offset: int = state.get("offset", 0)
+        self._inode = state.get("inode")
+        self.retry: list[dict] = state.get("retry", [])   # {"r": record, "since": wall, "next": wall, "n": tries}
+        # lld: {host \x00 dkey: {"macro": ..., "members": {member: last_seen_wall}, "sent": wall}}
+        self.lld: dict[str, dict] = state.get("lld", {})
+        self._fresh: dict[tuple, float] = {}   # (host, key) of members announced lately
+
+    # -- state ---------------------------------------------------------------------------
+    def _load(self) -> dict:
+        try:
+            with open(self.state_path, encoding="utf-8") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as e:
+            _log.error("cannot read the sender state %s (%s); starting from the beginning of "
+                       "%s (values already stored are not stored twice)",
+                       self.state_path, e, self.result_path)
+            return {}
+
+    def _save(self) -> None:
+        _save_json(self.state_path, {"offset": self.offset, "inode": self._inode,
+                                     "retry": self.retry, "lld": self.lld})
+
+    def backlog_bytes(self) -> int:
+        """Bytes of the result files not yet accepted (the spool's fill): the rest of the
+        file being sent plus every file after it."""
+        return spool_backlog(self.result_path, self.offset, self._inode)
+
+    def stats(self) -> dict:
+        """Self-monitoring values (e.g. for plogd.send.* items)."""
+        return {"sent": self.sent, "refused": self.refused, "given_up": self.given_up,
+                "malformed": self.malformed, "lld_sent": self.lld_sent,
+                "retry_waiting": len(self.retry), "backlog_bytes": self.backlog_bytes(),
+                "up": int(self.up)}
+
+    # -- reading -------------------------------------------------------------------------
+    def _current(self) -> tuple[str, os.stat_result] | None:
+        """The file being sent: the one with the saved inode among the rotated result files
+        (oldest first) and the result file; or the first of them when it is gone."""
+        files = result_files(self.result_path)
+        if not files:
+            return None
+        for path, st in files:
+            if st.st_ino == self._inode:
+                return path, st
+        if self._inode is not None:
+            _log.warning("the result file %s being sent is gone; going on with %s from its "
+                         "start", self.result_path, files[0][0])
+        elif self.offset:       # a state without an inode: the offset is the result file's
+            return files[-1]
+        self.offset = 0
+        return files[0]
+
+    def _read(self) -> None:
+        """Fill self._pending with up to batch_size records from self.offset."""
+        current = self._current()
+        if current is None:
+            return
+        path, st = current
+        if st.st_size < self.offset:
+            _log.warning("the result file %s was truncated; sending it from its start", path)
+            self.offset = 0
+        self._inode = st.st_ino
+        if st.st_size <= self.offset:
+            if path != self.result_path:
+                # a rotated file, fully accepted: remove it and go on with the next one
+                files = [p for p, _ in result_files(self.result_path)]
+                nxt = files[files.index(path) + 1] if files.index(path) + 1 < len(files) else None
+                if nxt is not None:
+                    os.unlink(path)
+                    _log.info("removed %s: every value in it was accepted", path)
+                    self._inode, self.offset = os.stat(nxt).st_ino, 0
+                    self._save()
+                    self._read()
+            return
+        records, end = [], self.offset
+        with open(path, "rb") as f:
+            f.seek(self.offset)
+            while len(records) < self.batch_size:
+                line = f.readline()
+                if not line.endswith(b"\n"):
+                    break              # incomplete: the writer is still appending it
+                end += len(line)
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    if not isinstance(record, dict) or "key" not in record or "host" not in record:
+                        raise ValueError("not a value record")
+                except ValueError:
+                    self.malformed += 1
+                    _log.error("%s: skipping a line that is not a value record at offset %d: %r",
+                               path, end - len(line), line[:200])
+                    continue
+                records.append(record)
+        records.sort(key=lambda r: (r.get("clock", 0), r.get("ns", 0)))   # oldest first
+        self._pending, self._pending_end = records, end
+
+    # -- the loop step -------------------------------------------------------------------
+    def poll(self) -> None:
+        """Send what is new (a bounded number of batches), retry what is due. Never raises
+        for a delivery problem; returns quickly while backing off."""
+        now = self._clock()
+        if now < self._retry_at:
+            return
+        try:
+            for _ in range(self.max_batches_per_poll):
+                if not self._pending:
+                    self._read()
+                if not self._pending:
+                    break
+                self._deliver(self._pending, self._pending_end)
+            self._retry_due()
+            self._lld_maintenance()
+        except SendError as e:
+            self._went_down(e)
+            return
+        self._went_up()
+
+    def _deliver(self, records: list[dict], end: int) -> None:
+        self._announce(records)
+        failed = self._send_finding_failed(records)
+        self.sent += len(records) - len(failed)
+        if failed:
+            wall = self._wall()
+            self.refused += len(failed)
+            for r in failed:
+                self.retry.append({"r": r, "since": wall, "next": wall + 5, "n": 1})
+            if len(self.retry) > self.max_retry:
+                dropped = self.retry[:len(self.retry) - self.max_retry]
+                del self.retry[:len(dropped)]
+                self.given_up += len(dropped)
+                _log.error("Zabbix %s: more than %d refused values wait for a retry; giving up "
+                           "the %d oldest", self.address, self.max_retry, len(dropped))
+            fresh = [r for r in failed if self._fresh.get((r["host"], r["key"]), -1e18)
+                     > wall - self.failed_retry_seconds]
+            if fresh:
+                _log.info("%d value(s) of newly discovered items wait until the server creates "
+                          "the items: %s", len(fresh),
+                          ", ".join(sorted({f"{r['host']}:{r['key']}" for r in fresh})[:20]))
+            others = [r for r in failed if not any(r is f for f in fresh)]
+            if others:
+                self._log_refused(others, "will retry for %d s (the item may yet be discovered)"
+                                  % self.failed_retry_seconds)
+        self._pending, self.offset = [], end
+        self._save()
+
+    def _send_finding_failed(self, records: list[dict]) -> list[dict]:
         """Send; return the records the server refused, found by splitting the batch."""
-        response = self._sender.send([item(r) for r in records])
-        if response.failed == 0:
+        if not records:
+            return []
+        failed = self.transport(records)
+        if failed == 0:
             return []
         if len(records) == 1:
             return records
+        if failed >= len(records):
+            return records        # all refused (e.g. a host that accepts only TLS): no split
         middle = len(records) // 2
-        return self._send(records[:middle]) + self._send(records[middle:])
+        return self._send_finding_failed(records[:middle]) + self._send_finding_failed(records[middle:])
+
+    def _retry_due(self) -> None:
+        if not self.retry:
+            return
+        wall = self._wall()
+        due = [e for e in self.retry if e["next"] <= wall]
+        if not due:
+            return
+        keep = [e for e in self.retry if e["next"] > wall]
+        expired = [e for e in due if wall - e["since"] >= self.failed_retry_seconds]
+        due = [e for e in due if wall - e["since"] < self.failed_retry_seconds]
+        if expired:
+            self.given_up += len(expired)
+            keys = sorted({f"{e['r']['host']}:{e['r']['key']}" for e in expired})
+            _log.error("Zabbix %s: giving up %d value(s) refused for %d s, keys: %s",
+                       self.address, len(expired), self.failed_retry_seconds, ", ".join(keys))
+        if due:
+            failed = self._send_finding_failed([e["r"] for e in due])
+            failed_ids = {id(r) for r in failed}
+            for e in due:
+                if id(e["r"]) in failed_ids:
+                    e["n"] += 1
+                    e["next"] = wall + min(5 * 2 ** (e["n"] - 1), BACKOFF_MAX)
+                    keep.append(e)
+                else:
+                    self.sent += 1
+            failed = [r for r in failed if self._fresh.get((r["host"], r["key"]), -1e18)
+                      <= wall - self.failed_retry_seconds]
+            if failed:
+                self._log_refused(failed, "still retrying")
+        self.retry = keep
+        self._save()
+
+    def _log_refused(self, failed: list[dict], what: str) -> None:
+        """Name the refused keys: each key at once the first time, then at most once per
+        LOG_EVERY seconds (a key refused every window does not flood the log)."""
+        now = self._clock()
+        keys = sorted({f"{r['host']}:{r['key']}" for r in failed})
+        due = [k for k in keys if now - self._logged_keys.get(k, -1e18) >= LOG_EVERY]
+        if not due:
+            return
+        for k in due:
+            self._logged_keys[k] = now
+        if len(self._logged_keys) > 10_000:
+            self._logged_keys = {k: t for k, t in self._logged_keys.items() if now - t < LOG_EVERY}
+        shown = ", ".join(due[:20]) + (f" and {len(due) - 20} more" if len(due) > 20 else "")
+        _log.error("Zabbix %s refused %d value(s), keys: %s (does the item exist, with a "
+                   "matching type, on that host? does the host accept this connection's "
+                   "encryption?); %s", self.address, len(failed), shown, what)
+
+    # -- discovery -----------------------------------------------------------------------
+    def _announce(self, records: list[dict]) -> None:
+        """Send the discovery sets that gain a member in `records` (before the values)."""
+        wall = self._wall()
+        for r in records:
+            by, member, template = r.get("by"), r.get("member"), r.get("template")
+            if by is None or member is None or template is None:
+                continue
+            ident = f"{r['host']}\x00{discovery_key(template, by)}"
+            entry = self.lld.setdefault(ident, {"macro": discovery_macro(by), "members": {},
+                                                "sent": 0, "announced": True})
+            if str(member) not in entry["members"]:
+                entry["announced"] = False
+                self._fresh[r["host"], r["key"]] = wall
+            entry["members"][str(member)] = wall
+        for ident, entry in list(self.lld.items()):
+            if not entry.get("announced", True):
+                self._send_lld(ident, entry)
+
+    def _send_lld(self, ident: str, entry: dict) -> None:
+        host, dkey = ident.split("\x00", 1)
+        value = json.dumps([{entry["macro"]: m} for m in sorted(entry["members"])])
+        record = {"host": host, "key": dkey, "clock": int(self._wall()), "ns": 0, "value": value}
+        failed = self.transport([record])      # SendError: retried with the batch
+        if failed:
+            self._log_refused([record], "sending the values anyway (is there a discovery rule "
+                              f"with key {dkey} on host {host}?)")
+        else:
+            self.lld_sent += 1
+            _log.info("discovery %s:%s: %d member(s) announced", host, dkey, len(entry["members"]))
+        entry["sent"] = self._wall()
+        entry["announced"] = True
+        self._save()
+
+    def _lld_maintenance(self) -> None:
+        wall = self._wall()
+        for ident, entry in list(self.lld.items()):
+            stale = [m for m, seen in entry["members"].items() if wall - seen > self.lld_member_ttl]
+            for m in stale:
+                del entry["members"][m]
+            if stale or wall - entry["sent"] >= self.lld_resend_seconds:
+                if stale:
+                    _log.info("discovery %s: dropping %d member(s) not seen for %d s: %s",
+                              ident.replace("\x00", ":"), len(stale), self.lld_member_ttl,
+                              ", ".join(stale[:20]))
+                self._send_lld(ident, entry)
+
+    # -- connection state ----------------------------------------------------------------
+    def _went_down(self, error: SendError) -> None:
+        now = self._clock()
+        self._backoff = min(max(self._backoff * 2, BACKOFF_MIN), BACKOFF_MAX)
+        self._retry_at = now + self._backoff
+        if self.up:
+            self.up = False
+            self._down_since = now
+            _log.warning("cannot send to Zabbix %s: %s; values wait in %s (%d bytes behind), "
+                         "retrying with backoff up to %d s", self.address, error,
+                         self.result_path, self.backlog_bytes(), BACKOFF_MAX)
+
+    def _went_up(self) -> None:
+        if not self.up:
+            _log.warning("Zabbix %s reachable again after %.0f s", self.address,
+                         self._clock() - self._down_since)
+        self.up = True
+        self._backoff = 0.0
+        self._retry_at = 0.0
+
+    def close(self) -> None:
+        """Nothing is lost by closing: what is not accepted stays in the result file."""
+        self._pending = []
+
+
+# -- wiring ----------------------------------------------------------------------------------
+
+def tls_of(zabbix) -> TLSConfig | None:
+    """TLS settings of a config's `zabbix:` section (zabbix.tls_* keys), if any."""
+    connect = getattr(zabbix, "tls_connect", None) or "unencrypted"
+    if connect == "unencrypted":
+        return None
+    return TLSConfig(connect, getattr(zabbix, "tls_ca_file", None),
+                     getattr(zabbix, "tls_cert_file", None), getattr(zabbix, "tls_key_file", None),
+                     getattr(zabbix, "tls_server_name", None),
+                     getattr(zabbix, "tls_psk_identity", None), getattr(zabbix, "tls_psk_file", None))
+
+
+def send_state_path(config) -> str:
+    """The sender's state file (offset, retry list, discovery sets) in STATE_DIR."""
+    return os.path.join(config.state_dir, "send.json")
+
+
+def make_send_stage(config) -> SendStage | None:
+    """The SendStage of a plogd Config (None without `zabbix:`). Raises TLSConfigError at
+    start-up for TLS settings that cannot work (e.g. PSK on Python < 3.13). Optional
+    ZabbixConfig fields, read with getattr so they can be added one by one: tls_* (see
+    TLSConfig), failed_retry_seconds, lld_member_ttl, lld_resend_seconds, batch_size,
+    max_batches_per_poll, timeout."""
+    z = config.zabbix
+    if z is None:
+        return None
+    options = {name: getattr(z, name) for name in
+               ("failed_retry_seconds", "lld_member_ttl", "lld_resend_seconds", "batch_size",
+                "max_batches_per_poll", "timeout") if getattr(z, name, None) is not None}
+    return SendStage(config.result_path, send_state_path(config),
+                     z.server, z.port, tls_of(z), **options)
+
+
+# -- a stand-alone sender process ----------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m plogd.stages.send --results R --state S --server H [--port P] [TLS options]:
+    follow R and send it until SIGTERM/SIGINT (what the multi-process runner's
+    zabbix-sender process runs; used by the integration tests)."""
+    p = argparse.ArgumentParser(prog="python -m plogd.stages.send")
+    p.add_argument("--results", required=True)
+    p.add_argument("--state", required=True)
+    p.add_argument("--server")
+    p.add_argument("--port", type=int)
+    p.add_argument("--tls-connect", choices=["unencrypted", "cert", "psk"])
+    p.add_argument("--tls-ca-file")
+    p.add_argument("--tls-cert-file")
+    p.add_argument("--tls-key-file")
+    p.add_argument("--tls-server-name")
+    p.add_argument("--tls-psk-identity")
+    p.add_argument("--tls-psk-file")
+    p.add_argument("--agent-config", help="take ServerActive and TLS* from this Zabbix agent "
+                   "configuration (the options given here win)")
+    p.add_argument("--failed-retry-seconds", type=float, default=600)
+    p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--interval", type=float, default=0.2)
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    server, port, tls = a.server, a.port, None
+    try:
+        if a.agent_config:
+            from ..zabbix_config import read_agent_config
+            agent = read_agent_config(a.agent_config)
+            server, port, tls = server or agent.server, port or agent.port, agent.tls
+        if a.tls_connect and a.tls_connect != "unencrypted":
+            tls = TLSConfig(a.tls_connect, a.tls_ca_file, a.tls_cert_file, a.tls_key_file,
+                            a.tls_server_name, a.tls_psk_identity, a.tls_psk_file)
+        elif a.tls_connect == "unencrypted":
+            tls = None
+        stage = SendStage(a.results, a.state, server or "127.0.0.1", port or 10051, tls,
+                          failed_retry_seconds=a.failed_retry_seconds, batch_size=a.batch_size)
+    except Exception as e:
+        if type(e).__name__ not in ("TLSConfigError", "AgentConfigError"):
+            raise
+        print(f"plogd: {e}", file=sys.stderr)
+        return 2
+    stop = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.append(1))
+    while not stop:
+        stage.poll()
+        time.sleep(a.interval)
+    stage.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -31,7 +31,11 @@ def encode(record: dict) -> bytes:
 
 
 class WriteStage:
-    def __init__(self, result_path: str, checkpoint_path: str, host: str):
+    def __init__(self, result_path: str, checkpoint_path: str, host: str, inputs=(),
+                 rotate_bytes: int = 0):
+        from .send import LLDTagger
+        self._lld = LLDTagger(inputs)   # by: metrics' records name their member for discovery
+        self.rotate_bytes = rotate_bytes   # rename to results.jsonl.N past this size (0: never)
         self.result_path = result_path
         self.checkpoint_path = checkpoint_path
         self.host = host
@@ -41,14 +45,31 @@ class WriteStage:
     def commit(self, windows: list[ClosedWindow], state: dict | None) -> list[dict]:
         """Append the windows' records (fsync), then save `state` as the checkpoint;
         returns the records written."""
-        written = [r for w in windows for r in records(w, self.host)]
+        written = [self._lld.tag(w.input, r) for w in windows for r in records(w, self.host)]
         if written:
             self._file.write(b"".join(map(encode, written)))
             self._file.flush()
             os.fsync(self._file.fileno())
+            if self.rotate_bytes and self._file.tell() >= self.rotate_bytes:
+                self._rotate()
         if state is not None:
             checkpoint.save(self.checkpoint_path, state)
         return written
+
+    def _rotate(self) -> None:
+        """results.jsonl -> results.jsonl.N (N: one more than the highest): the sender
+        finishes the rotated files in order and removes each once Zabbix accepted it all."""
+        from .send import result_files
+        self._file.close()
+        numbers = [int(p.rsplit(".", 1)[1]) for p, _ in result_files(self.result_path)
+                   if p != self.result_path]
+        os.rename(self.result_path, f"{self.result_path}.{max(numbers, default=0) + 1}")
+        fd = os.open(os.path.dirname(os.path.abspath(self.result_path)), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._file = open(self.result_path, "ab")
 
     def close(self) -> None:
         self._file.close()

@@ -22,6 +22,13 @@ if pid=$(cat "$ZBX_BASE/run/php.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null;
 fi
 rm -f "$ZBX_BASE/run/php.pid"
 
+# zabbix_proxy of start-proxy.sh, if one runs
+if pid=$(cat "$ZBX_BASE/run/zabbix/zabbix_proxy.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then
+  kill "$pid"
+  wait_gone "$pid" 30 || kill -9 "$pid"
+  echo "zabbix_proxy stopped"
+fi
+
 # zabbix_server: SIGTERM to the main process; it stops its children and removes the pid file
 if pid=$(cat "$ZBX_BASE/run/zabbix/zabbix_server.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then
   kill "$pid"
@@ -39,7 +46,7 @@ if [ -f "$ZBX_BASE/pg/data/PG_VERSION" ] &&
 fi
 
 if [ "${1:-}" = "--purge" ]; then
-  rm -rf "${ZBX_BASE:?}/pg" "${ZBX_BASE:?}/run" "${ZBX_BASE:?}/log" "${ZBX_BASE:?}/etc" "${ZBX_BASE:?}/tls" "${ZBX_BASE:?}/zabbix.env" "${ZBX_BASE:?}/.start.lock"
+  rm -rf "${ZBX_BASE:?}/pg" "${ZBX_BASE:?}/run" "${ZBX_BASE:?}/log" "${ZBX_BASE:?}/etc" "${ZBX_BASE:?}/tls" "${ZBX_BASE:?}/proxy" "${ZBX_BASE:?}/proxy-pkg" "${ZBX_BASE:?}/py313" "${ZBX_BASE:?}/zabbix.env" "${ZBX_BASE:?}/.start.lock"
   rm -f /etc/zabbix/zabbix.conf.php
   echo "purged state under $ZBX_BASE"
 fi

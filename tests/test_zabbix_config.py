@@ -1,0 +1,49 @@
+"""zabbix.agent_config: ServerActive, Hostname and TLS from the agent's configuration."""
+import pytest
+
+from plogd.zabbix_config import AgentConfigError, parse_server, read_agent_config
+
+
+def test_server_active_hostname_and_psk(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "tls.conf").write_text(
+        "TLSConnect=psk\nTLSPSKIdentity=web01-psk\nTLSPSKFile=/etc/zabbix/psk.key\n")
+    conf = tmp_path / "zabbix_agentd.conf"
+    conf.write_text(f"""# agent
+Server=10.0.0.1
+ServerActive=zbx1.example.com:10052;zbx2.example.com,other.example.com
+Hostname=web01
+Include={tmp_path / 'd'}/*.conf
+""")
+    s = read_agent_config(str(conf))
+    assert (s.server, s.port, s.host) == ("zbx1.example.com", 10052, "web01")
+    assert s.tls.connect == "psk" and s.tls.psk_identity == "web01-psk"
+    assert s.tls.psk_file == "/etc/zabbix/psk.key"
+
+
+def test_defaults_and_cert(tmp_path):
+    conf = tmp_path / "a.conf"
+    conf.write_text("ServerActive=127.0.0.1\nTLSConnect=cert\nTLSCAFile=/ca\nTLSCertFile=/c\n"
+                    "TLSKeyFile=/k\n")
+    s = read_agent_config(str(conf))
+    assert (s.server, s.port, s.host) == ("127.0.0.1", 10051, None)
+    assert (s.tls.connect, s.tls.ca_file, s.tls.cert_file, s.tls.key_file) == ("cert", "/ca", "/c", "/k")
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("[::1]:10055", ("::1", 10055)), ("::1", ("::1", 10051)), ("zbx", ("zbx", 10051)),
+    (" a:1 , b", ("a", 1))])
+def test_parse_server(value, expected):
+    assert parse_server(value, "f:1") == expected
+
+
+def test_errors_name_file_and_line(tmp_path):
+    conf = tmp_path / "a.conf"
+    conf.write_text("Hostname=x\nServerActive=zbx:port\n")
+    with pytest.raises(AgentConfigError, match=r"a.conf:2: ServerActive: found port 'port'"):
+        read_agent_config(str(conf))
+    conf.write_text("TLSConnect=psq\n")
+    with pytest.raises(AgentConfigError, match=r"a.conf:1: TLSConnect: found 'psq'"):
+        read_agent_config(str(conf))
+    with pytest.raises(AgentConfigError, match="cannot read"):
+        read_agent_config(str(tmp_path / "missing.conf"))
