@@ -46,6 +46,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from .. import checkpoint
+
 _log = logging.getLogger("plogd.send")
 
 BACKOFF_MIN = 1.0
@@ -260,15 +262,6 @@ def spool_backlog(result_path: str, offset: int | None = None, inode: int | None
     return sum(st.st_size for _, st in files) - (offset or 0 if inode is None else 0)
 
 
-def _save_json(path: str, data: dict) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, separators=(",", ":"))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class SendStage:
     def __init__(self, result_path: str, state_path: str, server: str = "127.0.0.1",
                  port: int = 10051, tls: TLSConfig | None = None, *,
@@ -327,7 +320,7 @@ class SendStage:
             return {}
 
     def _save(self) -> None:
-        _save_json(self.state_path, {"offset": self.offset, "inode": self._inode,
+        checkpoint.save(self.state_path, {"offset": self.offset, "inode": self._inode,
                                      "retry": self.retry, "lld": self.lld})
 
     def backlog_bytes(self) -> int:
