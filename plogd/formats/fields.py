@@ -225,6 +225,12 @@ def _digits_column(fallback: Callable[[bytes], object]) -> Callable[[list], list
 _FLOAT_COLUMN = re.compile(rb"(?:(?:\d+(?:\.\d+)?|-)\n)*")
 
 
+def _check_float_column(column: list) -> None:
+    """A float column that is not asked for: one regex over the joined values, no floats."""
+    if column and _FLOAT_COLUMN.fullmatch(b"\n".join(column) + b"\n") is None:
+        raise ValueError("not a number")
+
+
 def _float_column(column: list) -> list:
     joined = b"\n".join(column) + b"\n"
     if not column or _FLOAT_COLUMN.fullmatch(joined) is None:
@@ -302,11 +308,13 @@ INT = FieldType("int", rb"\d+", to_int, True, _digits_column(to_int))
 OPTIONAL_INT = FieldType("int", rb"\d+|-", to_optional_int, True, _digits_column(to_optional_int))
 HEX_INT = FieldType("int", rb"[0-9A-Fa-f]+|-", to_hex_int, True)
 BYTES = FieldType("int", rb"\d+|-", to_bytes_count, True, _digits_column(to_bytes_count))
-FLOAT = FieldType("float", _NUMBER + rb"|-", to_float, True, _float_column)
+FLOAT = FieldType("float", _NUMBER + rb"|-", to_float, True, _float_column,
+                  check_tokens=_check_float_column)
 _LIST_OF = rb"(?:%s|-)(?:%s(?:%s|-))*"
 FLOAT_LIST = FieldType(
     "float", _LIST_OF % (_NUMBER, _LIST_SEPARATOR, _NUMBER), to_float_list, True,
-    convert_tokens=_float_column)   # a list holds ", " or " : ": never one token
+    convert_tokens=_float_column,   # a list holds ", " or " : ": never one token
+    check_tokens=_check_float_column)
 INT_LIST = FieldType("int", _LIST_OF % (rb"\d+", _LIST_SEPARATOR, rb"\d+"), to_int_list, True,
                      _digits_column(to_int_list))
 LAST_STATUS = replace(INT_LIST, convert=to_last_status,
