@@ -9,12 +9,17 @@ per interval beside the metrics (same host, same result file, same sending).
     plogd.lag[INPUT]                seconds between now and the newest line's time
     plogd.bytes_behind[INPUT]       written to the log but not read yet
     plogd.rotations[INPUT]  plogd.truncations[INPUT]  plogd.missing[INPUT]
+  with Zabbix configured, from the sender's state file:
+    plogd.sent  plogd.refused  plogd.given_up    values accepted / refused / given up (totals)
+    plogd.zabbix_up                 1 when the last send reached the server, else 0
+    plogd.spool_backlog             bytes of results written but not yet accepted
 
 Each set carries the start of the current interval as its clock, so a set taken twice in
 one interval (after a restart) is stored once.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 
 from .messages import ClosedWindow
@@ -25,9 +30,12 @@ COUNTERS = ("lines", "unmatched", "too_long", "late", "odd_time")
 READER = ("bytes_behind", "rotations", "truncations", "missing")
 
 
-def values(now: float, aggregators: dict, reader_stats: dict, restarts: int) -> list:
-    """(key, value) pairs of one set."""
+def values(now: float, aggregators: dict, reader_stats: dict, restarts: int,
+           spool: tuple[str, str] | None = None) -> list:
+    """(key, value) pairs of one set; `spool` is (result file, the sender's state file)."""
     pairs = [(f"{PREFIX}.heartbeat", int(now)), (f"{PREFIX}.restarts", restarts)]
+    if spool is not None:
+        pairs += _sender_values(*spool)
     for name, aggregator in aggregators.items():
         param = zabbix_key_param(name)
         counters = asdict(aggregator.counters)
@@ -39,12 +47,27 @@ def values(now: float, aggregators: dict, reader_stats: dict, restarts: int) -> 
     return pairs
 
 
+def _sender_values(result_path: str, state_path: str) -> list:
+    from .stages.send import spool_backlog
+    try:
+        with open(state_path, encoding="utf-8") as f:
+            state = json.load(f)
+    except (OSError, ValueError):
+        state = {}
+    totals = state.get("totals", {})
+    pairs = [(f"{PREFIX}.{name}", totals.get(name, 0)) for name in ("sent", "refused", "given_up")]
+    pairs.append((f"{PREFIX}.zabbix_up", int(state.get("up", True))))
+    pairs.append((f"{PREFIX}.spool_backlog", spool_backlog(result_path, state_path=state_path)))
+    return pairs
+
+
 class Monitor:
     """Says when the next set is due (once per interval of the wall clock) and makes it."""
 
-    def __init__(self, interval: int, restarts: int = 0):
+    def __init__(self, interval: int, restarts: int = 0, spool: tuple[str, str] | None = None):
         self.interval = interval
         self.restarts = restarts
+        self.spool = spool
         self.reader_stats: dict = {}
         self._last_slot: int | None = None
 
@@ -54,4 +77,4 @@ class Monitor:
             return None
         self._last_slot = slot
         return ClosedWindow(PREFIX, slot, values(now, aggregators, self.reader_stats,
-                                                 self.restarts))
+                                                 self.restarts, self.spool))

@@ -49,6 +49,14 @@ def positions_of(state: dict | None) -> dict:
             for name, snap in (state or {}).items()}
 
 
+def spool_of(config: Config) -> tuple[str, str] | None:
+    """(result file, the sender's state file) for self-monitoring, with Zabbix configured."""
+    if config.zabbix is None:
+        return None
+    from .stages.send import send_state_path
+    return config.result_path, send_state_path(config)
+
+
 def make_sender(config: Config):
     """The send stage (None without `zabbix:`): it follows the result file on its own."""
     if config.zabbix is None:
@@ -79,7 +87,7 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
                      first_run=state is None)
     parse = ParseStage(config.inputs, config.interval, config.max_line_length)
     aggregate = AggregateStage(config.inputs, config.interval, state=state,
-                               monitor=Monitor(config.interval))
+                               monitor=Monitor(config.interval, spool=spool_of(config)))
     write = WriteStage(config.result_path, config.checkpoint_path, config.host, config.inputs,
                        rotate_bytes=config.zabbix.result_rotate_bytes if config.zabbix else 0)
     sender = make_sender(config)

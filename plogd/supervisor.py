@@ -33,7 +33,7 @@ from . import config as config_module
 from . import systemd
 from .config import Config, ConfigError
 from .monitoring import Monitor
-from .runner import IDLE_SLEEP, load_state, make_sender, positions_of, spool_full
+from .runner import IDLE_SLEEP, load_state, make_sender, positions_of, spool_of, spool_full
 from .stages.aggregate import AggregateStage
 from .stages.parse import ParseStage
 from .stages.read import ReadStage
@@ -134,7 +134,7 @@ def _aggregator(config: Config, state, partials, commits, workers: int, restarts
     setproctitle.setproctitle(_title(config, "aggregator"))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     aggregate = AggregateStage(config.inputs, config.interval, state=state,
-                               monitor=Monitor(config.interval, restarts))
+                               monitor=Monitor(config.interval, restarts, spool_of(config)))
     stops = 0
     while stops < workers:
         try:

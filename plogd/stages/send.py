@@ -299,6 +299,10 @@ class SendStage:
         self._pending: list[dict] = []   # read, not yet acknowledged
         self._pending_end = 0            # offset after the pending records
         state = self._load()
+        totals = state.get("totals", {})      # kept across restarts, for self-monitoring
+        self.sent = totals.get("sent", 0)
+        self.refused = totals.get("refused", 0)
+        self.given_up = totals.get("given_up", 0)
         self.offset: int = state.get("offset", 0)
         self._inode = state.get("inode")
         self.retry: list[dict] = state.get("retry", [])   # {"r": record, "since": wall, "next": wall, "n": tries}
@@ -320,8 +324,10 @@ class SendStage:
             return {}
 
     def _save(self) -> None:
-        checkpoint.save(self.state_path, {"offset": self.offset, "inode": self._inode,
-                                     "retry": self.retry, "lld": self.lld})
+        checkpoint.save(self.state_path, {
+            "offset": self.offset, "inode": self._inode, "retry": self.retry, "lld": self.lld,
+            "totals": {"sent": self.sent, "refused": self.refused, "given_up": self.given_up},
+            "up": self.up})
 
     def backlog_bytes(self) -> int:
         """Bytes of the result files not yet accepted (the spool's fill): the rest of the
