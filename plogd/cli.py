@@ -24,7 +24,8 @@ DESCRIPTION = """\
 Follow nginx/Apache/regex logs, aggregate per time window, write every closed window to a
 result file and send it to Zabbix.
 
-  plogd [--single] -c FILE      follow the inputs of FILE (default /etc/plogd/plogd.yaml)
+  plogd --multi -c FILE         the daemon: follow the inputs of FILE, one process per stage
+  plogd --single -c FILE        the same in one process (the default; for debugging)
   plogd check -c FILE           validate a configuration and show what it will send
   plogd replay ...              compute the windows of existing log files
   plogd parse --format NAME     print each line's typed fields as JSON
