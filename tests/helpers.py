@@ -34,3 +34,18 @@ def totals(records: list[dict]) -> dict[str, float]:
     for r in records:
         summed[r["key"]] = summed.get(r["key"], 0) + r["value"]
     return summed
+
+
+def mutated_lines(lines: list[bytes], pieces, span: int = 400):
+    """A hypothesis strategy: one of `lines`, with up to 4 of `pieces` written over it at
+    random places (each replacing 0 to 3 bytes) — valid lines made slightly invalid."""
+    from hypothesis import strategies as st
+
+    def mutate(data):
+        line, ops = data
+        for pos, piece, delete in ops:
+            pos %= len(line) + 1
+            line = line[:pos] + piece + line[pos + delete:]
+        return line
+    ops = st.lists(st.tuples(st.integers(0, span), pieces, st.integers(0, 3)), max_size=4)
+    return st.tuples(st.sampled_from(lines), ops).map(mutate)

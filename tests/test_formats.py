@@ -3,6 +3,7 @@ regex (the authority) on every line, valid or not."""
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from helpers import mutated_lines
 from plogd.formats import BUILTIN_TEMPLATES, FormatError, LogFormat, get_format
 
 TIMED = (b'203.0.113.9 - alice [29/Nov/2026:18:20:01 +0330] "GET /a?b=1 HTTP/1.1" 200 5123 '
@@ -85,15 +86,8 @@ _pieces = st.sampled_from([b" ", b'"', b"-", b"[", b"]", b"\\", b"\\x22", b"200"
 
 
 def _mutations():
-    def mutate(data):
-        line, ops = data
-        for pos, piece, delete in ops:
-            pos %= len(line) + 1
-            line = line[:pos] + piece + line[pos + delete:]
-        return line
-    ops = st.lists(st.tuples(st.integers(0, 400), _pieces, st.integers(0, 3)), max_size=4)
-    return st.tuples(st.sampled_from([TIMED, TIMED.replace(b"0.021", b"-"),
-                                      TIMED.replace(b"alice", b"-")]), ops).map(mutate)
+    return mutated_lines([TIMED, TIMED.replace(b"0.021", b"-"), TIMED.replace(b"alice", b"-")],
+                         _pieces)
 
 
 @settings(max_examples=400, deadline=None)

@@ -7,6 +7,7 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from helpers import mutated_lines
 from plogd.formats import (BUILTIN_TEMPLATES, FormatError, compile_apache, compile_nginx,
                            describe_fields, get_format)
 from plogd.formats.detect import detect, explain, first_failure, match_ratio, read_sample
@@ -232,14 +233,7 @@ _pieces = st.sampled_from([b" ", b'"', b"-", b"[", b"]", b"\\", b"\\x22", b"200"
 
 
 def _mutated(lines):
-    def mutate(data):
-        line, ops = data
-        for pos, piece, delete in ops:
-            pos %= len(line) + 1
-            line = line[:pos] + piece + line[pos + delete:]
-        return line
-    ops = st.lists(st.tuples(st.integers(0, 300), _pieces, st.integers(0, 3)), max_size=4)
-    return st.tuples(st.sampled_from(lines), ops).map(mutate)
+    return mutated_lines(lines, _pieces, span=300)
 
 
 @st.composite
