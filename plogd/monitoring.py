@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import Callable
 
 from .messages import ClosedWindow
 from .metrics import zabbix_key_param
@@ -64,11 +65,12 @@ def _sender_values(result_path: str, state_path: str) -> list:
 class Monitor:
     """Says when the next set is due (once per interval of the wall clock) and makes it."""
 
-    def __init__(self, interval: int, restarts: int = 0, spool: tuple[str, str] | None = None):
+    def __init__(self, interval: int, reader_stats: Callable[[], dict], restarts: int = 0,
+                 spool: tuple[str, str] | None = None):
         self.interval = interval
+        self.reader_stats = reader_stats     # asked only when a set is due
         self.restarts = restarts
         self.spool = spool
-        self.reader_stats: dict = {}
         self._last_slot: int | None = None
 
     def due(self, now: float, aggregators: dict) -> ClosedWindow | None:
@@ -76,5 +78,5 @@ class Monitor:
         if slot == self._last_slot:
             return None
         self._last_slot = slot
-        return ClosedWindow(PREFIX, slot, values(now, aggregators, self.reader_stats,
+        return ClosedWindow(PREFIX, slot, values(now, aggregators, self.reader_stats(),
                                                  self.restarts, self.spool))

@@ -87,7 +87,8 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
                      first_run=state is None)
     parse = ParseStage(config.inputs, config.interval, config.max_line_length)
     aggregate = AggregateStage(config.inputs, config.interval, state=state,
-                               monitor=Monitor(config.interval, spool=spool_of(config)))
+                               monitor=Monitor(config.interval, read.stats,
+                                               spool=spool_of(config)))
     write = WriteStage(config.result_path, config.checkpoint_path, config.host, config.inputs,
                        rotate_bytes=config.zabbix.result_rotate_bytes if config.zabbix else 0)
     sender = make_sender(config)
@@ -112,7 +113,6 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
                 aggregate.handle(parse.handle(batch))
             if not batches and read.idle and not full:
                 aggregate.tick(time.time())
-            aggregate.monitor.reader_stats = read.stats()
             if sender is not None:
                 sender.poll()       # what the result file gained, when the server can take it
             commit()

@@ -81,11 +81,12 @@ def _reader(config: Config, state, lines, stop_reading, workers: int, once: bool
     sent: dict = {}
     last_tick = last_stats = 0.0
     spool_max = config.zabbix.spool_max_bytes if config.zabbix else 0
+    if spool_max:
+        from .stages.send import send_state_path, spool_backlog
     full, next_check = False, 0.0
     try:
         while not stop_reading.is_set():
             if spool_max and time.monotonic() >= next_check:
-                from .stages.send import send_state_path, spool_backlog
                 full = spool_full(spool_backlog(config.result_path,
                                                 state_path=send_state_path(config)),
                                   spool_max, full)
@@ -133,8 +134,10 @@ def _parser(config: Config, lines, partials, index: int, workers: int) -> None:
 def _aggregator(config: Config, state, partials, commits, workers: int, restarts: int) -> None:
     setproctitle.setproctitle(_title(config, "aggregator"))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    reader_stats: dict = {}        # the latest the reader sent
     aggregate = AggregateStage(config.inputs, config.interval, state=state,
-                               monitor=Monitor(config.interval, restarts, spool_of(config)))
+                               monitor=Monitor(config.interval, lambda: reader_stats,
+                                               restarts, spool_of(config)))
     stops = 0
     while stops < workers:
         try:
@@ -146,7 +149,7 @@ def _aggregator(config: Config, state, partials, commits, workers: int, restarts
         elif isinstance(message, Tick):
             aggregate.tick(message.now, message.sent)
         elif isinstance(message, ReaderStats):
-            aggregate.monitor.reader_stats = message.stats
+            reader_stats = message.stats
         elif message is not None:
             aggregate.handle(message)
         due = aggregate.take_commit()

@@ -209,9 +209,9 @@ def test_self_monitoring_values_once_per_interval():
     from plogd.monitoring import Monitor, values
     chain = Chain(METRICS[:1], lateness=10)
     chain.feed([line(100), b"garbage"])
-    monitor = Monitor(60, restarts=2)
-    monitor.reader_stats = {"in": {"bytes_behind": 7, "rotations": 1, "truncations": 0,
-                                   "missing": 0, "files": 1}}
+    stats = {"in": {"bytes_behind": 7, "rotations": 1, "truncations": 0, "missing": 0,
+                    "files": 1}}
+    monitor = Monitor(60, lambda: stats, restarts=2)
     first = monitor.due(130.5, {"in": chain.agg})
     assert first.start == 120 and monitor.due(150, {"in": chain.agg}) is None
     got = dict(first.values)

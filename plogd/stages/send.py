@@ -284,10 +284,7 @@ class SendStage:
         self.max_retry = max_retry
         self._clock = clock
         self._wall = wall
-        # counters (self-monitoring)
-        self.sent = 0            # values the server accepted
-        self.refused = 0         # values refused at least once (each counted once)
-        self.given_up = 0        # refused values dropped after failed_retry_seconds
+        # counters (self-monitoring; sent, refused and given_up come from the state below)
         self.malformed = 0       # lines of the result file that are not a record
         self.lld_sent = 0
         # connection state
@@ -299,10 +296,10 @@ class SendStage:
         self._pending: list[dict] = []   # read, not yet acknowledged
         self._pending_end = 0            # offset after the pending records
         state = self._load()
-        totals = state.get("totals", {})      # kept across restarts, for self-monitoring
-        self.sent = totals.get("sent", 0)
-        self.refused = totals.get("refused", 0)
-        self.given_up = totals.get("given_up", 0)
+        totals = state.get("totals", {})      # kept across restarts
+        self.sent = totals.get("sent", 0)          # values the server accepted
+        self.refused = totals.get("refused", 0)    # values refused at least once (once each)
+        self.given_up = totals.get("given_up", 0)  # refused values dropped after the retries
         self.offset: int = state.get("offset", 0)
         self._inode = state.get("inode")
         self.retry: list[dict] = state.get("retry", [])   # {"r": record, "since": wall, "next": wall, "n": tries}
