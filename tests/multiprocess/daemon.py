@@ -44,10 +44,31 @@ inputs:
 
 
 def start(config: Path, *args: str) -> subprocess.Popen:
+    """Start plogd and return once it runs its pipeline (its signal handlers are set then:
+    a test that stops it at once tests the stop, not Python's start-up)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    log = open(config.parent / "plogd.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", "plogd", *args, "-c", str(config)],
+    path = config.parent / "plogd.log"
+    started = _log_count(path, "plogd --multi:") + _log_count(path, "plogd --single:")
+    log = open(path, "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "plogd", *args, "-c", str(config)],
                             env=env, stdout=log, stderr=log)
+    wait_log(config, lambda text: text.count("plogd --multi:") + text.count("plogd --single:")
+             > started)
+    return proc
+
+
+def _log_count(path: Path, text: str) -> int:
+    return path.read_text(errors="replace").count(text) if path.exists() else 0
+
+
+def wait_log(config: Path, condition, timeout: float = 20) -> None:
+    """Wait until `condition(text of plogd.log)` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition(log_text(config)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"plogd.log never showed what the test waits for:\n"
+                                 f"{log_text(config)[-2000:]}")
+        time.sleep(0.02)
 
 
 def stage_pid(supervisor: subprocess.Popen, title: str, timeout: float = 10) -> int:
@@ -107,4 +128,5 @@ def stop(proc: subprocess.Popen, timeout: float = 30) -> int:
 
 
 def log_text(config: Path) -> str:
-    return (config.parent / "plogd.log").read_text(errors="replace")
+    path = config.parent / "plogd.log"
+    return path.read_text(errors="replace") if path.exists() else ""

@@ -12,7 +12,7 @@ def test_sigterm_then_restart_continues_exactly(tmp_path):
     config = make_config(tmp_path, log)
     expected = truth(config, log)
     proc = start(config, "--multi", "--workers", "2")
-    time.sleep(1.0)                                    # in the middle of the file
+    time.sleep(0.5)                                    # in the middle of the file
     began = time.monotonic()
     assert stop(proc) == 0
     took = time.monotonic() - began

@@ -7,7 +7,8 @@ import signal
 import time
 
 import pytest
-from daemon import log_text, make_config, make_log, stage_pid, start, stop, truth, wait_for
+from daemon import (log_text, make_config, make_log, stage_pid, start, stop, truth,
+                    wait_for, wait_log)
 
 STAGES = ["reader", "parser 1/2", "parser 2/2", "aggregator", "writer", "zabbix-sender"]
 
@@ -21,8 +22,10 @@ def test_killed_stage_is_recovered_exactly(tmp_path, stage):
     proc = start(config, "--multi", "--workers", "2")
     try:
         pid = stage_pid(proc, f"plogd: {stage}")
-        time.sleep(0.4)
+        time.sleep(0.2)
         os.kill(pid, signal.SIGKILL)
+        # the supervisor notices and restarts before anything else is asked of it
+        wait_log(config, lambda text: f"stage {stage} (killed by SIGKILL) died" in text)
         got = wait_for(tmp_path / "state" / "results.jsonl", expected)
     finally:
         code = stop(proc)
