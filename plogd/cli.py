@@ -15,6 +15,7 @@ from .defaults import config_for_format
 from .formats import (BUILTIN_TEMPLATES, FormatError, compile_apache, compile_nginx,
                       describe_fields, get_format)
 from .formats.detect import detect, explain, first_failure, match_ratio, read_sample
+from .formats.strftime import LocaleError
 from .metrics import q_text
 from .output import Progress, sender_line
 from .stages.read import read_file, split_lines
@@ -102,6 +103,9 @@ def _subparser(command: str) -> argparse.ArgumentParser:
         which.add_argument("--format", help=f"{', '.join(BUILTIN_TEMPLATES)} or regex:PATTERN")
         which.add_argument("--log-format", help="an nginx log_format string")
         which.add_argument("--apache-format", help="an Apache LogFormat string")
+        p.add_argument("--time-locale", metavar="LOCALE",
+                       help="with --apache-format: the locale of the month and day names in "
+                            "its %%{...}t times, e.g. de_DE.UTF-8 (default: C, English)")
         p.add_argument("files", nargs="*", metavar="FILE", help="default: standard input")
     elif command == "detect":
         p.description = ("Read the first lines of FILE and name the built-in format that "
@@ -159,8 +163,9 @@ def _check(args) -> int:
     else:
         print("zabbix: not configured (results are only written)")
     for spec in config.inputs:
-        print(f"\ninput {spec.name}: {spec.path}, format {spec.format.name}, start {spec.start}, "
-              f"lateness {spec.lateness} s")
+        names = f" (time names of {spec.time_locale})" if spec.time_locale else ""
+        print(f"\ninput {spec.name}: {spec.path}, format {spec.format.name}{names}, "
+              f"start {spec.start}, lateness {spec.lateness} s")
         print("  fields:")
         for name, description in describe_fields(spec.format):
             print(f"    {name:<28} {description}")
@@ -214,12 +219,17 @@ def _replay(args) -> int:
 
 
 def _parse_format(args):
+    if args.time_locale is not None and not args.apache_format:
+        raise ConfigError("--time-locale goes with --apache-format: it is the locale of the "
+                          "month and day names in Apache's %{...}t times")
     try:
         if args.log_format:
             return compile_nginx(args.log_format)
         if args.apache_format:
-            return compile_apache(args.apache_format)
+            return compile_apache(args.apache_format, time_locale=args.time_locale)
         return get_format(args.format)
+    except LocaleError as e:
+        raise ConfigError(f"--time-locale: {e}")
     except FormatError as e:
         raise ConfigError(f"the format: {e}; built-in formats: {', '.join(BUILTIN_TEMPLATES)}")
 

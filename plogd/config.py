@@ -19,6 +19,7 @@ import yaml
 from .filters import FilterError, compile_filter
 from .formats import (BUILTIN_TEMPLATES, FormatError, LogFormat, compile_apache,
                       compile_nginx, get_format)
+from .formats.strftime import LocaleError
 from .metrics import DEFAULT_TOP, NEEDS_FIELD, NUMERIC_FIELD, TYPES, Metric
 from .stages.parse import Rewrite, input_fields
 
@@ -63,6 +64,7 @@ class InputConfig:
     late: str = "drop"                 # drop | current (see README: Windows)
     max_skew: int = 3600               # seconds: farther timestamps are odd (odd_time)
     rewrite: list = field(default_factory=list)   # plogd.stages.parse.Rewrite rules
+    time_locale: str | None = None     # apache_format: the locale of %{...}t's names
 
 
 @dataclass
@@ -193,8 +195,8 @@ ZABBIX_KEYS = ["server", "port", "host", "agent_config", "tls_connect", "tls_ca_
                "tls_cert_file", "tls_key_file", "tls_server_name", "tls_psk_identity",
                "tls_psk_file", "failed_retry_seconds", "lld_member_ttl", "lld_resend_seconds",
                "batch_size", "spool_max_bytes", "result_rotate_bytes"]
-INPUT_KEYS = ["name", "path", "format", "log_format", "apache_format", "start", "lateness",
-              "late", "max_skew", "rewrite", "metrics"]
+INPUT_KEYS = ["name", "path", "format", "log_format", "apache_format", "time_locale", "start",
+              "lateness", "late", "max_skew", "rewrite", "metrics"]
 REWRITE_KEYS = ["field", "match", "replace"]
 DEFAULT_MAX_SKEW = 3600
 FORMAT_KEYS = ["format", "log_format", "apache_format"]
@@ -301,7 +303,8 @@ def _input(section: _Section, index: int) -> InputConfig:
                        lateness=lateness, metrics=metrics,
                        late=section.get("late", str, "drop", allowed=["drop", "current"]),
                        max_skew=section.positive("max_skew", DEFAULT_MAX_SKEW),
-                       rewrite=_rewrites(section, fmt))
+                       rewrite=_rewrites(section, fmt),
+                       time_locale=section.get("time_locale", str, None))
 
 
 def _rewrites(section: _Section, fmt: LogFormat) -> list[Rewrite]:
@@ -349,13 +352,20 @@ def _format(section: _Section) -> LogFormat:
                      "name or regex:...), log_format: (nginx) or apache_format: (Apache)")
     key = given[0]
     text = section.get(key, str)
+    time_locale = section.get("time_locale", str, None)
+    if time_locale is not None and key != "apache_format":
+        section.fail("time_locale", f"found {time_locale!r} with {key}:; time_locale is the "
+                     "locale of the month and day names in Apache's %{...}t times and goes "
+                     "only with apache_format:")
     try:
         if key == "log_format":
             fmt = compile_nginx(text)
         elif key == "apache_format":
-            fmt = compile_apache(text)
+            fmt = compile_apache(text, time_locale=time_locale)
         else:
             fmt = get_format(text)
+    except LocaleError as e:
+        section.fail("time_locale", str(e))
     except FormatError as e:
         if key != "format":
             section.fail(key, str(e))

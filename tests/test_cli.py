@@ -58,6 +58,22 @@ def test_parse_prints_typed_fields_and_counts_unmatched(tmp_path):
     assert b"17 lines, 1 unmatched" in result.stderr
 
 
+def test_parse_reads_apache_times_in_a_locale(tmp_path):
+    log = tmp_path / "access.log"
+    log.write_text("1.2.3.4 [So 19 Mai 2019 12:34:56 +0000] 200\n", encoding="utf-8")
+    fmt = "%h [%{%a %d %b %Y %T %z}t] %>s"
+    result = plogd("parse", "--apache-format", fmt, "--time-locale", "de_DE.UTF-8", str(log))
+    assert json.loads(result.stdout)["timestamp"] == 1558269296
+    english = plogd("parse", "--apache-format", fmt, str(log))
+    assert english.stdout == b"" and b"1 unmatched" in english.stderr
+    wrong = plogd("parse", "--format", "apache_common", "--time-locale", "de_DE.UTF-8", str(log),
+                  check=False)
+    assert wrong.returncode == 2 and b"--time-locale goes with --apache-format" in wrong.stderr
+    missing = plogd("parse", "--apache-format", fmt, "--time-locale", "xx_YY.UTF-8", str(log),
+                    check=False)
+    assert missing.returncode == 2 and b"'xx_YY.UTF-8' is not installed" in missing.stderr
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_stops_cleanly_without_traceback(tmp_path, sig):
     big = tmp_path / "big.log"

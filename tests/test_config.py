@@ -117,8 +117,28 @@ def test_an_input_may_paste_the_servers_own_format(tmp_path):
     assert config.inputs[0].format.fields["request_time"] == "float"
 
 
+def test_time_locale_names_the_locale_of_apache_times(tmp_path):
+    apache = GOOD.replace("format: nginx_timed", "apache_format: '%h %{%d/%b/%Y:%T %z}t %>s "
+                          "%b %D'\n    time_locale: de_DE.UTF-8")
+    config = load(str(write(tmp_path, apache)))
+    assert config.inputs[0].time_locale == "de_DE.UTF-8"
+    line = "1.2.3.4 19/Mär/2019:01:39:12 +0000 200 5 1000".encode()
+    assert config.inputs[0].format.parse(line)["timestamp"] == 1552959552
+    out = plogd("check", "-c", str(write(tmp_path, apache))).stdout.decode()
+    assert "format apache_format (time names of de_DE.UTF-8)" in out
+
+
 @pytest.mark.parametrize("old,new,expected", [
     ("format: nginx_timed", "apache_format: '%h %Z'", ":10: inputs[0].apache_format: "),
+    ("format: nginx_timed", "format: nginx_timed\n    time_locale: de_DE.UTF-8",
+     ":11: inputs[0].time_locale: found 'de_DE.UTF-8' with format:; time_locale is the locale "
+     "of the month and day names in Apache's %{...}t times and goes only with apache_format:"),
+    ("format: nginx_timed", "apache_format: '%h %t'\n    time_locale: xx_YY.UTF-8",
+     ":11: inputs[0].time_locale: the locale 'xx_YY.UTF-8' is not installed on this machine "
+     "(`locale -a` lists the installed ones; as root, `localedef -i xx_YY -f UTF-8 "
+     "xx_YY.UTF-8` generates it"),
+    ("format: nginx_timed", "apache_format: '%h %t'\n    time_locale: 5",
+     ":11: inputs[0].time_locale: found 5; expected a string"),
     ("format: nginx_timed", "log_format: '$remote_addr $status'",
      ":10: inputs[0].log_format: the format logs no date and time"),
     ("format: nginx_timed", "format: nginx_timed\n    log_format: '$status'",

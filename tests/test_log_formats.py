@@ -160,6 +160,55 @@ def test_apache_timestamps(fmt, line, epoch, eastern):
     assert compile_apache(fmt).parse(line)["timestamp"] == epoch
 
 
+GERMAN = "de_DE.UTF-8"     # tests/run generates it (localedef) when `locale -a` lacks it
+
+
+@pytest.mark.parametrize("fmt,line,epoch", [
+    ("%{%d/%b/%Y:%H:%M:%S %z}t", "19/Mär/2019:01:39:12 +0000", 1552959552),
+    ("%{%d %B %Y %H:%M:%S %z}t", "19 März 2019 01:39:12 +0000", 1552959552),
+    ("%{%d %b %Y %T %z}t", "09 Dez 2019 01:39:12 +0000", 1575855552),
+    ("%{%G--%V %a %H:%M:%S}t", "2019--20 So 12:34:56", 1558283696),       # local (EST) time
+    ("%{%G--%V %A %H:%M:%S}t", "2019--20 Sonntag 12:34:56", 1558283696),
+    ("%{%c}t", "So 19 Mai 2019 12:34:56 UTC", 1558269296),        # de_DE's %c: %a %d %b %Y %T %Z
+    ("%{%x %X}t %{%z}t", "19.05.2019 12:34:56 +0000", 1558269296),  # %x: %d.%m.%Y
+])
+def test_apache_times_in_a_locale(fmt, line, epoch, eastern):
+    assert compile_apache(fmt, time_locale=GERMAN).parse(line.encode())["timestamp"] == epoch
+    assert compile_apache(fmt).parse(line.encode()) is None     # C's names by default
+
+
+def test_time_locale_names_only_that_locale():
+    english = b"19/Mar/2019:01:39:12 +0000"
+    fmt = "%{%d/%b/%Y:%H:%M:%S %z}t"
+    assert compile_apache(fmt).parse(english)["timestamp"] == 1552959552
+    assert compile_apache(fmt, time_locale="C").parse(english)["timestamp"] == 1552959552
+    assert compile_apache(fmt, time_locale=GERMAN).parse(english) is None    # exact: Mär only
+    # %t is apr's, always English, whatever the locale
+    clf = compile_apache('%t "%r"', time_locale=GERMAN)
+    assert clf.parse(b'[19/Mar/2019:01:39:12 +0000] "GET / HTTP/1.1"')["timestamp"] == 1552959552
+
+
+def test_time_names_are_read_without_changing_the_process_locale():
+    import locale
+    from plogd.formats.strftime import time_names
+    before = locale.setlocale(locale.LC_TIME), locale.setlocale(locale.LC_CTYPE)
+    time_names.cache_clear()
+    names = time_names(GERMAN)
+    assert names.short_months[2] == "Mär".encode() and names.days[6] == b"Sonntag"
+    assert (locale.setlocale(locale.LC_TIME), locale.setlocale(locale.LC_CTYPE)) == before
+    assert time.strftime("%b", (2019, 3, 1, 0, 0, 0, 0, 1, 0)) == "Mar"
+
+
+def test_a_locale_that_is_not_installed_says_how_to_get_it():
+    from plogd.formats.strftime import LocaleError
+    with pytest.raises(LocaleError) as err:
+        compile_apache("%{%d %b %Y %T %z}t", time_locale="xx_YY.UTF-8")
+    message = str(err.value)
+    assert "'xx_YY.UTF-8' is not installed" in message and "`locale -a`" in message
+    assert "localedef -i xx_YY -f UTF-8 xx_YY.UTF-8" in message
+    assert isinstance(err.value, FormatError)
+
+
 def test_a_time_without_date_or_hour_gives_no_timestamp():
     assert "timestamp" not in compile_apache("%{%H:%M:%S}t %r").fields
     assert "timestamp" not in compile_apache("%{%Y-%m-%d}t %r").fields

@@ -17,7 +17,9 @@ When several directives would give the same field:
 
 The timestamp is the first time in the format that has a date and a time of day: %t, or the
 %{...}t directives of one clock ('begin:', the default, or 'end:') put together
-("%{%Y-%m-%d}t %{%T}t %{%z}t"). See strftime.py for the times' formats.
+("%{%Y-%m-%d}t %{%T}t %{%z}t"). See strftime.py for the times' formats; `time_locale` names
+the locale whose month and day names a %{...}t holds (the C library's strftime writes them
+in the httpd process's LC_TIME), C's by default. %t itself is always English.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from typing import NamedTuple
 from . import fields as f
 from .fields import Derived, FieldType
 from .logformat import FormatError, LogFormat, Pieces
-from .strftime import TimeText, combiner, is_complete
+from .strftime import TimeNames, TimeText, combiner, is_complete, time_names
 
 
 class _Spec(NamedTuple):
@@ -95,14 +97,17 @@ class _Directive:
     parts: frozenset = frozenset()   # %{...}t: the parts of a time it logs
 
 
-def compile_apache(text: str, name: str = "apache_format") -> LogFormat:
+def compile_apache(text: str, name: str = "apache_format",
+                   time_locale: str | None = None) -> LogFormat:
     """The format of `text`: a LogFormat string (as inside the quotes of the LogFormat
-    directive, \\" for ", or the whole directive). Raises FormatError for the user."""
+    directive, \\" for ", or the whole directive); `time_locale` (e.g. 'de_DE.UTF-8'): the
+    locale of the names in its %{...}t times. Raises FormatError for the user (LocaleError,
+    a FormatError, when the locale is not installed)."""
     items = _parse(_directive_format(text))
     directives = [d for d in items if isinstance(d, _Directive)]
     if not directives:
         raise FormatError(f"{text!r} has no %directive: it would yield no field")
-    timestamp = _name_times([d for d in directives if d.letter == "t"])
+    timestamp = _name_times([d for d in directives if d.letter == "t"], time_names(time_locale))
     _name_fields([d for d in directives if d.letter != "t"])
     pieces: Pieces = []
     literal = ""
@@ -276,7 +281,7 @@ def _hide_repeats(directives: list[_Directive]) -> None:
 
 # -- times -----------------------------------------------------------------------------------
 
-def _name_times(times: list[_Directive]) -> dict[str, Derived]:
+def _name_times(times: list[_Directive], names: TimeNames) -> dict[str, Derived]:
     """Name the %t directives (d.var, d.type); {'timestamp': ...} from the first clock in
     the format that gives a date and a time of day, or {}. A clock: [%t] (the common log
     format's time), or the %{...}t directives of 'begin:' or of 'end:', put together."""
@@ -286,7 +291,7 @@ def _name_times(times: list[_Directive]) -> dict[str, Derived]:
         fmt = re.sub(r"^(begin|end):?", "", d.arg or "")
         if fmt:
             try:
-                text = TimeText(fmt)
+                text = TimeText(fmt, names)
             except FormatError as e:
                 raise FormatError(f"{d.text!r} at column {d.column}: {e}") from None
             d.var, d.type, d.parts = f"_t{k}", text.field_type(), frozenset(text.parts)

@@ -2,7 +2,12 @@
 (year, month, ..., epoch, zone); the epoch seconds of a time put together from the parts
 logged by one or several directives ("%{%Y-%m-%d}t %{%H:%M:%S}t %{%z}t").
 
-Names (%a %b ...) are the C locale's, the ones Apache writes (httpd does not set LC_TIME).
+Names (%a %A %b %B %p) and the layouts of %c %x %X %r are the C locale's unless the input
+names a `time_locale`: Apache's own %t always writes English names, but a %{...}t goes through
+the C library's strftime, which follows the LC_TIME of the httpd process; that is not C when
+a module calls setlocale() (mod_php and others: "19/Mär/2019", "Sonntag"). With a time_locale
+the names are that locale's, read from the system once (time_names), and only those: a line
+with English names is then unmatched, as it would be with a wrong format.
 A time without a zone (%z, or a %Z that names UTC or GMT) is in the local time of this machine,
 as Apache writes it (plogd runs where the log is written). Any other %Z name is taken as the
 local zone's.
@@ -10,7 +15,9 @@ local zone's.
 from __future__ import annotations
 
 import calendar
+import locale
 import re
+import threading
 import time
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -19,15 +26,102 @@ from typing import Callable
 from .fields import FieldType
 from .logformat import FormatError
 
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+class LocaleError(FormatError):
+    """A time_locale that this machine does not have; the message says how to get it."""
 
 
-def _named(names: tuple[str, ...], length: int | None, part: str):
-    """The conversion of (abbreviated) names: their regex, and the name -> its number, 1-based."""
-    index = {(n[:length] if length else n).encode(): i for i, n in enumerate(names, 1)}
-    return b"|".join(index), part, index.__getitem__
+class TimeNames:
+    """What strftime writes in one locale: the month and day names (bytes, as logged), the
+    AM/PM strings and the layouts of the composite conversions."""
+
+    def __init__(self, locale_name: str, months: list[bytes], short_months: list[bytes],
+                 days: list[bytes], short_days: list[bytes], ampm: tuple[bytes, bytes],
+                 layouts: dict[str, str]):
+        self.locale = locale_name
+        self.months, self.short_months = months, short_months    # January first
+        self.days, self.short_days = days, short_days              # Monday first (ISO)
+        self.ampm = ampm
+        self.layouts = layouts          # 'c', 'x', 'X', 'r' -> a strftime format
+
+    def conversion(self, code: str):
+        """(regex, part, raw -> value) of %a %A %b %B %p in this locale."""
+        if code == "p":
+            return self._ampm()
+        names, part = {"a": (self.short_days, "weekday"), "A": (self.days, "weekday"),
+                       "b": (self.short_months, "month"), "B": (self.months, "month")}[code]
+        index = {name: i for i, name in enumerate(names, 1)}
+        if len(index) < len(names) or b"" in index:
+            raise FormatError(f"%{code} cannot be read back in the locale {self.locale}: it "
+                              f"writes {b'/'.join(names).decode(errors='replace')}")
+        # the longest first, so that no name stops at another that begins it (Jun, Juni)
+        alternatives = sorted(map(re.escape, index), key=len, reverse=True)
+        return b"|".join(alternatives), part, index.__getitem__
+
+    def _ampm(self):
+        am, pm = self.ampm
+        if self is C_NAMES:
+            return rb"AM|PM|am|pm|", "ampm", lambda raw: raw.upper().decode()
+        meaning = {am: "AM", pm: "PM"} if am != pm else {am: ""}
+        alternatives = sorted(map(re.escape, meaning), key=len, reverse=True)
+        return b"|".join(alternatives), "ampm", meaning.__getitem__   # '' in de_DE: no clue
+
+
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"]
+_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+C_NAMES = TimeNames("C", [m.encode() for m in _MONTHS], [m[:3].encode() for m in _MONTHS],
+                    [d.encode() for d in _DAYS], [d[:3].encode() for d in _DAYS],
+                    (b"AM", b"PM"), {"c": "%a %b %e %H:%M:%S %Y", "x": "%m/%d/%y",
+                                     "X": "%H:%M:%S", "r": "%I:%M:%S %p"})
+_LAYOUTS = {"c": "D_T_FMT", "x": "D_FMT", "X": "T_FMT", "r": "T_FMT_AMPM"}
+_setlocale_lock = threading.Lock()
+
+
+@lru_cache(maxsize=None)
+def time_names(locale_name: str | None) -> TimeNames:
+    """The names strftime writes in `locale_name` (None: the C locale's), as the bytes of
+    that locale's character set. Read by switching this process's LC_TIME and LC_CTYPE to
+    the locale for a moment (Python decodes what strftime writes with LC_CTYPE), then back;
+    once per name (start-up), as strftime in a thread meanwhile would see them too.
+    Raises LocaleError when the locale is not installed."""
+    if locale_name is None:
+        return C_NAMES
+    if not locale_name.strip():
+        raise LocaleError("found an empty locale name; expected one such as de_DE.UTF-8")
+    with _setlocale_lock:
+        saved = locale.setlocale(locale.LC_TIME), locale.setlocale(locale.LC_CTYPE)
+        try:
+            try:
+                locale.setlocale(locale.LC_TIME, locale_name)
+                locale.setlocale(locale.LC_CTYPE, locale_name)
+            except locale.Error:
+                raise LocaleError(_not_installed(locale_name)) from None
+            charset = locale.nl_langinfo(locale.CODESET)
+
+            def written(fmt: str, month: int = 1, weekday: int = 0, hour: int = 0) -> bytes:
+                moment = (2001, month, 1, hour, 0, 0, weekday, 1, 0)
+                return time.strftime(fmt, moment).encode(charset)
+            months = [written("%B", m) for m in range(1, 13)]
+            short_months = [written("%b", m) for m in range(1, 13)]
+            days = [written("%A", weekday=d) for d in range(7)]          # 0: Monday
+            short_days = [written("%a", weekday=d) for d in range(7)]
+            ampm = (written("%p", hour=0), written("%p", hour=12))
+            # an empty layout: glibc's strftime uses the C one
+            layouts = {code: locale.nl_langinfo(getattr(locale, item)) or C_NAMES.layouts[code]
+                       for code, item in _LAYOUTS.items()}
+        finally:
+            locale.setlocale(locale.LC_TIME, saved[0])
+            locale.setlocale(locale.LC_CTYPE, saved[1])
+    return TimeNames(locale_name, months, short_months, days, short_days, ampm, layouts)
+
+
+def _not_installed(name: str) -> str:
+    m = re.fullmatch(r"([A-Za-z]+_[A-Za-z]+)\.([\w-]+)(@\w+)?", name)
+    example = f"localedef -i {m.group(1)}{m.group(3) or ''} -f {m.group(2)} {name}" if m else \
+        "localedef -i de_DE -f UTF-8 de_DE.UTF-8"
+    return (f"the locale {name!r} is not installed on this machine (`locale -a` lists the "
+            f"installed ones; as root, `{example}` generates it, or on Debian add it to "
+            f"/etc/locale.gen and run locale-gen)")
 
 
 def _offset(raw: bytes) -> int:
@@ -43,30 +137,27 @@ def _spaced_int(raw: bytes) -> int:
     return int(raw.strip())
 
 
-# conversion -> (regex, the part it gives, raw -> value), or (regex, None, None): matched only
+# conversion -> (regex, the part it gives, raw -> value), or (regex, None, None): matched only;
+# the names (%a %A %b %B %p) depend on the locale: TimeNames.conversion
+_NAMED = frozenset("aAbBp")
 _CONVERSIONS: dict[str, tuple[bytes, str | None, Callable[[bytes], object] | None]] = {
     "Y": (rb"\d{4}", "year", int),
     "C": (rb"\d\d", "century", int),
     "y": (rb"\d\d", "year2", int),
     "G": (rb"\d{4}", "iso_year", int),
     "m": (rb"\d\d?", "month", int),
-    "b": _named(_MONTHS, 3, "month"),
-    "B": _named(_MONTHS, None, "month"),
     "d": (rb"\d\d?", "day", int),
     "e": (rb" ?\d\d?", "day", _spaced_int),
     "j": (rb"\d{1,3}", "yday", int),
     "V": (rb"\d\d?", "iso_week", int),
     "U": (rb"\d\d?", None, None),
     "W": (rb"\d\d?", None, None),
-    "a": _named(_DAYS, 3, "weekday"),
-    "A": _named(_DAYS, None, "weekday"),
     "u": (rb"[1-7]", "weekday", int),
     "w": (rb"[0-6]", "weekday", lambda raw: int(raw) or 7),
     "H": (rb"\d\d?", "hour", int),
     "k": (rb" ?\d\d?", "hour", _spaced_int),
     "I": (rb"\d\d?", "hour12", int),
     "l": (rb" ?\d\d?", "hour12", _spaced_int),
-    "p": (rb"AM|PM|am|pm|", "ampm", lambda raw: raw.upper().decode()),
     "M": (rb"\d\d?", "minute", int),
     "S": (rb"\d\d?", "second", int),
     "s": (rb"-?\d+", "epoch", int),
@@ -75,10 +166,8 @@ _CONVERSIONS: dict[str, tuple[bytes, str | None, Callable[[bytes], object] | Non
     "n": (rb"\s*", None, None),      # strptime: any white space, or none
     "t": (rb"\s*", None, None),
 }
-# conversions that stand for several others
-_COMPOSITE = {"D": "%m/%d/%y", "x": "%m/%d/%y", "F": "%Y-%m-%d", "T": "%H:%M:%S",
-              "X": "%H:%M:%S", "R": "%H:%M", "r": "%I:%M:%S %p", "c": "%a %b %e %H:%M:%S %Y",
-              "h": "%b"}
+# conversions that stand for several others (and %c %x %X %r: TimeNames.layouts)
+_COMPOSITE = {"D": "%m/%d/%y", "F": "%Y-%m-%d", "T": "%H:%M:%S", "R": "%H:%M", "h": "%b"}
 # Apache's own formats, each a whole %{...}t on its own
 _APACHE = {"sec": (rb"\d+", "epoch"), "msec": (rb"\d+", "epoch_ms"), "usec": (rb"\d+", "epoch_us"),
            "msec_frac": (rb"\d{3}", None), "usec_frac": (rb"\d{6}", None)}
@@ -88,7 +177,8 @@ class TimeText:
     """One %{format}t directive: the regex of its text, the parts it gives, and a function
     raw text -> its parts as ((part, value), ...), hashable to be cached and combined."""
 
-    def __init__(self, fmt: str):
+    def __init__(self, fmt: str, names: TimeNames = C_NAMES):
+        self.names = names
         self.parts: set[str] = set()
         self._converters: dict[str, tuple[str, Callable]] = {}   # regex group -> part
         self.pattern, groups = self._compile(fmt)
@@ -101,12 +191,13 @@ class TimeText:
             regex, part = _APACHE[fmt]
             return regex, self._group(part, regex, int) if part else regex
         plain, grouped = b"", b""
-        for literal, code in _conversions(fmt):
+        for literal, code in _conversions(fmt, self.names):
             plain += re.escape(literal.encode())
             grouped += re.escape(literal.encode())
             if code is None:
                 continue
-            regex, part, convert = _CONVERSIONS[code]
+            regex, part, convert = self.names.conversion(code) if code in _NAMED else \
+                _CONVERSIONS[code]
             plain += b"(?:%s)" % regex
             grouped += self._group(part, regex, convert) if part else b"(?:%s)" % regex
         return plain, grouped
@@ -130,9 +221,10 @@ class TimeText:
         return FieldType("time", self.pattern, self.parse, False)
 
 
-def _conversions(fmt: str) -> list[tuple[str, str | None]]:
+def _conversions(fmt: str, names: TimeNames = C_NAMES) -> list[tuple[str, str | None]]:
     """'%Y-%m-%dT%T' -> [('', 'Y'), ('-', 'm'), ('-', 'd'), ('T', 'H'), (':', 'M'), ...]
-    with composite conversions expanded; FormatError for anything else after a '%'."""
+    with composite conversions expanded (%c %x %X %r as in the locale of `names`);
+    FormatError for anything else after a '%'."""
     pieces, literal, i = [], "", 0
     while i < len(fmt):
         char = fmt[i]
@@ -143,12 +235,20 @@ def _conversions(fmt: str) -> list[tuple[str, str | None]]:
         code = fmt[i + 1:i + 2]
         if code == "%":
             literal += "%"
-        elif code in _COMPOSITE:
-            expanded = _conversions(_COMPOSITE[code])
-            pieces.append((literal + expanded[0][0], expanded[0][1]))
-            pieces += expanded[1:-1]
-            literal = expanded[-1][0]
-        elif code in _CONVERSIONS:
+        elif code in _COMPOSITE or code in names.layouts:
+            layout = _COMPOSITE.get(code) or names.layouts[code]
+            try:
+                expanded = _conversions(layout, names)
+            except FormatError as e:
+                raise FormatError(f"%{code} is {layout!r} in the locale {names.locale}: "
+                                  f"{e}") from None
+            if len(expanded) == 1:       # a layout of plain text
+                literal += expanded[0][0]
+            else:
+                pieces.append((literal + expanded[0][0], expanded[0][1]))
+                pieces += expanded[1:-1]
+                literal = expanded[-1][0]
+        elif code in _CONVERSIONS or code in _NAMED:
             pieces.append((literal, code))
             literal = ""
         else:
