@@ -213,8 +213,8 @@ def _replay(args) -> int:
         out.write(b"".join(map(line, result)))
     counters = aggregate.aggregators[spec.name].counters
     print(f"plogd replay: {counters.lines} lines, {counters.unmatched} unmatched, "
-          f"{counters.too_long} too long, {counters.windows} windows, {len(result)} values",
-          file=sys.stderr)
+          f"{counters.too_long} too long, {counters.odd_time} odd_time (no time, or an odd "
+          f"one), {counters.windows} windows, {len(result)} values", file=sys.stderr)
     return 0
 
 

@@ -36,7 +36,7 @@ class Partial:
     unmatched: int = 0
     too_long: int = 0
     position: Position | None = None       # the end of the batch in its file
-    odd_time: int = 0                      # lines set aside for an absurd timestamp
+    odd_time: int = 0                      # lines set aside for an absurd or no timestamp
     window_newest: dict | None = None      # window -> its newest time, when several
 
 
@@ -56,4 +56,4 @@ class InputCounters:
     too_long: int = 0
     late: int = 0
     windows: int = 0
-    odd_time: int = 0          # lines whose timestamp is absurd (see max_skew), in no window
+    odd_time: int = 0          # lines whose time is absurd (max_skew) or absent: in no window

@@ -58,6 +58,15 @@ def test_parse_prints_typed_fields_and_counts_unmatched(tmp_path):
     assert b"17 lines, 1 unmatched" in result.stderr
 
 
+def test_replay_counts_lines_without_a_time_in_odd_time(tmp_path):
+    log = tmp_path / "access.log"
+    log.write_bytes(b'1.2.3.4 - - [01/Aug/1995:00:00:01 -0400] "GET / HTTP/1.0" 200 7\n'
+                    b'- - - - - - -\n- - - [-] "-" - -\ngarbage\n')
+    result = plogd("replay", "--format", "apache_common", str(log))
+    assert b"4 lines, 1 unmatched, 0 too long, 2 odd_time" in result.stderr
+    assert totals(read_records(result.stdout))["apache.requests"] == 1
+
+
 def test_parse_reads_apache_times_in_a_locale(tmp_path):
     log = tmp_path / "access.log"
     log.write_text("1.2.3.4 [So 19 Mai 2019 12:34:56 +0000] 200\n", encoding="utf-8")

@@ -86,8 +86,8 @@ _pieces = st.sampled_from([b" ", b'"', b"-", b"[", b"]", b"\\", b"\\x22", b"200"
 
 
 def _mutations():
-    return mutated_lines([TIMED, TIMED.replace(b"0.021", b"-"), TIMED.replace(b"alice", b"-")],
-                         _pieces)
+    return mutated_lines([TIMED, TIMED.replace(b"0.021", b"-"), TIMED.replace(b"alice", b"-"),
+                          b"- - - - - - -", b'- - - [-] "-" - - "-" "-"'], _pieces)
 
 
 @settings(max_examples=400, deadline=None)

@@ -214,12 +214,49 @@ def test_a_time_without_date_or_hour_gives_no_timestamp():
     assert "timestamp" not in compile_apache("%{%Y-%m-%d}t %r").fields
 
 
-def test_lines_without_a_time_are_unmatched_for_windows_but_parsed():
+def test_lines_without_a_time_match_with_the_timestamp_absent():
+    """The parser sets them aside (odd_time: test_windows); the extractor keeps them."""
     fmt = compile_apache('%400t "%r"')
     lines = [b'[25/Nov/2017:20:47:06 +0000] "GET / HTTP/1.1"', b'- "GET / HTTP/1.1"']
     assert fmt.parse(lines[1])["timestamp"] is None
     columns, unmatched = fmt.batch_extractor(["timestamp", "method"])(lines)
-    assert columns == {"timestamp": [1511642826], "method": ["GET"]} and unmatched == 1
+    assert columns == {"timestamp": [1511642826, None], "method": ["GET", "GET"]}
+    assert unmatched == 0
+
+
+DASHES = [b"- - - - - - -", b'- - - [-] "-" - -']
+
+
+@pytest.mark.parametrize("fmt", [get_format("apache_common"),
+                                 compile_apache('%h %l %u %t "%r" %>s %b'),
+                                 compile_apache('%h %l %u %!200t "%r" %>s %b')])
+def test_apache_lines_of_dashes_are_records_without_fields(fmt):
+    """Apache writes '-' for a directive whose condition did not hold (%400t: no brackets);
+    a line of dashes is a record whose every field is absent."""
+    for line in DASHES:
+        rec = fmt.parse(line)
+        assert rec is not None and set(rec.values()) <= {None, 0}, line
+        assert rec["timestamp"] is None and rec["request"] is None and rec["method"] is None
+    rec = fmt.parse(b'1.2.3.4 - - - "GET / HTTP/1.1" 200 5')      # only the time is '-'
+    assert (rec["timestamp"], rec["method"], rec["status"]) == (None, "GET", 200)
+    rec = fmt.parse(b"1.2.3.4 - - [25/Nov/2017:20:47:06 +0000] - 400 0")   # no request
+    assert (rec["timestamp"], rec["request"], rec["status"]) == (1511642826, None, 400)
+    for garbage in [b"- - - [1234] - - -", b"- - - [- - - -", b"- - - -] - - -",
+                    b'- - - [-] "- - -', b"- - - - - - - -"]:
+        assert fmt.parse(garbage) is None, garbage
+
+
+def test_the_dash_in_place_of_brackets_or_quotes_is_apache_only():
+    """nginx always writes $time_local and the quotes of its log_format: a line of dashes
+    is not an nginx line (and `plogd detect` tells Apache from nginx by it)."""
+    for name in ["nginx_combined", "nginx_main", "nginx_timed"]:
+        assert get_format(name).parse(b'- - - - - - - "-" "-"') is None
+        assert get_format(name).parse(b'1.2.3.4 - - [-] "-" 200 5 "-" "-"') is None
+    assert get_format("apache_combined").parse(b'- - - - - - - "-" "-"') is not None
+    assert compile_nginx('$remote_addr [$time_local] "$request"').parse(b"- - -") is None
+    assert detect(DASHES + [LINE.rsplit(b' "https', 1)[0]])[0] == ("apache_common", 1.0)
+    why = explain(get_format("apache_common"), b"- - - [1234] - - -")
+    assert "expected [$time_local] (string) or '-' then ' '" in why
 
 
 def test_describe_fields_says_where_each_comes_from():
@@ -275,6 +312,9 @@ SAMPLES = [  # (format, lines it matches)
       b'1.2.3.4 bob [29/Nov/2026:18:20:01 +0000] 404 12 5 0 3 + 10  /y http://r/']),
     (compile_apache('%{%Y-%m-%dT%H:%M:%S%z}t %>s %{sec}t "%400r"'),
      [b'2026-11-29T18:20:01+0000 200 1795976401 "-"']),
+    (compile_apache('%h %l %u %t "%r" %>s %b'),     # the times and requests of dashes
+     [b'1.2.3.4 - - [29/Nov/2026:18:20:01 +0000] "GET / HTTP/1.1" 200 5', *DASHES,
+      b'1.2.3.4 - - - "GET / HTTP/1.1" 200 5']),
 ]
 _pieces = st.sampled_from([b" ", b'"', b"-", b"[", b"]", b"\\", b"\\x22", b"200", b"0.5", b"",
                            b"0.1, 0.2", b"1.2.3.4", b"GET / HTTP/1.1", b"\r", b"x", b"\t", b"?",
@@ -300,8 +340,6 @@ def test_split_path_agrees_with_regex_on_compiled_formats(sample):
     split_rows = sorted(map(repr, zip(*(columns[n] for n in names))))
     regex = fmt._regex_extractor(names)
     authority = [row for row in map(regex, lines) if row is not None]
-    if "timestamp" in names and not fmt._always_timed:     # timeless lines: unmatched
-        authority = [row for row in authority if row[names.index("timestamp")] is not None]
     assert split_rows == sorted(map(repr, authority))
     assert unmatched == len(lines) - len(authority)
 

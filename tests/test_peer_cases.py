@@ -473,17 +473,10 @@ ABSENT_MEANS_DASH = {"vectordotdev/vrl": (None, "")}
 _DASH = {"body_bytes_sent": 0, "bytes_sent": 0}
 
 # (file, case id) -> the convention we deliberately differ on.
-_ALL_DASH = ("VRL accepts a line of dashes, without the [time] and the quoted request that "
-             "Apache writes for every request (a bare - only for a conditional %400t), and a "
-             "line without a time fits no window")
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ("lars.jsonl", "test_string_parse@L23"):
         "a quoted field ending in a lone backslash: Apache escapes \\ as \\\\, so in a line "
         "this would escape the closing quote; lars parses the field's inside on its own",
-    ("vrl.jsonl", "parse_common_log:log_line_valid_empty"): _ALL_DASH,
-    ("vrl.jsonl", "parse_common_log:log_line_valid_empty_variant"): _ALL_DASH,
-    ("vrl.jsonl", "parse_apache_log:log_line_valid_empty"): _ALL_DASH,
-    ("vrl.jsonl", "parse_apache_log:log_line_valid_empty_variant"): _ALL_DASH,
     ("apachelogs.jsonl", "test_parse#5"):
         "apachelogs keeps %<s and %s apart; in Apache both are the original request's "
         "status (the same value), so plogd makes them one field, original_status (the first)",

@@ -180,6 +180,29 @@ def test_odd_timestamps_open_no_window_and_do_not_move_the_watermark():
     assert values(agg.flush()) == {((now - 30) // 60 * 60, "requests"): 4}
 
 
+def test_lines_without_a_time_are_odd_not_unmatched():
+    """Apache's '-' for the time (a line of dashes, %400t): parsed, in no window, odd_time."""
+    metrics = [Metric("requests", "count"), Metric("bytes", "sum", field="body_bytes_sent")]
+    fmt = get_format("apache_common")
+    data = (b'1.2.3.4 - - [01/Aug/1995:00:00:01 -0400] "GET / HTTP/1.0" 200 7\n'
+            b"- - - - - - -\n"
+            b'- - - [-] "-" - -\n'
+            b'1.2.3.4 - - - "GET / HTTP/1.0" 200 9\n'
+            b"garbage\n")
+    for oldest in (662688000, None):
+        parser = Parser("in", fmt, metrics, 60, 65536, oldest=oldest)
+        agg = Aggregator("in", metrics, 60, 10, max_skew=3600, clock=lambda: 807249601)
+        partial = parser.handle(LineBatch("in", 1, "/x", FileId(1, 2, 0, ""), data, 0, 0))
+        assert (partial.lines, partial.unmatched, partial.odd_time) == (5, 1, 3)
+        assert partial.newest == 807249601
+        agg.handle(partial)
+        assert agg.counters.odd_time == 3 and agg.counters.unmatched == 1
+        assert values(agg.flush()) == {(807249600, "requests"): 1, (807249600, "bytes"): 7}
+    only_timeless = Parser("in", fmt, metrics, 60, 65536, oldest=662688000).handle(
+        LineBatch("in", 1, "/x", FileId(1, 2, 0, ""), b"- - - - - - -\n", 0, 0))
+    assert (only_timeless.odd_time, only_timeless.windows, only_timeless.newest) == (1, {}, None)
+
+
 def test_replay_sets_aside_only_the_reset_clock():
     """Replays have no wall clock to compare with: an old or out-of-order file is fine."""
     metrics = [Metric("requests", "count")]

@@ -23,6 +23,12 @@ BUILTIN_TEMPLATES = {
                              '"$http_referer" "$http_user_agent"',
 }
 
+# Apache writes a bare '-' where a directive's condition did not hold (%400t: no brackets),
+# and such lines of dashes ("- - - - - - -", "- - - [-] \"-\" - -") are read as records with
+# those fields absent; a line without a time counts in odd_time, in no window. nginx always
+# writes $time_local and the quotes of its log_format: an nginx line of dashes is garbage.
+APACHE_DASHED = frozenset({"time_local", "request"})
+
 _compiled: dict[str, LogFormat] = {}
 
 
@@ -33,7 +39,8 @@ def get_format(name: str) -> LogFormat:
     if name not in BUILTIN_TEMPLATES:
         raise FormatError(f"unknown format {name!r}")
     if name not in _compiled:
-        _compiled[name] = LogFormat.from_template(name, BUILTIN_TEMPLATES[name])
+        dashed = APACHE_DASHED if name.startswith("apache_") else frozenset()
+        _compiled[name] = LogFormat.from_template(name, BUILTIN_TEMPLATES[name], dashed)
     return _compiled[name]
 
 

@@ -123,7 +123,10 @@ def compile_apache(text: str, name: str = "apache_format",
     pieces.append((literal, None))
     types = {d.var: d.type for d in directives}
     origins = {d.var: d.text for d in directives}
-    return LogFormat.from_pieces(name, pieces, types, timestamp, origins)
+    # '-' for the whole '[%t]' (a condition that did not hold), or for a '"%r"' (a line of
+    # dashes): the field is absent
+    dashed = frozenset(d.var for d in directives if d.type is f.TIME or d.letter == "r")
+    return LogFormat.from_pieces(name, pieces, types, timestamp, origins, dashed)
 
 
 # -- reading the format --------------------------------------------------------------------
@@ -296,9 +299,9 @@ def _name_times(times: list[_Directive], names: TimeNames) -> dict[str, Derived]
                 raise FormatError(f"{d.text!r} at column {d.column}: {e}") from None
             d.var, d.type, d.parts = f"_t{k}", text.field_type(), frozenset(text.parts)
             d.type = d.type.or_dash() if d.conditional else d.type
-        else:       # with a condition, '-' comes without the brackets
+        else:       # '[...]', or '-' without the brackets (a condition): see `dashed`
             clock = "[%t] " + clock
-            d.var, d.type = "time_local", f.BRACKETED_TIME.or_dash() if d.conditional else f.TIME
+            d.var, d.type = "time_local", f.TIME
         clocks.setdefault(clock, []).append(d)
     if "[%t] begin" in clocks:
         for d in clocks.get("[%t] end", []):

@@ -197,10 +197,6 @@ def iso_epoch(text: str) -> int:
     return int(datetime.fromisoformat(text).timestamp())
 
 
-def _strip_brackets(raw: bytes) -> str:
-    return raw[1:-1].decode()
-
-
 # -- whole columns at once (the split path): C-level loops instead of a call per value ----
 
 def by_table(convert: Callable) -> Callable[[list], list]:
@@ -327,7 +323,6 @@ def duration_type(per_second: int) -> FieldType:
 
 _CLF = rb"\d\d?/[A-Z][a-z]{2}/\d{4}:\d\d?:\d\d?:\d\d? [+-]\d{4}"
 TIME = _string(_CLF)
-BRACKETED_TIME = _string(rb"\[%s\]" % _CLF, _strip_brackets)  # Apache %400t: '-' has none
 _ISO = rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)"
 ISO_TIME = _string(_ISO)
 

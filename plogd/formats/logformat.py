@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from .fields import (ISO_TIME, STRING, TIME, Derived, FieldType, by_table, derived_fields,
+from .fields import (STRING, TIME, Derived, FieldType, by_table, derived_fields,
                      field_type, to_epoch)
 
 Columns = dict[str, list]
@@ -34,11 +34,14 @@ class FormatError(ValueError):
     """A format definition that cannot be compiled; the message is for the user."""
 
 
+_DASH_PAIRS = {"[": ("[", "]"), '"': ('"', '"')}    # delimiters a bare '-' may replace
+
+
 class LogFormat:
     def __init__(self, name: str, regex: re.Pattern, types: dict[str, FieldType],
                  fast_layout: "_Layout | None" = None, derived: dict[str, Derived] | None = None,
                  elements: list[tuple[bytes, str]] | None = None,
-                 origins: dict[str, str] | None = None, always_timed: bool = False):
+                 origins: dict[str, str] | None = None):
         self.name = name
         self.regex = regex
         self._types = types                  # every logged field, the '_' ones included
@@ -51,46 +54,60 @@ class LogFormat:
         for derived_name, rule in self._derived.items():
             self.fields[derived_name] = rule.type_name
         self._parse_row = None
-        self._always_timed = always_timed    # every line that matches has a timestamp
 
     @classmethod
-    def from_template(cls, name: str, template: str) -> "LogFormat":
-        return cls.from_pieces(name, _split_template(template))
+    def from_template(cls, name: str, template: str,
+                      dashed: frozenset[str] = frozenset()) -> "LogFormat":
+        return cls.from_pieces(name, _split_template(template), dashed=dashed)
 
     @classmethod
     def from_pieces(cls, name: str, pieces: Pieces, types: dict[str, FieldType] | None = None,
                     derived: dict[str, Derived] | None = None,
-                    origins: dict[str, str] | None = None) -> "LogFormat":
+                    origins: dict[str, str] | None = None,
+                    dashed: frozenset[str] = frozenset()) -> "LogFormat":
         """`types`: the type of each variable outside quotes (its `quoted` variant is used
         inside), by default the type of its name; `derived`: the compiler's own derived
-        fields (before the standard ones); `origins`: what the user wrote for each variable."""
+        fields (before the standard ones); `origins`: what the user wrote for each variable;
+        `dashed`: variables between '[' ']' or quotes whose place may hold a bare '-' (or
+        '[-]') instead, the variable then absent (Apache: '- - - - - - -')."""
         given = types or {}
         origins = {v: (origins or {}).get(v, f"${v}") for _, v in pieces if v}
         field_types: dict[str, FieldType] = {}
         regex, elements, quoted = b"", [], False
-        for literal, variable in pieces:
+        closing = ""      # the delimiter a dashed variable took from the next literal
+        for k, (text, variable) in enumerate(pieces):
+            literal, closing = text[len(closing):], ""
+            quoted ^= text.count('"') % 2 == 1
+            pair = _DASH_PAIRS.get(literal[-1:]) if variable in dashed else None
+            if pair and k + 1 < len(pieces) and pieces[k + 1][0][:1] == pair[1] and \
+                    (quoted or pair[0] != '"'):
+                literal, closing = literal[:-1], pair[1]
             if literal:
                 regex += re.escape(literal.encode())
                 elements.append((re.escape(literal.encode()), repr(literal)))
-            quoted ^= literal.count('"') % 2 == 1
             if variable is None:
                 continue
             ftype = given[variable].in_context(quoted) if variable in given else \
                 field_type(variable, quoted)
+            label = f"{origins[variable]} ({ftype.name})"
             if variable in field_types:   # a variable logged twice: match it, keep the first
-                regex += b"(?:%s)" % ftype.pattern
+                value = b"(?:%s)" % ftype.pattern
             else:
                 field_types[variable] = ftype
-                regex += b"(?P<%s>%s)" % (variable.encode(), ftype.pattern)
-            elements.append((b"(?:%s)" % ftype.pattern, f"{origins[variable]} ({ftype.name})"))
+                value = b"(?P<%s>%s)" % (variable.encode(), ftype.pattern)
+            plain = b"(?:%s)" % ftype.pattern
+            if closing:       # '[' value ']', '[-]' or '-'
+                opening, close = (re.escape(c.encode()) for c in pair)
+                value, plain = ((b"(?:%s%s%s|%s-%s|-)" % (opening, v, close, opening, close))
+                                for v in (value, plain))
+                label = f"{pair[0]}{origins[variable]}{pair[1]} ({ftype.name}) or '-'"
+            regex += value
+            elements.append((plain, label))
         # A template describes the whole line (a trailing CR from CRLF files is allowed).
         whole_line = re.compile(rb"(?:%s)\r?\Z" % regex, re.S)
         chosen = derived_fields(field_types, derived)
-        stamp = chosen.get("timestamp")     # $time_local and $time_iso8601 are never '-'
-        always_timed = stamp is not None and \
-            all(field_types[s] in (TIME, ISO_TIME) for s in stamp.sources)
         return cls(name, whole_line, field_types, _Layout.build(pieces, field_types, chosen),
-                   chosen, elements, origins, always_timed)
+                   chosen, elements, origins)
 
     @classmethod
     def from_regex(cls, name: str, pattern: str) -> "LogFormat":
@@ -115,8 +132,8 @@ class LogFormat:
     def batch_extractor(self, names: list[str]) -> BatchExtractor:
         """A function lines -> (columns, unmatched): for each of `names` the list of typed
         values of the lines that match (all lists in the same line order), and the number
-        of lines that do not. When `timestamp` is asked for, a line without one (a '-' time)
-        counts as unmatched: no window can hold it."""
+        of lines that do not. A line that matches without a time (Apache's '-') has the
+        timestamp None: the parser sets it aside (odd_time), in no window."""
         unknown = [n for n in names if n not in self.fields]
         if unknown:
             raise FormatError(f"format {self.name} has no field {unknown[0]!r}")
@@ -128,11 +145,8 @@ class LogFormat:
                 {n: [] for n in names}
             return columns, len(lines) - len(rows)
 
-        extract = by_regex if self._fast_layout is None else \
+        return by_regex if self._fast_layout is None else \
             self._fast_layout.batch_extractor(names, by_regex)
-        if "timestamp" in names and not self._always_timed:
-            return _dropping_timeless(extract)
-        return extract
 
     def _regex_extractor(self, names: list[str]) -> Callable[[bytes], tuple | None]:
         """The authority: line -> typed values of `names`, or None."""
@@ -183,18 +197,6 @@ class LogFormat:
     def _sources(self, name: str) -> tuple[str, ...]:
         """The logged fields that give `name`: itself, or the sources it is derived from."""
         return (name,) if name in self._types else self._derived[name].sources
-
-
-def _dropping_timeless(extract: BatchExtractor) -> BatchExtractor:
-    def extract_timed(lines: list[bytes]) -> tuple[Columns, int]:
-        columns, unmatched = extract(lines)
-        stamps = columns["timestamp"]
-        if None not in stamps:
-            return columns, unmatched
-        keep = [i for i, stamp in enumerate(stamps) if stamp is not None]
-        return ({n: [column[i] for i in keep] for n, column in columns.items()},
-                unmatched + len(stamps) - len(keep))
-    return extract_timed
 
 
 def describe_fields(fmt: LogFormat) -> list[tuple[str, str]]:

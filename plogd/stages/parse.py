@@ -5,8 +5,9 @@ Between extracting the typed columns and folding them into the metrics' states, 
   - applies the input's `rewrite:` rules (a regex substitution on a string field, e.g.
     /items/123 -> /items/{id}), once per distinct value of the batch;
   - sets aside lines stamped before 1991-01-01 (before the web: a reset clock, e.g. 1970),
-    counted in `odd_time`: they open no window and do not move the watermark. (Lines stamped
-    in the future are set aside by the aggregator, against the wall clock: see max_skew.)
+    and lines without a time (Apache's '-'), counted in `odd_time`: they open no window and
+    do not move the watermark. (Lines stamped in the future are set aside by the aggregator,
+    against the wall clock: see max_skew.)
 """
 from __future__ import annotations
 
@@ -88,13 +89,11 @@ class Parser:
             _log.warning("unmatched", "%s: %d line(s) of %s do not match the format",
                          self.input, unmatched, batch.path)
         self._derive(columns)
-        odd = 0
-        if self.oldest is not None:
-            columns, odd = self._set_odd_aside(columns)
-            if odd:
-                _log.warning("odd_time", "%s: %d line(s) of %s stamped before 1991 (a reset "
-                             "clock?) are counted in odd_time, in no window",
-                             self.input, odd, batch.path)
+        columns, odd = self._set_odd_aside(columns)
+        if odd:
+            _log.warning("odd_time", "%s: %d line(s) of %s without a time ('-') or stamped "
+                         "before 1991 (a reset clock?) are counted in odd_time, in no window",
+                         self.input, odd, batch.path)
         windows = {}
         split = self._by_window(columns)
         for window, window_columns in split.items():
@@ -123,11 +122,16 @@ class Parser:
                                          lambda v, r=rule: r.pattern.sub(r.replace, v))
 
     def _set_odd_aside(self, columns: Columns) -> tuple[Columns, int]:
-        """Lines stamped before `oldest` (a reset clock): per line, so batch-independent."""
+        """Lines without a time (None) or stamped before `oldest` (a reset clock): per line,
+        so batch-independent."""
         stamps = columns["timestamp"]
-        if not stamps or min(stamps) >= self.oldest:      # the usual case: nothing odd
-            return columns, 0
-        keep = [i for i, t in enumerate(stamps) if t >= self.oldest]
+        oldest = float("-inf") if self.oldest is None else self.oldest
+        try:
+            if not stamps or min(stamps) >= oldest:      # the usual case: nothing odd
+                return columns, 0
+        except TypeError:       # None among them: no cost for batches without
+            pass
+        keep = [i for i, t in enumerate(stamps) if t is not None and t >= oldest]
         return ({name: [column[i] for i in keep] for name, column in columns.items()},
                 len(stamps) - len(keep))
 
