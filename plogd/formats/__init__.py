@@ -23,10 +23,11 @@ BUILTIN_TEMPLATES = {
                              '"$http_referer" "$http_user_agent"',
 }
 
-# Apache writes a bare '-' where a directive's condition did not hold (%400t: no brackets),
-# and such lines of dashes ("- - - - - - -", "- - - [-] \"-\" - -") are read as records with
-# those fields absent; a line without a time counts in odd_time, in no window. nginx always
-# writes $time_local and the quotes of its log_format: an nginx line of dashes is garbage.
+# Apache writes a bare '-' for a %t whose condition did not hold (%!200t: no brackets), and
+# log tools (VRL) read lines whose [time] and "request" are bare dashes ("- - - - - - -",
+# "- - - [-] \"-\" - -") as records with those fields absent: so do the Apache formats; a
+# line without a time counts in odd_time, in no window. Not the nginx ones: nginx always
+# writes $time_local and the quotes of its log_format, so an nginx line of dashes is garbage.
 APACHE_DASHED = frozenset({"time_local", "request"})
 
 _compiled: dict[str, LogFormat] = {}
