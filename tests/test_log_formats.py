@@ -183,6 +183,8 @@ def test_time_locale_names_only_that_locale():
     assert compile_apache(fmt).parse(english)["timestamp"] == 1552959552
     assert compile_apache(fmt, time_locale="C").parse(english)["timestamp"] == 1552959552
     assert compile_apache(fmt, time_locale=GERMAN).parse(english) is None    # exact: Mär only
+    why = explain(compile_apache(fmt, time_locale=GERMAN), english)
+    assert "expected %{%d/%b/%Y:%H:%M:%S %z}t (time, de_DE.UTF-8 names)" in why
     # %t is apr's, always English, whatever the locale
     clf = compile_apache('%t "%r"', time_locale=GERMAN)
     assert clf.parse(b'[19/Mar/2019:01:39:12 +0000] "GET / HTTP/1.1"')["timestamp"] == 1552959552

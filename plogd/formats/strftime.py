@@ -218,7 +218,8 @@ class TimeText:
                      for group, (part, convert) in self._converters.items())
 
     def field_type(self) -> FieldType:
-        return FieldType("time", self.pattern, self.parse, False)
+        shown = "time" if self.names is C_NAMES else f"time, {self.names.locale} names"
+        return FieldType(shown, self.pattern, self.parse, False)
 
 
 def _conversions(fmt: str, names: TimeNames = C_NAMES) -> list[tuple[str, str | None]]:
