@@ -116,8 +116,10 @@ def test_split_path_is_used_for_plain_lines():
     calls = []
     regex = fmt._regex_extractor
     fmt._regex_extractor = lambda names: (lambda line: calls.append(line) or regex(names)(line))
-    extract = fmt.batch_extractor(["timestamp", "status"])
-    listed = TIMED.replace(b"0.021", b"0.1, 0.2")
-    assert extract([TIMED, TIMED, listed]) == ({"timestamp": [1795963801] * 3,
-                                                "status": [200] * 3}, 0)
-    assert calls == [listed]     # only the line with a list (spaces) reached the regex
+    extract = fmt.batch_extractor(["timestamp", "status", "upstream_response_time"])
+    listed = TIMED.replace(b"0.021", b"0.1, 0.2 : 0.25")    # the last token: split path too
+    escaped = TIMED.replace(b"(X11)", b"\\x22X11\\x22")
+    columns, unmatched = extract([TIMED, listed, escaped])
+    assert unmatched == 0 and columns["timestamp"] == [1795963801] * 3
+    assert columns["upstream_response_time"] == [0.021, 0.1 + 0.2 + 0.25, 0.021]
+    assert calls == [escaped]     # only the line with an escape reached the regex

@@ -212,7 +212,12 @@ def _digits_column(fallback: Callable[[bytes], object]) -> Callable[[list], list
     slow = by_table(fallback)
 
     def convert_column(column: list) -> list:
-        if all(map(bytes.isdigit, column)):
+        if len(set(column[:64])) < 16:      # few distinct values (statuses): a table
+            distinct = set(column)
+            if all(map(bytes.isdigit, distinct)):
+                table = {v: int(v) for v in distinct}
+                return list(map(table.__getitem__, column))
+        elif all(map(bytes.isdigit, column)):
             return list(map(int, column))
         return slow(column)
     return convert_column
@@ -222,18 +227,31 @@ _FLOAT_COLUMN = re.compile(rb"(?:(?:\d+(?:\.\d+)?|-)\n)*")
 
 
 def _check_float_column(column: list) -> None:
-    """A float column that is not asked for: one regex over the joined values, no floats."""
-    if column and _FLOAT_COLUMN.fullmatch(b"\n".join(column) + b"\n") is None:
+    """A float column that is not asked for: one regex over its distinct values, no floats."""
+    if column and _FLOAT_COLUMN.fullmatch(b"\n".join(set(column)) + b"\n") is None:
         raise ValueError("not a number")
 
 
-def _float_column(column: list) -> list:
-    joined = b"\n".join(column) + b"\n"
-    if not column or _FLOAT_COLUMN.fullmatch(joined) is None:
-        return by_table(to_float)(column)    # raises ValueError on the culprit
-    if b"-" in joined:
-        return [None if v == b"-" else float(v) for v in column]
-    return list(map(float, column))
+def _float_column(column: list, convert=to_float) -> list:
+    """Through a table of the distinct values (request times repeat: milliseconds)."""
+    distinct = set(column)
+    if not column or _FLOAT_COLUMN.fullmatch(b"\n".join(distinct) + b"\n") is None:
+        return by_table(convert)(column)    # raises ValueError on the culprit
+    table = {v: float(v) for v in distinct if v != b"-"}
+    table[b"-"] = None
+    return list(map(table.__getitem__, column))
+
+
+def _float_list_column(column: list) -> list:
+    """A column of $upstream_*_time: single values as floats, lists summed."""
+    return _float_column(column, to_float_list)
+
+
+def _check_float_list_column(column: list) -> None:
+    try:
+        _check_float_column(column)
+    except ValueError:
+        by_table(to_float_list)(column)     # lists (or the culprit: ValueError)
 
 
 @dataclass(frozen=True)
@@ -247,6 +265,8 @@ class FieldType:
     convert_tokens: Callable[[list], list] | None = None
     quoted: "FieldType | None" = None   # the type inside "...", where a string may hold spaces
     any_token: bool = False             # convert accepts any token: nothing to check
+    spaced: bool = False                # a value may hold spaces (a list): the split path
+                                        # takes it as the rest of its part, when it is last
     # a cheaper check of a column that is not asked for (raises ValueError), if there is one
     check_tokens: Callable[[list], None] | None = None
 
@@ -282,7 +302,7 @@ QUOTED = FieldType("string", _IN_QUOTES, to_str, False, any_token=True)
 STRING = FieldType("string", rb"[^ ]+", to_str, False, quoted=QUOTED, any_token=True)
 MAYBE_EMPTY = FieldType("string", rb"[^ ]*", to_str, False, quoted=QUOTED, any_token=True)
 def _check_host_lengths(column: list) -> None:
-    if column and not 1 <= len(min(column, key=len)) <= len(max(column, key=len)) <= 253:
+    if column and (b"" in column or len(max(column, key=len)) > 253):
         raise ValueError("a host of 0 or more than 253 characters")
 
 
@@ -309,10 +329,9 @@ FLOAT = FieldType("float", _NUMBER + rb"|-", to_float, True, _float_column,
 _LIST_OF = rb"(?:%s|-)(?:%s(?:%s|-))*"
 FLOAT_LIST = FieldType(
     "float", _LIST_OF % (_NUMBER, _LIST_SEPARATOR, _NUMBER), to_float_list, True,
-    convert_tokens=_float_column,   # a list holds ", " or " : ": never one token
-    check_tokens=_check_float_column)
+    convert_tokens=_float_list_column, check_tokens=_check_float_list_column, spaced=True)
 INT_LIST = FieldType("int", _LIST_OF % (rb"\d+", _LIST_SEPARATOR, rb"\d+"), to_int_list, True,
-                     _digits_column(to_int_list))
+                     _digits_column(to_int_list), spaced=True)
 LAST_STATUS = replace(INT_LIST, convert=to_last_status,
                       convert_tokens=_digits_column(to_last_status))
 

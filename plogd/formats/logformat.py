@@ -244,10 +244,11 @@ class _Layout:
     def __init__(self, n_parts: int, whole_parts: dict[int, bytes], token_counts: dict[int, int],
                  literals: list[tuple[str, bytes]], nonempty: list[str], raw: dict[str, str],
                  time_tokens: tuple[str, str] | None, types: dict[str, FieldType],
-                 derived: dict[str, Derived]):
+                 derived: dict[str, Derived], rest_parts: set[int]):
         self.n_parts = n_parts
         self.whole_parts = whole_parts       # unquoted parts that hold only literal text
         self.token_counts = token_counts     # other unquoted parts -> number of tokens
+        self.rest_parts = rest_parts         # parts whose last token takes the rest (a list)
         self.literals = literals             # (token expression, expected bytes)
         self.nonempty = nonempty             # expressions that must not be empty ([^ ]+)
         self.raw = raw                       # field -> expression giving its raw bytes
@@ -264,7 +265,7 @@ class _Layout:
             return None     # a '$' in the text, or a variable logged twice: the regex decides
         parts = template.split('"')
         whole_parts, token_counts, literals, nonempty, raw = {}, {}, [], [], {}
-        time_tokens = None
+        time_tokens, rest_parts = None, set()
         for i, part in enumerate(parts):
             if i % 2:   # inside quotes: the whole part must be one variable
                 m = _VARIABLE.fullmatch(part)
@@ -275,8 +276,8 @@ class _Layout:
             if "$" not in part:
                 whole_parts[i] = part.encode()
                 continue
-            position = 0
-            for token in part.split(" "):
+            position, tokens = 0, part.split(" ")
+            for token in tokens:
                 expr = f"s{i}_{position}"
                 m = _VARIABLE.fullmatch(token)
                 if "$" not in token:
@@ -286,6 +287,8 @@ class _Layout:
                     raw[name] = expr
                     if types[name] is STRING:
                         nonempty.append(expr)
+                    if types[name].spaced and token == tokens[-1]:
+                        rest_parts.add(i)   # a list ('0.1, 0.2') as the rest of the part
                 elif token == "[$time_local]" and types["time_local"] is TIME:
                     # the one variable whose value holds a space: two tokens
                     time_tokens = (expr, f"s{i}_{position + 1}")
@@ -295,7 +298,7 @@ class _Layout:
                 position += 1
             token_counts[i] = position
         return cls(len(parts), whole_parts, token_counts, literals, nonempty, raw,
-                   time_tokens, types, derived)
+                   time_tokens, types, derived, rest_parts)
 
     def batch_extractor(self, names: list[str], by_regex: BatchExtractor) -> BatchExtractor:
         stamp = self.derived.get("timestamp")
@@ -366,7 +369,8 @@ class _Layout:
             "            misfits.append(line); continue",
             "        try:    # a line with more or fewer parts or tokens does not unpack",
             f"            {parts}, = line.split(b'\"')",
-            *[f"            {', '.join(f's{i}_{k}' for k in range(n))}, = p{i}.split(b' ')"
+            *[f"            {', '.join(f's{i}_{k}' for k in range(n))}, = "
+              f"p{i}.split(b' '{f', {n - 1}' if i in self.rest_parts else ''})"
               for i, n in self.token_counts.items()],
             "        except ValueError:",
             "            misfits.append(line); continue",
