@@ -339,6 +339,8 @@ def test_split_path_agrees_with_regex_on_compiled_formats(sample):
     fmt, lines = sample
     names = list(fmt.fields)
     columns, unmatched = fmt.batch_extractor(names)(lines)
+    # given the text of the batch (as the parser does): the same
+    assert fmt.batch_extractor(names)(lines, b"\n".join(lines)) == (columns, unmatched)
     split_rows = sorted(map(repr, zip(*(columns[n] for n in names))))
     regex = fmt._regex_extractor(names)
     authority = [row for row in map(regex, lines) if row is not None]

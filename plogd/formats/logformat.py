@@ -24,7 +24,9 @@ from .fields import (STRING, TIME, Derived, FieldType, by_table, derived_fields,
                      field_type, to_epoch)
 
 Columns = dict[str, list]
-BatchExtractor = Callable[[list[bytes]], "tuple[Columns, int]"]
+# (lines, text=None) -> (columns, unmatched); `text`: the lines as read (newlines between), if
+# the caller has it: one look for backslashes in it spares a look in every line
+BatchExtractor = Callable[..., "tuple[Columns, int]"]
 Pieces = list[tuple[str, "str | None"]]     # (literal text, the variable after it)
 
 _VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
@@ -139,7 +141,7 @@ class LogFormat:
             raise FormatError(f"format {self.name} has no field {unknown[0]!r}")
         regex = self._regex_extractor(names)
 
-        def by_regex(lines: list[bytes]) -> tuple[Columns, int]:
+        def by_regex(lines: list[bytes], text: bytes | None = None) -> tuple[Columns, int]:
             rows = [row for row in map(regex, lines) if row is not None]
             columns = {n: list(col) for n, col in zip(names, zip(*rows))} if rows else \
                 {n: [] for n in names}
@@ -315,10 +317,12 @@ class _Layout:
                              if not t.any_token and n not in sources]
         if has_time:
             checked.remove("time_local")
-        collect = self._collector(checked, with_time=has_time)
+        collect = self._collector(checked, has_time, escapes=True)
+        collect_plain = self._collector(checked, has_time, escapes=False)
 
-        def extract(lines: list[bytes]) -> tuple[Columns, int]:
-            tokens, misfits = collect(lines)
+        def extract(lines: list[bytes], text: bytes | None = None) -> tuple[Columns, int]:
+            plain = text is not None and b"\\" not in text     # no line holds an escape
+            tokens, misfits = (collect_plain if plain else collect)(lines)
             try:
                 values = {n: self.types[n].column_converter(tokens[n])
                           for n in checked if n in sources}
@@ -349,8 +353,9 @@ class _Layout:
             return by_table(rule.convert)(values[rule.sources[0]])
         return list(map(rule.convert, *(values[s] for s in rule.sources)))
 
-    def _collector(self, fields: list[str], with_time: bool):
-        """Generated code: lines -> ({field: raw tokens}, lines that do not fit the layout)."""
+    def _collector(self, fields: list[str], with_time: bool, escapes: bool):
+        """Generated code: lines -> ({field: raw tokens}, lines that do not fit the layout);
+        `escapes`: lines may hold backslashes (those go to the regex)."""
         targets = list(fields) + (["[date", "zone]"] if with_time else [])
         exprs = [self.raw[n] for n in fields] + (list(self.time_tokens) if with_time else [])
         conditions = [f"p{i} == {text!r}" for i, text in self.whole_parts.items()]
@@ -365,8 +370,8 @@ class _Layout:
             *[f"    c{k} = []; a{k} = c{k}.append" for k in range(len(targets))],
             "    misfits = []",
             "    for line in lines:",
-            "        if b'\\\\' in line:",
-            "            misfits.append(line); continue",
+            *(["        if b'\\\\' in line:",
+               "            misfits.append(line); continue"] if escapes else []),
             "        try:    # a line with more or fewer parts or tokens does not unpack",
             f"            {parts}, = line.split(b'\"')",
             *[f"            {', '.join(f's{i}_{k}' for k in range(n))}, = "

@@ -84,7 +84,7 @@ class Parser:
             kept = [line for line in lines if len(line) <= self.max_line]
             too_long += len(lines) - len(kept)
             lines = kept
-        columns, unmatched = self.extract(lines)
+        columns, unmatched = self.extract(lines, batch.data)
         if unmatched:
             _log.warning("unmatched", "%s: %d line(s) of %s do not match the format",
                          self.input, unmatched, batch.path)
