@@ -21,6 +21,7 @@ class LineBatch:
     too_long: int = 0          # lines the reader skipped because they exceeded the cap
     real_path: str = ""        # the file's real path when opened (for the checkpoint)
     upcoming: tuple = ()       # (FileId, real path) of the files queued to be read after it
+    slot: tuple | None = None  # --multi: (slot, length) of the bytes in shared memory
 
 
 @dataclass

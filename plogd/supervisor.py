@@ -36,7 +36,8 @@ from .monitoring import Monitor
 from .runner import IDLE_SLEEP, load_state, make_sender, positions_of, spool_of, spool_full
 from .stages.aggregate import AggregateStage
 from .stages.parse import ParseStage
-from .stages.read import ReadStage
+from .slots import BatchSlots
+from .stages.read import CHUNK, ReadStage
 from .stages.write import WriteStage
 
 _log = logging.getLogger("plogd.supervisor")
@@ -45,6 +46,7 @@ _mp = multiprocessing.get_context("fork")   # stages inherit the compiled format
 QUEUE_BATCHES = 4          # per parser: at most this many 1 MiB batches wait for parsing
 STOP_TIMEOUT = 30.0        # seconds a graceful stop may take before stages are killed
 BACKOFF_MAX = 60.0
+SLOT_SLACK = 1 << 16       # a batch is a 1 MiB read plus the line it finished
 STATS_EVERY = 1.0          # seconds between the reader's self-monitoring counts
 
 
@@ -74,7 +76,8 @@ def _title(config: Config, role: str) -> str:
 
 # -- the stage processes ---------------------------------------------------------------
 
-def _reader(config: Config, state, lines, stop_reading, workers: int, once: bool) -> None:
+def _reader(config: Config, state, lines, slots: BatchSlots, stop_reading, workers: int,
+            once: bool) -> None:
     setproctitle.setproctitle(_title(config, "reader"))
     read = ReadStage(config.inputs, config.max_line_length, positions_of(state),
                      first_run=state is None)
@@ -99,7 +102,7 @@ def _reader(config: Config, state, lines, stop_reading, workers: int, once: bool
                 last_stats = time.monotonic()
             batches = read.poll()
             for batch in batches:
-                lines.put(batch)
+                lines.put(slots.pack(batch))
                 sent[batch.input, batch.path] = batch.seq
             if batches:
                 continue
@@ -117,7 +120,7 @@ def _reader(config: Config, state, lines, stop_reading, workers: int, once: bool
             lines.put(Stop())
 
 
-def _parser(config: Config, lines, partials, index: int, workers: int) -> None:
+def _parser(config: Config, lines, slots: BatchSlots, partials, index: int, workers: int) -> None:
     setproctitle.setproctitle(_title(config, f"parser {index}/{workers}"))
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the supervisor decides when to stop
     parse = ParseStage(config.inputs, config.interval, config.max_line_length)
@@ -128,7 +131,7 @@ def _parser(config: Config, lines, partials, index: int, workers: int) -> None:
             if isinstance(message, Stop):
                 return
             continue
-        partials.put(parse.handle(message))
+        partials.put(parse.handle(slots.unpack(message)))
 
 
 def _aggregator(config: Config, state, partials, commits, workers: int, restarts: int) -> None:
@@ -201,10 +204,12 @@ class Pipeline:
         lines = _mp.Queue(maxsize=QUEUE_BATCHES * workers)
         partials = _mp.Queue(maxsize=QUEUE_BATCHES * workers)
         commits = _mp.Queue(maxsize=16)
+        # a slot for each batch the queue holds, each one being parsed, and the next one
+        slots = BatchSlots(QUEUE_BATCHES * workers + workers + 1, CHUNK + SLOT_SLACK, _mp)
         sender_stop = _mp.Event()
         self.queues = [lines, partials, commits]
-        stages = [("reader", _reader, (config, state, lines, self.stop_reading, workers, once))]
-        stages += [(f"parser {i}/{workers}", _parser, (config, lines, partials, i, workers))
+        stages = [("reader", _reader, (config, state, lines, slots, self.stop_reading, workers, once))]
+        stages += [(f"parser {i}/{workers}", _parser, (config, lines, slots, partials, i, workers))
                    for i in range(1, workers + 1)]
         stages += [("aggregator", _aggregator,
                     (config, state, partials, commits, workers, restarts)),
@@ -224,10 +229,10 @@ class Pipeline:
     def finished(self) -> bool:
         return all(not p.is_alive() for p in self.processes.values())
 
-    def wait(self, timeout: float) -> None:
+    def wait(self, timeout: float, *also: int) -> None:
+        """Until a stage ends, one of `also` (file descriptors) is readable, or timeout."""
         sentinels = [p.sentinel for p in self.processes.values() if p.is_alive()]
-        if sentinels:
-            multiprocessing.connection.wait(sentinels, timeout)
+        multiprocessing.connection.wait(sentinels + list(also), timeout)
 
     def stop(self) -> bool:
         """Graceful: stop reading, let the rest drain. False if it had to kill."""
@@ -252,6 +257,14 @@ class Pipeline:
             q.close()
 
 
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
 def _status(exitcode: int | None) -> str:
     if exitcode is None:
         return "running"
@@ -273,10 +286,15 @@ class Supervisor:
         setproctitle.setproctitle(_title(self.config, "supervisor"))
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
+        woken, wake = os.pipe()          # a signal ends the wait below at once
+        for fd in (woken, wake):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(wake)
         pipeline = self._start()
         systemd.notify("READY=1")
         while True:
-            pipeline.wait(1.0)
+            pipeline.wait(1.0, woken)
+            _drain(woken)
             systemd.watchdog()
             if self._signal in (signal.SIGTERM, signal.SIGINT):
                 systemd.notify("STOPPING=1")
