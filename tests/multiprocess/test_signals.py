@@ -12,15 +12,18 @@ def test_sigterm_then_restart_continues_exactly(tmp_path):
     config = make_config(tmp_path, log)
     expected = truth(config, log)
     proc = start(config, "--multi", "--workers", "2")
-    time.sleep(0.5)                                    # in the middle of the file
+    results = tmp_path / "state" / "results.jsonl"
+    deadline = time.monotonic() + 20
+    while not windows(results) and time.monotonic() < deadline:
+        time.sleep(0.01)                               # the first windows: in the middle
     began = time.monotonic()
     assert stop(proc) == 0
     took = time.monotonic() - began
-    partial = windows(tmp_path / "state" / "results.jsonl")
+    partial = windows(results)
     assert partial.items() <= expected.items()         # what was written is final
     proc = start(config, "--multi", "--workers", "2")
     try:
-        got = wait_for(tmp_path / "state" / "results.jsonl", expected)
+        got = wait_for(results, expected)
     finally:
         assert stop(proc) == 0
     print(f"stopped in {took:.2f} s with {len(partial)} of {len(expected)} windows written")
