@@ -3,9 +3,9 @@ nginx_timed file, in the same run: both follow the file from its beginning with 
 (stop at its end), with conf/nginx.yaml's metric set. Reports, for each, the whole command's
 time and the processing time (from the moment the reader starts — its "following" log line
 — to the exit: the daemon's throughput, without the interpreter's start-up, which a daemon
-pays once), the speed-ups, and the peak memory of all plogd processes together (RSS summed
-over the process tree, sampled every 20 ms). Also checks that both wrote the same result
-file.
+pays once), the speed-ups, and the peak memory of all plogd processes together (RSS and PSS
+summed over the process tree, sampled every 20 ms). Also checks that both wrote the same
+windows (plogd's own plogd.* values differ from run to run).
 
     python tests/bench/bench_multi.py [--lines 1000000] [--workers 2] [--keep DIR]
 """
@@ -27,22 +27,25 @@ sys.path.insert(0, str(ROOT))
 from plogd.traffic import write_file  # noqa: E402
 
 
-def tree_rss(pid: int) -> int:
-    """Resident memory of a process and all its descendants, in bytes."""
-    total, todo = 0, [pid]
+def tree_memory(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of a process and all its descendants, in bytes. RSS counts a page shared
+    by several processes (forked code, the batch slots) in each; PSS shares it out."""
+    rss = pss = 0
+    todo = [pid]
     while todo:
         p = todo.pop()
         try:
-            with open(f"/proc/{p}/status") as f:
-                total += next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS:"))
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                sizes = {l.split()[0]: int(l.split()[1]) * 1024 for l in f if l[0].isupper()}
+            rss, pss = rss + sizes["Rss:"], pss + sizes["Pss:"]
             with open(f"/proc/{p}/task/{p}/children") as f:
                 todo += [int(c) for c in f.read().split()]
-        except (OSError, StopIteration):
+        except (OSError, KeyError, ValueError):
             continue
-    return total
+    return rss, pss
 
 
-def run(mode: list[str], log: Path, workdir: Path) -> tuple[float, float, int, str]:
+def run(mode: list[str], log: Path, workdir: Path) -> tuple[float, float, tuple, str]:
     state = workdir / "state"
     config = workdir / "plogd.yaml"
     nginx = (ROOT / "conf" / "nginx.yaml").read_text()
@@ -55,14 +58,17 @@ def run(mode: list[str], log: Path, workdir: Path) -> tuple[float, float, int, s
                             env=env, stderr=subprocess.PIPE)
     reading = []
     threading.Thread(target=_watch_log, args=(proc.stderr, reading), daemon=True).start()
-    peak = 0
+    peak = (0, 0)
     while proc.poll() is None:
-        peak = max(peak, tree_rss(proc.pid))
+        peak = tuple(map(max, peak, tree_memory(proc.pid)))
         time.sleep(0.02)
     end = time.perf_counter()
     if proc.returncode != 0 or not reading:
         sys.exit(f"plogd {' '.join(mode)} exited {proc.returncode}")
-    digest = hashlib.sha256((state / "results.jsonl").read_bytes()).hexdigest()
+    # the windows; plogd's own plogd.* values (heartbeat, lag...) differ from run to run
+    windows = [line for line in (state / "results.jsonl").read_bytes().splitlines()
+               if b'"key": "plogd.' not in line]
+    digest = hashlib.sha256(b"\n".join(windows)).hexdigest()
     return end - start, end - reading[0], peak, digest
 
 
@@ -91,7 +97,8 @@ def main() -> int:
         whole, processing, peak, _ = results[name]
         print(f"{name:<10} {args.lines:>9} lines  command {whole:6.2f} s  processing "
               f"{processing:6.2f} s = {args.lines / processing:>9,.0f} lines/s  "
-              f"peak RSS (all processes) {peak / 2**20:6.1f} MiB", flush=True)
+              f"peak memory (all processes) RSS {peak[0] / 2**20:6.1f} MiB, "
+              f"PSS {peak[1] / 2**20:6.1f} MiB", flush=True)
     (single_w, single_p, _, single_digest), (multi_w, multi_p, _, multi_digest) = results.values()
     print(f"speed-up multi/single: processing {single_p / multi_p:.2f}x, "
           f"whole command {single_w / multi_w:.2f}x")
