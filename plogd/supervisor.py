@@ -232,7 +232,8 @@ class Pipeline:
     def wait(self, timeout: float, *also: int) -> None:
         """Until a stage ends, one of `also` (file descriptors) is readable, or timeout."""
         sentinels = [p.sentinel for p in self.processes.values() if p.is_alive()]
-        multiprocessing.connection.wait(sentinels + list(also), timeout)
+        if sentinels:              # none: all have ended, nothing to wait for
+            multiprocessing.connection.wait(sentinels + list(also), timeout)
 
     def stop(self) -> bool:
         """Graceful: stop reading, let the rest drain. False if it had to kill."""
