@@ -4,10 +4,11 @@ nginx_timed file, in the same run: both follow the file from its beginning with 
 time and the processing time (from the moment the reader starts — its "following" log line
 — to the exit: the daemon's throughput, without the interpreter's start-up, which a daemon
 pays once), the speed-ups, and the peak memory of all plogd processes together (RSS and PSS
-summed over the process tree, sampled every 20 ms). Also checks that both wrote the same
-windows (plogd's own plogd.* values differ from run to run).
+summed over the process tree, sampled every 20 ms in a run of its own: the sampling takes CPU
+the timed runs need). Also checks that every run wrote the same windows (plogd's own plogd.*
+values differ from run to run).
 
-    python tests/bench/bench_multi.py [--lines 1000000] [--workers 2] [--keep DIR]
+    python tests/bench/bench_multi.py [--lines 1000000] [--workers 2] [--reps 3] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -45,7 +46,9 @@ def tree_memory(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def run(mode: list[str], log: Path, workdir: Path) -> tuple[float, float, tuple, str]:
+def run(mode: list[str], log: Path, workdir: Path,
+        sample: bool) -> tuple[float, float, tuple, str]:
+    """(command s, processing s, peak (RSS, PSS) if `sample`, digest of the windows)."""
     state = workdir / "state"
     config = workdir / "plogd.yaml"
     nginx = (ROOT / "conf" / "nginx.yaml").read_text()
@@ -59,9 +62,10 @@ def run(mode: list[str], log: Path, workdir: Path) -> tuple[float, float, tuple,
     reading = []
     threading.Thread(target=_watch_log, args=(proc.stderr, reading), daemon=True).start()
     peak = (0, 0)
-    while proc.poll() is None:
+    while sample and proc.poll() is None:
         peak = tuple(map(max, peak, tree_memory(proc.pid)))
         time.sleep(0.02)
+    proc.wait()
     end = time.perf_counter()
     if proc.returncode != 0 or not reading:
         sys.exit(f"plogd {' '.join(mode)} exited {proc.returncode}")
@@ -84,26 +88,35 @@ def main() -> int:
     p.add_argument("--lines", type=int, default=1_000_000)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--keep", help="directory for the generated log (reused if present)")
+    p.add_argument("--reps", type=int, default=3, help="timed runs of each (the best counts)")
     args = p.parse_args()
     workdir = Path(args.keep or tempfile.mkdtemp(prefix="plogd-bench-multi-"))
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"access-{args.lines}.log"
     if not log.exists():
         write_file(log, args.lines, seed=42, start=time.time() - args.lines / 1000 - 3600)
-    results = {}
-    for name, mode in [("single", ["--single"]),
-                       (f"multi x{args.workers}", ["--multi", "--workers", str(args.workers)])]:
-        results[name] = run(mode, log, workdir)
-        whole, processing, peak, _ = results[name]
+    modes = {"single": ["--single"],
+             f"multi x{args.workers}": ["--multi", "--workers", str(args.workers)]}
+    # timed runs, the two modes in turn, unobserved: sampling /proc costs CPU the 2 cores need
+    best = {name: (float("inf"), float("inf")) for name in modes}
+    digests = {name: set() for name in modes}
+    for _ in range(args.reps):
+        for name, mode in modes.items():
+            whole, processing, _, digest = run(mode, log, workdir, sample=False)
+            best[name] = (min(best[name][0], whole), min(best[name][1], processing))
+            digests[name].add(digest)
+    for name, mode in modes.items():
+        whole, processing = best[name]
+        peak = run(mode, log, workdir, sample=True)[2]     # one more run, for the memory
         print(f"{name:<10} {args.lines:>9} lines  command {whole:6.2f} s  processing "
               f"{processing:6.2f} s = {args.lines / processing:>9,.0f} lines/s  "
               f"peak memory (all processes) RSS {peak[0] / 2**20:6.1f} MiB, "
               f"PSS {peak[1] / 2**20:6.1f} MiB", flush=True)
-    (single_w, single_p, _, single_digest), (multi_w, multi_p, _, multi_digest) = results.values()
-    print(f"speed-up multi/single: processing {single_p / multi_p:.2f}x, "
+    (single_w, single_p), (multi_w, multi_p) = best.values()
+    print(f"speed-up multi/single (best of {args.reps}): processing {single_p / multi_p:.2f}x, "
           f"whole command {single_w / multi_w:.2f}x")
-    same = single_digest == multi_digest
-    print("result files:", "IDENTICAL" if same else "DIFFERENT")
+    same = len(set.union(*digests.values())) == 1
+    print("windows written:", "IDENTICAL in every run" if same else "DIFFERENT")
     return 0 if same else 1
 
 
