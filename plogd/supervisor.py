@@ -10,7 +10,8 @@ is named for `ps` (setproctitle): "plogd: parser 1/2".
 Failure: when a stage dies (an exception, SIGKILL), the supervisor notices within a second,
 logs the cause, stops the other stages and starts the whole pipeline again from the last
 checkpoint — the messages in flight are simply read again, so the numbers stay exact. When
-it keeps dying, restarts back off (1 s, 2 s, 4 s … 60 s).
+it keeps dying, restarts back off (1 s, 2 s, 4 s … 60 s). A stage dies with its supervisor
+(the kernel's parent-death signal), so a killed plogd leaves no orphan stage behind.
 
 Signals: SIGTERM/SIGINT stop the reader; what it sent is parsed, merged and written; the
 open windows go to the checkpoint for the next start; exit 0. SIGHUP re-reads the
@@ -19,6 +20,7 @@ the old one keeps running.
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -35,8 +37,8 @@ from .config import Config, ConfigError
 from .monitoring import Monitor
 from .runner import IDLE_SLEEP, load_state, make_sender, positions_of, spool_of, spool_full
 from .stages.aggregate import AggregateStage
-from .stages.parse import ParseStage
 from .slots import BatchSlots
+from .stages.parse import ParseStage
 from .stages.read import CHUNK, ReadStage
 from .stages.write import WriteStage
 
@@ -75,6 +77,18 @@ def _title(config: Config, role: str) -> str:
 
 
 # -- the stage processes ---------------------------------------------------------------
+
+PR_SET_PDEATHSIG = 1
+
+
+def _stage(supervisor: int, run, *args) -> None:
+    """A stage process: it dies with its supervisor. Killed with SIGKILL, a supervisor cannot
+    stop its stages, and orphans would go on reading and writing beside the next plogd."""
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != supervisor:          # it died before prctl: nobody will send the signal
+        os._exit(1)
+    run(*args)
+
 
 def _reader(config: Config, state, lines, slots: BatchSlots, stop_reading, workers: int,
             once: bool) -> None:
@@ -216,7 +230,8 @@ class Pipeline:
                    ("writer", _writer, (config, commits, sender_stop))]
         if config.zabbix is not None:     # no Zabbix, no sender
             stages.append(("zabbix-sender", _sender, (config, sender_stop)))
-        self.processes = {name: _mp.Process(target=target, args=args, name=name, daemon=True)
+        self.processes = {name: _mp.Process(target=_stage, args=(os.getpid(), target, *args),
+                                            name=name, daemon=True)
                           for name, target, args in stages}
         for process in self.processes.values():
             process.start()

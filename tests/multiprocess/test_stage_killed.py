@@ -34,3 +34,27 @@ def test_killed_stage_is_recovered_exactly(tmp_path, stage):
     assert got == expected
     assert code == 0
     assert f"stage {stage} (killed by SIGKILL) died; restarting the pipeline" in text
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_stages_die_with_a_killed_supervisor(tmp_path):
+    """Nothing else would stop them: orphans would go on reading and writing beside the next
+    plogd."""
+    log = make_log(tmp_path / "access.log", 20_000)
+    config = make_config(tmp_path, log)
+    proc = start(config, "--multi", "--workers", "2")
+    stages = [stage_pid(proc, f"plogd: {stage}") for stage in STAGES[:-1]]
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 5
+    while any(map(_running, stages)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in stages if _running(pid)]
