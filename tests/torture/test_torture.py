@@ -1,6 +1,7 @@
 """The torture run in CI size (about 30 s): 40,000 lines at 4,000 lines/s, rotated every
-1.5 s through all four kinds, plogd killed with SIGKILL 10 times. The heavier run (10x the
-lines, 50 kills) is `python tests/torture/torture.py --lines 400000 --kills 50`."""
+1.5 s through all four kinds, plogd killed with SIGKILL 10 times, --single and --multi (the
+supervisor killed: its stages die with it). The heavier run (10x the lines, 50 kills) is
+`python tests/torture/torture.py --lines 400000 --kills 50 [--mode multi]`."""
 import json
 
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from torture import run
 
 
-@pytest.mark.parametrize("mode", ["single"])
+@pytest.mark.parametrize("mode", ["single", "multi"])
 def test_torture_counts_every_line_exactly_once(tmp_path, mode):
     report = run(tmp_path, lines=40_000, kills=10, mode=mode, seed=7)
     print(json.dumps(report, indent=1))
