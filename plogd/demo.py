@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import textwrap
 import threading
 import time
 
@@ -35,14 +36,27 @@ def _write_traffic(path: str, stop: threading.Event) -> None:
                 pending = []
 
 
+def _value(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 def _print_windows(records: list[dict]) -> None:
-    for clock in sorted({r["clock"] for r in records}):
-        window = [r for r in records if r["clock"] == clock]
+    """The metrics' windows, one value per line; plogd's own values (plogd.*, sent once per
+    interval for self-monitoring) on a short paragraph of their own."""
+    own = [r for r in records if r["key"].startswith("plogd.")]
+    metrics = [r for r in records if not r["key"].startswith("plogd.")]
+    for clock in sorted({r["clock"] for r in metrics}):
+        window = [r for r in metrics if r["clock"] == clock]
         stamp = time.strftime("%H:%M:%S", time.gmtime(clock))
         print(f"\nwindow {stamp} UTC, {INTERVAL} s -> {len(window)} values", flush=True)
         for r in window:
-            value = f"{r['value']:.4f}" if isinstance(r["value"], float) else r["value"]
-            print(f"  {r['key']:<34} {value}", flush=True)
+            print(f"  {r['key']:<34} {_value(r['value'])}", flush=True)
+    for clock in sorted({r["clock"] for r in own}):
+        stamp = time.strftime("%H:%M:%S", time.gmtime(clock))
+        values = " ".join(f"{r['key'].removeprefix('plogd.')}={_value(r['value'])}"
+                          for r in own if r["clock"] == clock and r["key"] != "plogd.heartbeat")
+        print("\n" + textwrap.fill(f"plogd's own values at {stamp} UTC: {values}", width=96,
+                                   subsequent_indent="  "), flush=True)
 
 
 def run(duration: float, directory: str | None) -> None:

@@ -1,11 +1,13 @@
 """The command line as a user runs it: replay (JSON and zabbix_sender forms, out-of-order
-lines), parse, and a clean exit on SIGINT/SIGTERM."""
+lines), parse, demo, and a clean exit on SIGINT/SIGTERM."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import pytest
 
@@ -117,3 +119,21 @@ def test_check_reports_the_match_ratio_on_the_inputs_file(tmp_path):
                       "    metrics: [{key: n, type: count}]\n")
     out = plogd("check", "-c", str(config)).stdout.decode()
     assert f"matches 100.0% of the first 1000 lines of {NASA}" in out
+
+
+def test_demo_follows_its_log_and_shows_exact_windows(tmp_path):
+    """The README's first command ends in `plogd demo`: it must show closed windows whose
+    request counts are those of the log it wrote."""
+    out = plogd("demo", "--duration", "9", "--dir", str(tmp_path)).stdout.decode()
+    shown = {m[1]: int(m[2]) for m in re.finditer(
+        r"^window (\d\d:\d\d:\d\d) UTC, 5 s -> \d+ values\n  nginx\.requests +(\d+)$", out, re.M)}
+    assert shown, out
+    assert "plogd's own values at" in out
+    per_window = Counter()
+    for stamp in re.findall(rb"\[\d\d/\w{3}/\d{4}:(\d\d:\d\d:\d\d) \+0000\]",
+                            (tmp_path / "access.log").read_bytes()):
+        h, m, s = map(int, stamp.split(b":"))
+        per_window[f"{h:02d}:{m:02d}:{s - s % 5:02d}"] += 1
+    assert shown == {w: per_window[w] for w in shown}
+    records = read_records(tmp_path / "state" / "results.jsonl")
+    assert sum(r["value"] for r in records if r["key"] == "nginx.requests") == sum(shown.values())
