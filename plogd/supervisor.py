@@ -247,8 +247,12 @@ class Pipeline:
     def wait(self, timeout: float, *also: int) -> None:
         """Until a stage ends, one of `also` (file descriptors) is readable, or timeout."""
         sentinels = [p.sentinel for p in self.processes.values() if p.is_alive()]
-        if sentinels:              # none: all have ended, nothing to wait for
-            multiprocessing.connection.wait(sentinels + list(also), timeout)
+        if not sentinels:          # all have ended: nothing to wait for
+            return
+        ready = multiprocessing.connection.wait(sentinels + list(also), timeout)
+        for p in self.processes.values():
+            if p.sentinel in ready:    # it is exiting: reap it, or is_alive() would still
+                p.join()               # say yes for a moment, and the caller spin
 
     def stop(self) -> bool:
         """Graceful: stop reading, let the rest drain. False if it had to kill."""
