@@ -395,9 +395,13 @@ class FileFollower:
 
 class ReadStage:
     """The read stage: a follower for every input path (for a glob, every file it matches;
-    new matches are picked up every RESCAN seconds), polled in turn."""
+    new matches are picked up every RESCAN seconds), polled in turn. While an input is far
+    behind (a first run from the beginning, a restart after a long stop), it says so every
+    PROGRESS_EVERY seconds: how much is left, how fast it shrinks, when it should be done."""
 
     RESCAN = 5.0
+    PROGRESS_EVERY = 10.0
+    FAR_BEHIND = 64 << 20      # bytes not read yet: worth telling the operator about
 
     def __init__(self, inputs, max_line: int, positions: dict[str, dict[str, Position]],
                  first_run: bool):
@@ -408,6 +412,8 @@ class ReadStage:
         self.followers: dict[tuple[str, str], FileFollower] = {}
         self._scanned_at = float("-inf")
         self._started = False
+        self._progress_at = 0.0
+        self._behind: dict[str, tuple[int, float]] = {}   # input -> (bytes, when) reported
 
     def poll(self) -> list[LineBatch]:
         if time.monotonic() - self._scanned_at >= self.RESCAN:
@@ -415,7 +421,28 @@ class ReadStage:
         batches = []
         for follower in self.followers.values():
             batches += follower.poll()
+        if time.monotonic() >= self._progress_at:
+            self._report_progress()
         return batches
+
+    def _report_progress(self) -> None:
+        now = time.monotonic()
+        self._progress_at = now + self.PROGRESS_EVERY
+        for name, stats in self.stats().items():
+            behind, before = stats["bytes_behind"], self._behind.get(name)
+            if behind < self.FAR_BEHIND:
+                if before is not None:
+                    del self._behind[name]
+                    _log.info("%s: caught up", name)
+                continue
+            self._behind[name] = (behind, now)
+            if before is None:
+                _log.info("%s: catching up, %.0f MB behind", name, behind / 1e6)
+                continue
+            rate = (before[0] - behind) / max(now - before[1], 1e-9)   # net of new writes
+            _log.info("%s: catching up, %.0f MB behind, %s", name, behind / 1e6,
+                      f"-{rate / 1e6:.1f} MB/s, done in ~{behind / rate:.0f} s" if rate > 0
+                      else "not gaining: the logs grow as fast as they are read")
 
     def _scan(self) -> None:
         self._scanned_at = time.monotonic()

@@ -50,3 +50,18 @@ def test_stats_count_rotations_truncations_and_bytes_behind(tmp_path):
     stats = stage.stats()["web"]
     assert (stats["rotations"], stats["truncations"], stats["missing"]) == (1, 1, 0)
     assert stats["bytes_behind"] == 5001
+
+
+def test_a_long_backlog_is_reported_until_caught_up(tmp_path, caplog):
+    path = tmp_path / "access.log"
+    path.write_bytes((b"y" * 99 + b"\n") * 50_000)    # 5 MB
+    stage = ReadStage([spec("web", path)], 1000, {}, first_run=True)
+    stage.FAR_BEHIND, stage.PROGRESS_EVERY = 1 << 20, 0.0
+    caplog.set_level("INFO", logger="plogd.read")
+    while drain(stage):
+        pass
+    said = [r.getMessage() for r in caplog.records if "catching up" in r.getMessage()
+            or "caught up" in r.getMessage()]
+    assert said[0] == "web: catching up, 4 MB behind"    # after the first 1 MiB read
+    assert any("MB/s, done in ~" in line for line in said[1:-1])
+    assert said[-1] == "web: caught up"
