@@ -82,7 +82,8 @@ def test_bad_formats_are_rejected(name, message):
 # -- the fast path never disagrees with the regex ---------------------------------------
 
 _pieces = st.sampled_from([b" ", b'"', b"-", b"[", b"]", b"\\", b"\\x22", b"200", b"0.5",
-                           b"0.1, 0.2", b"1.2.3.4", b"GET / HTTP/1.1", b"\r", b"x", b"\t"])
+                           b"0.1, 0.2", b"1.2.3.4", b"GET / HTTP/1.1", b"\r", b"x", b"\t",
+                           b"9" * 25])
 
 
 def _mutations():
@@ -125,3 +126,21 @@ def test_split_path_is_used_for_plain_lines():
     assert unmatched == 0 and columns["timestamp"] == [1795963801] * 3
     assert columns["upstream_response_time"] == [0.021, 0.1 + 0.2 + 0.25, 0.021]
     assert calls == [escaped]     # only the line with an escape reached the regex
+
+
+def test_numbers_too_big_for_a_window_do_not_match():
+    """A 400-digit time or byte count: refused (unmatched) by both paths, never an overflow
+    (it used to crash the parser, and --multi restarted onto the same line forever)."""
+    from plogd.formats.apache import compile_apache
+    from plogd.formats.nginx import compile_nginx
+    huge = b"9" * 400
+    cases = [(get_format("nginx_timed"), TIMED.replace(b"0.023", huge)),
+             (get_format("nginx_timed"), TIMED.replace(b" 5123 ", b" " + huge + b" ")),
+             (compile_apache("%h %t %>s %D"), b"1.2.3.4 [29/Nov/2026:18:20:01 +0000] 200 " + huge),
+             (compile_nginx("$msec $status"), huge + b".5 200")]
+    for fmt, line in cases:
+        assert fmt.parse(line) is None, line[:60]
+        names = list(fmt.fields)
+        for args in ((), (line,)):
+            assert fmt.batch_extractor(names)([line, line], *args)[1] == 2
+    assert get_format("nginx_timed").parse(TIMED.replace(b"0.023", b"9" * 19 + b".5"))

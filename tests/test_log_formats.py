@@ -320,7 +320,7 @@ SAMPLES = [  # (format, lines it matches)
 ]
 _pieces = st.sampled_from([b" ", b'"', b"-", b"[", b"]", b"\\", b"\\x22", b"200", b"0.5", b"",
                            b"0.1, 0.2", b"1.2.3.4", b"GET / HTTP/1.1", b"\r", b"x", b"\t", b"?",
-                           b",", b" : ", b"+", b"X", b"ff", b"2026", b"T", b":"])
+                           b",", b" : ", b"+", b"X", b"ff", b"2026", b"T", b":", b"9" * 25])
 
 
 def _mutated(lines):

@@ -32,16 +32,27 @@ def _validated(pattern: bytes, convert: Callable[[bytes], object]) -> Callable[[
     return checked
 
 
+# Numbers from 10^20 up are refused (the line does not match): no server logs them, Zabbix
+# stores at most 2^64, and they would overflow the float sums and averages of a window.
+TOO_BIG = 10 ** 20
+
+
+def _bounded(value):
+    if value >= TOO_BIG:
+        raise ValueError(value)
+    return value
+
+
 def to_int(raw: bytes) -> int:
     if not raw.isdigit():
         raise ValueError(raw)
-    return int(raw)
+    return _bounded(int(raw))
 
 
 def to_optional_int(raw: bytes) -> int | None:
     """Apache writes '-' for a status it never set (e.g. a request aborted early)."""
     if raw.isdigit():
-        return int(raw)
+        return _bounded(int(raw))
     if raw == b"-":
         return None
     raise ValueError(raw)
@@ -50,7 +61,7 @@ def to_optional_int(raw: bytes) -> int | None:
 def to_bytes_count(raw: bytes) -> int:
     """Byte counts: nginx and Apache write '-' for zero bytes."""
     if raw.isdigit():
-        return int(raw)
+        return _bounded(int(raw))
     if raw == b"-":
         return 0
     raise ValueError(raw)
@@ -62,7 +73,7 @@ def to_hex_int(raw: bytes) -> int | None:
         return None
     if not raw.isalnum() or raw.startswith((b"0x", b"0X")):
         raise ValueError(raw)
-    return int(raw, 16)
+    return _bounded(int(raw, 16))
 
 
 def to_float(raw: bytes) -> float | None:
@@ -71,7 +82,7 @@ def to_float(raw: bytes) -> float | None:
         return None
     if not (raw.replace(b".", b"", 1).isdigit() and raw[:1].isdigit() and raw[-1:].isdigit()):
         raise ValueError(raw)
-    return float(raw)
+    return _bounded(float(raw))
 
 
 def duration(per_second: int) -> Callable[[bytes], float | None]:
@@ -212,14 +223,19 @@ def _digits_column(fallback: Callable[[bytes], object]) -> Callable[[list], list
     slow = by_table(fallback)
 
     def convert_column(column: list) -> list:
+        if not column:
+            return []
         if len(set(column[:64])) < 16:      # few distinct values (statuses): a table
             distinct = set(column)
             if all(map(bytes.isdigit, distinct)):
                 table = {v: int(v) for v in distinct}
-                return list(map(table.__getitem__, column))
+                if max(table.values()) < TOO_BIG:
+                    return list(map(table.__getitem__, column))
         elif all(map(bytes.isdigit, column)):
-            return list(map(int, column))
-        return slow(column)
+            values = list(map(int, column))
+            if max(values) < TOO_BIG:
+                return values
+        return slow(column)                 # raises ValueError on the culprit
     return convert_column
 
 
@@ -227,9 +243,13 @@ _FLOAT_COLUMN = re.compile(rb"(?:(?:\d+(?:\.\d+)?|-)\n)*")
 
 
 def _check_float_column(column: list) -> None:
-    """A float column that is not asked for: one regex over its distinct values, no floats."""
-    if column and _FLOAT_COLUMN.fullmatch(b"\n".join(set(column)) + b"\n") is None:
+    """A float column that is not asked for: checked on its distinct values."""
+    distinct = set(column)
+    if column and _FLOAT_COLUMN.fullmatch(b"\n".join(distinct) + b"\n") is None:
         raise ValueError("not a number")
+    distinct.discard(b"-")
+    if distinct and max(map(float, distinct)) >= TOO_BIG:
+        raise ValueError("too big")
 
 
 def _float_column(column: list, convert=to_float) -> list:
@@ -238,6 +258,8 @@ def _float_column(column: list, convert=to_float) -> list:
     if not column or _FLOAT_COLUMN.fullmatch(b"\n".join(distinct) + b"\n") is None:
         return by_table(convert)(column)    # raises ValueError on the culprit
     table = {v: float(v) for v in distinct if v != b"-"}
+    if table and max(table.values()) >= TOO_BIG:
+        return by_table(convert)(column)    # raises ValueError on the culprit
     table[b"-"] = None
     return list(map(table.__getitem__, column))
 

@@ -171,7 +171,7 @@ class LogFormat:
                 values = [None if raw[i] is None else conv(raw[i]) for i, conv in convert]
                 return tuple(values[at] if derive is None else derive(*map(values.__getitem__, at))
                              for at, derive in outputs)
-            except ValueError:   # e.g. a month that does not exist
+            except (ValueError, OverflowError):   # e.g. a month that does not exist
                 return None
         return extract
 
@@ -186,12 +186,12 @@ class LogFormat:
             raw = m.group(field)
             try:
                 values[field] = None if raw is None else ftype.convert(raw)
-            except ValueError:
+            except (ValueError, OverflowError):
                 return self.origins.get(field, field), raw
         for field, rule in self._derived.items():
             try:
                 rule.convert(*(values[s] for s in rule.sources))
-            except ValueError:
+            except (ValueError, OverflowError):
                 shown = " ".join(self.origins.get(s, s) for s in rule.sources)
                 return f"{field} (from {shown})", b" ".join(m.group(s) or b"" for s in rule.sources)
         return None
@@ -337,7 +337,7 @@ class _Layout:
                         values["time_local"] = by_table(_time_text)(list(zip(dates, zones)))
                 columns = {n: values[n] if n in values else self._derive(n, values)
                            for n in names}
-            except ValueError:            # a token that is not of its type: the regex decides
+            except (ValueError, OverflowError):   # a token not of its type: the regex decides
                 return by_regex(lines)
             if misfits:
                 extra, unmatched = by_regex(misfits)
