@@ -262,6 +262,7 @@ class Pipeline:
             if self.dead():
                 break
             self.wait(0.2)
+            systemd.watchdog()         # a stop may take up to STOP_TIMEOUT, past WatchdogSec
         graceful = self.finished() and not self.dead()
         self.kill()
         return graceful
@@ -352,6 +353,7 @@ class Supervisor:
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline and self._signal is None:
             time.sleep(0.1)
+            systemd.watchdog()         # the backoff may last longer than WatchdogSec
         return self._start()
 
     def _reload(self, pipeline: Pipeline) -> Pipeline:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from daemon import make_config, make_log
+from daemon import log_text, make_config, make_log, stage_pid, wait_log
 
 from helpers import ROOT
 
@@ -40,3 +40,35 @@ def test_ready_watchdog_and_stopping(tmp_path):
     assert messages[0] == "READY=1"
     assert messages.count("WATCHDOG=1") >= 3          # every half second for 5 s, give or take
     assert messages[-1] == "STOPPING=1"
+
+
+def test_keep_alives_go_on_while_a_restart_backs_off(tmp_path):
+    """A stage that keeps dying makes the supervisor wait before restarting (2 s, 4 s …, up
+    to 60 s: longer than WatchdogSec); systemd must not take the waiting for a hang."""
+    address = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(address)
+    config = make_config(tmp_path, make_log(tmp_path / "access.log", 1000))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NOTIFY_SOCKET=address, WATCHDOG_USEC="1000000")
+    with open(tmp_path / "plogd.log", "ab") as log:       # where wait_log looks
+        proc = subprocess.Popen([sys.executable, "-m", "plogd", "--multi", "-c", str(config)],
+                                env=env, stderr=log)
+    try:
+        for restart in (1, 2):         # the first restart is at once, the second waits 2 s
+            os.kill(stage_pid(proc, "plogd: reader"), signal.SIGKILL)
+            wait_log(config, lambda text, n=restart: text.count("restarting the pipeline") >= n)
+        sock.settimeout(0.1)
+        pings, deadline = [], time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            try:
+                if sock.recv(100) == b"WATCHDOG=1":
+                    pings.append(time.monotonic())
+            except socket.timeout:
+                pass
+        assert "in 2 s" in log_text(config)           # it did back off
+        gaps = [b - a for a, b in zip(pings, pings[1:])]
+        assert len(pings) >= 4 and max(gaps) < 1.0, pings
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        sock.close()
