@@ -122,10 +122,11 @@ def test_split_path_is_used_for_plain_lines():
     extract = fmt.batch_extractor(["timestamp", "status", "upstream_response_time"])
     listed = TIMED.replace(b"0.021", b"0.1, 0.2 : 0.25")    # the last token: split path too
     escaped = TIMED.replace(b"(X11)", b"\\x22X11\\x22")
-    columns, unmatched = extract([TIMED, listed, escaped])
-    assert unmatched == 0 and columns["timestamp"] == [1795963801] * 3
+    stray = listed + b" x"          # not a list: a misfit alone, not its batch to the regex
+    columns, unmatched = extract([TIMED, listed, escaped, stray])
+    assert unmatched == 1 and columns["timestamp"] == [1795963801] * 3
     assert columns["upstream_response_time"] == [0.021, 0.1 + 0.2 + 0.25, 0.021]
-    assert calls == [escaped]     # only the line with an escape reached the regex
+    assert calls == [escaped, stray]     # only these lines reached the regex
 
 
 def test_numbers_too_big_for_a_window_do_not_match():

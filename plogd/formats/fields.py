@@ -98,6 +98,11 @@ def _list_items(raw: bytes) -> list[bytes]:
     return raw.replace(b" : ", b", ").split(b", ")
 
 
+def list_spaces_fit(raw: bytes) -> bool:
+    """Whether every space of a list is in a separator (', ' or ' : ')."""
+    return b" " not in raw.replace(b", ", b"").replace(b" : ", b"")
+
+
 def to_float_list(raw: bytes) -> float | None:
     """nginx $upstream_*_time: one value per upstream tried, ', ' between servers and
     ' : ' between upstream groups; '-' where none answered. The total time is the sum."""
@@ -282,8 +287,8 @@ class FieldType:
     pattern: bytes         # what the regex accepts for the raw value
     convert: Callable[[bytes], object]
     numeric: bool
-    # a column of values known to hold no space (the split path) -> typed values;
-    # raises ValueError when one of them is not of this type
+    # a column of tokens (the split path: no space, but for a `spaced` list) -> typed
+    # values; raises ValueError when one of them is not of this type
     convert_tokens: Callable[[list], list] | None = None
     quoted: "FieldType | None" = None   # the type inside "...", where a string may hold spaces
     any_token: bool = False             # convert accepts any token: nothing to check
@@ -323,6 +328,8 @@ _IN_QUOTES = rb'(?:[^"\\]|\\.)*'
 QUOTED = FieldType("string", _IN_QUOTES, to_str, False, any_token=True)
 STRING = FieldType("string", rb"[^ ]+", to_str, False, quoted=QUOTED, any_token=True)
 MAYBE_EMPTY = FieldType("string", rb"[^ ]*", to_str, False, quoted=QUOTED, any_token=True)
+
+
 def _check_host_lengths(column: list) -> None:
     if column and (b"" in column or len(max(column, key=len)) > 253):
         raise ValueError("a host of 0 or more than 253 characters")

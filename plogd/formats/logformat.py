@@ -6,10 +6,10 @@ compilers (nginx.py, apache.py) produce the same template pieces, with the types
 From the pieces we build both the full regex and, when the layout allows it, a split path for
 whole batches: split each line on ``"`` and its unquoted parts on spaces, check the layout
 and every literal, collect the raw tokens into columns, then convert each column at once (in
-C where the type allows: ``map(int, ...)``, one regex over the joined floats, tables of
-distinct values). A line that does not fit the layout (escapes, lists with spaces, CR,
-garbage) goes to the regex; a column with a token that is not of its type sends its batch to
-the regex. Both paths use the types of ``fields``, so they give identical values (a property
+C where the type allows: ``map(int, ...)``, one regex over the distinct floats, tables of
+distinct values). A list (nginx ``$upstream_*``: ``0.1, 0.2``) that ends its part takes the
+rest of it. A line that does not fit the layout (escapes, a list elsewhere, CR, garbage) goes
+to the regex; a column with a token that is not of its type sends its batch to the regex. Both paths use the types of ``fields``, so they give identical values (a property
 test checks it); the split path is about 2x faster.
 
 Fields whose name starts with '_' are matched and checked but not offered (the parts of an
@@ -21,7 +21,7 @@ import re
 from typing import Callable
 
 from .fields import (STRING, TIME, Derived, FieldType, by_table, derived_fields,
-                     field_type, to_epoch)
+                     field_type, list_spaces_fit, to_epoch)
 
 Columns = dict[str, list]
 # (lines, text=None) -> (columns, unmatched); `text`: the lines as read (newlines between), if
@@ -364,6 +364,11 @@ class _Layout:
             conditions.append(" == ".join(empty + ["b''"]))
         conditions += [f"{e} == {lit!r}" for e, lit in self.literals if lit != b""]
         conditions += self.nonempty
+        # a list taking the rest of its part: its spaces must be separators (a stray token
+        # after it makes the line a misfit, not a bad value that sends its batch to the regex)
+        conditions += [f"(b' ' not in s{i}_{self.token_counts[i] - 1} or "
+                       f"list_spaces_fit(s{i}_{self.token_counts[i] - 1}))"
+                       for i in sorted(self.rest_parts)]
         parts = ", ".join(f"p{i}" for i in range(self.n_parts))
         src = "\n".join([
             "def collect(lines):",
@@ -384,7 +389,7 @@ class _Layout:
             *[f"        a{k}({e})" for k, e in enumerate(exprs)],
             "    return {" + ", ".join(f"{t!r}: c{k}" for k, t in enumerate(targets)) + "}, misfits",
         ])
-        env: dict = {}
+        env: dict = {"list_spaces_fit": list_spaces_fit}
         exec(compile(src, f"<{len(targets)}-column collector>", "exec"), env)
         return env["collect"]
 
