@@ -127,6 +127,7 @@ def _reader(config: Config, state, lines, slots: BatchSlots, stop_reading, worke
                 if time.monotonic() - last_tick >= IDLE_SLEEP:
                     lines.put(Tick(time.time(), dict(sent)))
                     last_tick = time.monotonic()
+            slots.release_idle()
             stop_reading.wait(IDLE_SLEEP)
     finally:
         read.close()
