@@ -84,7 +84,17 @@ PR_SET_PDEATHSIG = 1
 def _stage(supervisor: int, run, *args) -> None:
     """A stage process: it dies with its supervisor. Killed with SIGKILL, a supervisor cannot
     stop its stages, and orphans would go on reading and writing beside the next plogd."""
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    signal.set_wakeup_fd(-1)                # the supervisor's, inherited
+    # The supervisor decides when stages stop (a Ctrl-C reaches the whole process group;
+    # under systemd, KillMode=mixed signals the supervisor alone); a SIGTERM sent to the
+    # stage itself (multiprocessing, when the supervisor exits on an error) ends it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+        _log.warning("prctl(PR_SET_PDEATHSIG) failed (%s): this stage would outlive a killed "
+                     "supervisor", os.strerror(ctypes.get_errno()))
     if os.getppid() != supervisor:          # it died before prctl: nobody will send the signal
         os._exit(1)
     run(*args)
@@ -137,7 +147,6 @@ def _reader(config: Config, state, lines, slots: BatchSlots, stop_reading, worke
 
 def _parser(config: Config, lines, slots: BatchSlots, partials, index: int, workers: int) -> None:
     setproctitle.setproctitle(_title(config, f"parser {index}/{workers}"))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)    # the supervisor decides when to stop
     parse = ParseStage(config.inputs, config.interval, config.max_line_length)
     while True:
         message = lines.get()
@@ -151,7 +160,6 @@ def _parser(config: Config, lines, slots: BatchSlots, partials, index: int, work
 
 def _aggregator(config: Config, state, partials, commits, workers: int, restarts: int) -> None:
     setproctitle.setproctitle(_title(config, "aggregator"))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     reader_stats: dict = {}        # the latest the reader sent
     aggregate = AggregateStage(config.inputs, config.interval, state=state,
                                monitor=Monitor(config.interval, lambda: reader_stats,
@@ -179,7 +187,6 @@ def _aggregator(config: Config, state, partials, commits, workers: int, restarts
 
 def _writer(config: Config, commits, sender_stop) -> None:
     setproctitle.setproctitle(_title(config, "writer"))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     write = WriteStage(config.result_path, config.checkpoint_path, config.host, config.inputs,
                        rotate_bytes=config.zabbix.result_rotate_bytes if config.zabbix else 0)
     try:
@@ -196,7 +203,6 @@ def _writer(config: Config, commits, sender_stop) -> None:
 def _sender(config: Config, sender_stop) -> None:
     """Follows the result file (the spool) and sends it; the writer says when all is written."""
     setproctitle.setproctitle(_title(config, "zabbix-sender"))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sender = make_sender(config)
     try:
         while not sender_stop.wait(IDLE_SLEEP):

@@ -16,7 +16,11 @@ def notify(state: str) -> None:
     if address.startswith("@"):              # an abstract socket
         address = "\0" + address[1:]
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.sendto(state.encode(), address)
+        sock.setblocking(False)     # a receiver that does not read must not stop plogd
+        try:
+            sock.sendto(state.encode(), address)
+        except OSError:             # full, or gone: a keep-alive comes again soon
+            pass
 
 
 def watchdog() -> None:

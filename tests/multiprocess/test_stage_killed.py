@@ -58,3 +58,19 @@ def test_stages_die_with_a_killed_supervisor(tmp_path):
     while any(map(_running, stages)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [pid for pid in stages if _running(pid)]
+
+
+def test_a_stage_sent_sigterm_ends_and_is_recovered(tmp_path):
+    """Only the supervisor decides to stop; a SIGTERM sent to a stage itself (multiprocessing
+    does so when the supervisor exits on an error) ends that stage, it is not swallowed."""
+    log = make_log(tmp_path / "access.log", 20_000)
+    config = make_config(tmp_path, log)
+    expected = truth(config, log)
+    proc = start(config, "--multi", "--workers", "2")
+    try:
+        os.kill(stage_pid(proc, "plogd: parser 1/2"), signal.SIGTERM)
+        wait_log(config, lambda text: "stage parser 1/2 (killed by SIGTERM) died" in text)
+        got = wait_for(tmp_path / "state" / "results.jsonl", expected)
+    finally:
+        assert stop(proc) == 0
+    assert got == expected
