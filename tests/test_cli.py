@@ -134,6 +134,10 @@ def test_demo_follows_its_log_and_shows_exact_windows(tmp_path):
                             (tmp_path / "access.log").read_bytes()):
         h, m, s = map(int, stamp.split(b":"))
         per_window[f"{h:02d}:{m:02d}:{s - s % 5:02d}"] += 1
-    assert shown == {w: per_window[w] for w in shown}
+    # exact, but for lines plogd itself counted as late (the writer thread stalled past the
+    # 1 s lateness on a loaded machine)
+    late = sum(int(n) for n in re.findall(r"late\[nginx\]=(\d+)", out))
+    missing = {w: per_window[w] - shown[w] for w in shown}
+    assert min(missing.values()) >= 0 and sum(missing.values()) <= late, (shown, per_window)
     records = read_records(tmp_path / "state" / "results.jsonl")
     assert sum(r["value"] for r in records if r["key"] == "nginx.requests") == sum(shown.values())

@@ -25,7 +25,8 @@ from .fields import (STRING, TIME, Derived, FieldType, by_table, derived_fields,
 
 Columns = dict[str, list]
 # (lines, text=None) -> (columns, unmatched); `text`: the lines as read (newlines between), if
-# the caller has it: one look for backslashes in it spares a look in every line
+# the caller has it: one look for backslashes in it spares a look in every line. It must hold
+# every line (more is harmless): a line with an escape it lacked would be split wrongly.
 BatchExtractor = Callable[..., "tuple[Columns, int]"]
 Pieces = list[tuple[str, "str | None"]]     # (literal text, the variable after it)
 

@@ -401,7 +401,7 @@ class ReadStage:
 
     RESCAN = 5.0
     PROGRESS_EVERY = 10.0
-    FAR_BEHIND = 64 << 20      # bytes not read yet: worth telling the operator about
+    FAR_BEHIND = 64_000_000    # bytes not read yet: worth telling the operator about
 
     def __init__(self, inputs, max_line: int, positions: dict[str, dict[str, Position]],
                  first_run: bool):

@@ -107,7 +107,8 @@ def main() -> int:
             digests[name].add(digest)
     for name, mode in modes.items():
         whole, processing = best[name]
-        peak = run(mode, log, workdir, sample=True)[2]     # one more run, for the memory
+        _, _, peak, digest = run(mode, log, workdir, sample=True)   # one more, for memory
+        digests[name].add(digest)
         print(f"{name:<10} {args.lines:>9} lines  command {whole:6.2f} s  processing "
               f"{processing:6.2f} s = {args.lines / processing:>9,.0f} lines/s  "
               f"peak memory (all processes) RSS {peak[0] / 2**20:6.1f} MiB, "
