@@ -127,6 +127,9 @@ def test_split_path_is_used_for_plain_lines():
     assert unmatched == 1 and columns["timestamp"] == [1795963801] * 3
     assert columns["upstream_response_time"] == [0.021, 0.1 + 0.2 + 0.25, 0.021]
     assert calls == [escaped, stray]     # only these lines reached the regex
+    calls.clear()                         # the same, given the batch text (the quick way)
+    lines = [TIMED, listed, stray]
+    assert extract(lines, b"\n".join(lines))[1] == 1 and calls == [stray]
 
 
 def test_numbers_too_big_for_a_window_do_not_match():

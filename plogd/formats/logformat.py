@@ -252,6 +252,7 @@ class _Layout:
         self.whole_parts = whole_parts       # unquoted parts that hold only literal text
         self.token_counts = token_counts     # other unquoted parts -> number of tokens
         self.rest_parts = rest_parts         # parts whose last token takes the rest (a list)
+        self.rest_tokens = [f"s{i}_{token_counts[i] - 1}" for i in sorted(rest_parts)]
         self.literals = literals             # (token expression, expected bytes)
         self.nonempty = nonempty             # expressions that must not be empty ([^ ]+)
         self.raw = raw                       # field -> expression giving its raw bytes
@@ -318,12 +319,17 @@ class _Layout:
                              if not t.any_token and n not in sources]
         if has_time:
             checked.remove("time_local")
-        collect = self._collector(checked, has_time, escapes=True)
-        collect_plain = self._collector(checked, has_time, escapes=False)
+        careful = self._collector(checked, has_time, careful=True)
+        quick = self._collector(checked, has_time, careful=False)
+        lists = [n for n in checked if self.raw[n] in self.rest_tokens]
 
         def extract(lines: list[bytes], text: bytes | None = None) -> tuple[Columns, int]:
-            plain = text is not None and b"\\" not in text     # no line holds an escape
-            tokens, misfits = (collect_plain if plain else collect)(lines)
+            # the quick collector when no line holds an escape (one look at the text), then
+            # the careful one if a list took more than a list (one look per list column)
+            quick_enough = text is not None and b"\\" not in text
+            tokens, misfits = (quick if quick_enough else careful)(lines)
+            if quick_enough and not all(list_spaces_fit(b"\n".join(tokens[n])) for n in lists):
+                tokens, misfits = careful(lines)
             try:
                 values = {n: self.types[n].column_converter(tokens[n])
                           for n in checked if n in sources}
@@ -354,9 +360,10 @@ class _Layout:
             return by_table(rule.convert)(values[rule.sources[0]])
         return list(map(rule.convert, *(values[s] for s in rule.sources)))
 
-    def _collector(self, fields: list[str], with_time: bool, escapes: bool):
-        """Generated code: lines -> ({field: raw tokens}, lines that do not fit the layout);
-        `escapes`: lines may hold backslashes (those go to the regex)."""
+    def _collector(self, fields: list[str], with_time: bool, careful: bool):
+        """Generated code: lines -> ({field: raw tokens}, lines that do not fit the layout).
+        `careful`: look at every line for backslashes and for a list taking more than a
+        list (a stray word after it): such lines go to the regex."""
         targets = list(fields) + (["[date", "zone]"] if with_time else [])
         exprs = [self.raw[n] for n in fields] + (list(self.time_tokens) if with_time else [])
         conditions = [f"p{i} == {text!r}" for i, text in self.whole_parts.items()]
@@ -365,11 +372,8 @@ class _Layout:
             conditions.append(" == ".join(empty + ["b''"]))
         conditions += [f"{e} == {lit!r}" for e, lit in self.literals if lit != b""]
         conditions += self.nonempty
-        # a list taking the rest of its part: its spaces must be separators (a stray token
-        # after it makes the line a misfit, not a bad value that sends its batch to the regex)
-        conditions += [f"(b' ' not in s{i}_{self.token_counts[i] - 1} or "
-                       f"list_spaces_fit(s{i}_{self.token_counts[i] - 1}))"
-                       for i in sorted(self.rest_parts)]
+        if careful:     # a stray word after a list: a misfit, not its whole batch to the regex
+            conditions += [f"(b' ' not in {e} or list_spaces_fit({e}))" for e in self.rest_tokens]
         parts = ", ".join(f"p{i}" for i in range(self.n_parts))
         src = "\n".join([
             "def collect(lines):",
@@ -377,7 +381,7 @@ class _Layout:
             "    misfits = []",
             "    for line in lines:",
             *(["        if b'\\\\' in line:",
-               "            misfits.append(line); continue"] if escapes else []),
+               "            misfits.append(line); continue"] if careful else []),
             "        try:    # a line with more or fewer parts or tokens does not unpack",
             f"            {parts}, = line.split(b'\"')",
             *[f"            {', '.join(f's{i}_{k}' for k in range(n))}, = "
