@@ -257,28 +257,40 @@ def _check_float_column(column: list) -> None:
         raise ValueError("too big")
 
 
-def _float_column(column: list, convert=to_float) -> list:
+def _float_column(column: list) -> list:
     """Through a table of the distinct values (request times repeat: milliseconds)."""
     distinct = set(column)
     if not column or _FLOAT_COLUMN.fullmatch(b"\n".join(distinct) + b"\n") is None:
-        return by_table(convert)(column)    # raises ValueError on the culprit
+        return by_table(to_float)(column)   # raises ValueError on the culprit
     table = {v: float(v) for v in distinct if v != b"-"}
     if table and max(table.values()) >= TOO_BIG:
-        return by_table(convert)(column)    # raises ValueError on the culprit
+        return by_table(to_float)(column)   # raises ValueError on the culprit
     table[b"-"] = None
     return list(map(table.__getitem__, column))
 
 
-def _float_list_column(column: list) -> list:
-    """A column of $upstream_*_time: single values as floats, lists summed."""
-    return _float_column(column, to_float_list)
+_FLOAT_LIST_COLUMN = re.compile(rb"(?:(?:%s|-)(?:%s(?:%s|-))*\n)*"
+                                % (_NUMBER, _LIST_SEPARATOR, _NUMBER))
 
 
 def _check_float_list_column(column: list) -> None:
-    try:
-        _check_float_column(column)
-    except ValueError:
-        by_table(to_float_list)(column)     # lists (or the culprit: ValueError)
+    """Like to_float_list on each distinct value, without the floats: the list pattern (it
+    cannot match a newline), then the bound on every item."""
+    joined = b"\n".join(set(column)) + b"\n"
+    if column and _FLOAT_LIST_COLUMN.fullmatch(joined) is None:
+        raise ValueError("not a list of numbers")
+    items = set(re.split(_LIST_SEPARATOR + rb"|\n", joined))
+    items -= {b"-", b""}
+    if items and max(map(float, items)) >= TOO_BIG:
+        raise ValueError("too big")
+
+
+def _float_list_column(column: list) -> list:
+    """A column of $upstream_*_time: single values as floats, lists summed, '-' None."""
+    _check_float_list_column(column)
+    table = {v: to_float_list(v) if b" " in v else float(v) for v in set(column) if v != b"-"}
+    table[b"-"] = None
+    return list(map(table.__getitem__, column))
 
 
 @dataclass(frozen=True)
