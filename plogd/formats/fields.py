@@ -244,53 +244,43 @@ def _digits_column(fallback: Callable[[bytes], object]) -> Callable[[list], list
     return convert_column
 
 
-_FLOAT_COLUMN = re.compile(rb"(?:(?:\d+(?:\.\d+)?|-)\n)*")
+_NUMBER_ENDS = re.compile(_LIST_SEPARATOR + rb"|\n")
 
 
-def _check_float_column(column: list) -> None:
-    """A float column that is not asked for: checked on its distinct values."""
-    distinct = set(column)
-    if column and _FLOAT_COLUMN.fullmatch(b"\n".join(distinct) + b"\n") is None:
-        raise ValueError("not a number")
-    distinct.discard(b"-")
-    if distinct and max(map(float, distinct)) >= TOO_BIG:
-        raise ValueError("too big")
+def _distinct_numbers(pattern: bytes) -> Callable[[list], set]:
+    """For a column of numbers, '-' or lists of them (`pattern`, which cannot match a
+    newline): its distinct values, checked on them alone as the converters check each value:
+    ValueError for one that `pattern` rejects or that holds a number of TOO_BIG or more."""
+    whole = re.compile(rb"(?:(?:%s)\n)*" % pattern)
+
+    def distinct_numbers(column: list) -> set:
+        distinct = set(column)
+        joined = b"\n".join(distinct) + b"\n"
+        if column and whole.fullmatch(joined) is None:
+            raise ValueError("not a number")
+        numbers = set(_NUMBER_ENDS.split(joined)) - {b"-", b""}
+        if numbers and max(map(float, numbers)) >= TOO_BIG:
+            raise ValueError("too big")
+        return distinct
+    return distinct_numbers
 
 
-def _float_column(column: list) -> list:
-    """Through a table of the distinct values (request times repeat: milliseconds)."""
-    distinct = set(column)
-    if not column or _FLOAT_COLUMN.fullmatch(b"\n".join(distinct) + b"\n") is None:
-        return by_table(to_float)(column)   # raises ValueError on the culprit
-    table = {v: float(v) for v in distinct if v != b"-"}
-    if table and max(table.values()) >= TOO_BIG:
-        return by_table(to_float)(column)   # raises ValueError on the culprit
-    table[b"-"] = None
-    return list(map(table.__getitem__, column))
+def _numbers_column(distinct_numbers: Callable[[list], set],
+                    convert: Callable[[bytes], object]) -> Callable[[list], list]:
+    """A column converter through a table of its distinct values, once they are checked
+    (request times repeat: milliseconds)."""
+    def convert_column(column: list) -> list:
+        table = {v: convert(v) for v in distinct_numbers(column)}
+        return list(map(table.__getitem__, column))
+    return convert_column
 
 
-_FLOAT_LIST_COLUMN = re.compile(rb"(?:(?:%s|-)(?:%s(?:%s|-))*\n)*"
-                                % (_NUMBER, _LIST_SEPARATOR, _NUMBER))
+def _checked_float(raw: bytes) -> float | None:
+    return None if raw == b"-" else float(raw)
 
 
-def _check_float_list_column(column: list) -> None:
-    """Like to_float_list on each distinct value, without the floats: the list pattern (it
-    cannot match a newline), then the bound on every item."""
-    joined = b"\n".join(set(column)) + b"\n"
-    if column and _FLOAT_LIST_COLUMN.fullmatch(joined) is None:
-        raise ValueError("not a list of numbers")
-    items = set(re.split(_LIST_SEPARATOR + rb"|\n", joined))
-    items -= {b"-", b""}
-    if items and max(map(float, items)) >= TOO_BIG:
-        raise ValueError("too big")
-
-
-def _float_list_column(column: list) -> list:
-    """A column of $upstream_*_time: single values as floats, lists summed, '-' None."""
-    _check_float_list_column(column)
-    table = {v: to_float_list(v) if b" " in v else float(v) for v in set(column) if v != b"-"}
-    table[b"-"] = None
-    return list(map(table.__getitem__, column))
+def _checked_float_list(raw: bytes) -> float | None:
+    return float(raw) if b" " not in raw and raw != b"-" else to_float_list(raw)
 
 
 @dataclass(frozen=True)
@@ -307,7 +297,7 @@ class FieldType:
     spaced: bool = False                # a value may hold spaces (a list): the split path
                                         # takes it as the rest of its part, when it is last
     # a cheaper check of a column that is not asked for (raises ValueError), if there is one
-    check_tokens: Callable[[list], None] | None = None
+    check_tokens: Callable[[list], object] | None = None
 
     @property
     def column_converter(self) -> Callable[[list], list]:
@@ -365,12 +355,17 @@ INT = FieldType("int", rb"\d+", to_int, True, _digits_column(to_int))
 OPTIONAL_INT = FieldType("int", rb"\d+|-", to_optional_int, True, _digits_column(to_optional_int))
 HEX_INT = FieldType("int", rb"[0-9A-Fa-f]+|-", to_hex_int, True)
 BYTES = FieldType("int", rb"\d+|-", to_bytes_count, True, _digits_column(to_bytes_count))
-FLOAT = FieldType("float", _NUMBER + rb"|-", to_float, True, _float_column,
-                  check_tokens=_check_float_column)
+_distinct_floats = _distinct_numbers(_NUMBER + rb"|-")
+FLOAT = FieldType("float", _NUMBER + rb"|-", to_float, True,
+                  _numbers_column(_distinct_floats, _checked_float),
+                  check_tokens=_distinct_floats)
 _LIST_OF = rb"(?:%s|-)(?:%s(?:%s|-))*"
+_FLOAT_LIST = _LIST_OF % (_NUMBER, _LIST_SEPARATOR, _NUMBER)
+_distinct_float_lists = _distinct_numbers(_FLOAT_LIST)
 FLOAT_LIST = FieldType(
-    "float", _LIST_OF % (_NUMBER, _LIST_SEPARATOR, _NUMBER), to_float_list, True,
-    convert_tokens=_float_list_column, check_tokens=_check_float_list_column, spaced=True)
+    "float", _FLOAT_LIST, to_float_list, True,
+    convert_tokens=_numbers_column(_distinct_float_lists, _checked_float_list),
+    check_tokens=_distinct_float_lists, spaced=True)
 INT_LIST = FieldType("int", _LIST_OF % (rb"\d+", _LIST_SEPARATOR, rb"\d+"), to_int_list, True,
                      _digits_column(to_int_list), spaced=True)
 LAST_STATUS = replace(INT_LIST, convert=to_last_status,
