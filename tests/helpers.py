@@ -49,3 +49,17 @@ def mutated_lines(lines: list[bytes], pieces, span: int = 400):
         return line
     ops = st.lists(st.tuples(st.integers(0, span), pieces, st.integers(0, 3)), max_size=4)
     return st.tuples(st.sampled_from(lines), ops).map(mutate)
+
+
+def assert_split_path_agrees(fmt, lines: list[bytes]) -> None:
+    """The split path of `fmt` (with and without the batch text) gives the rows the regex,
+    the authority, gives line by line, and counts the others as unmatched."""
+    names = list(fmt.fields)
+    columns, unmatched = fmt.batch_extractor(names)(lines)
+    # given the text of the batch (as the parser does): the same
+    assert fmt.batch_extractor(names)(lines, b"\n".join(lines)) == (columns, unmatched)
+    split_rows = sorted(map(repr, zip(*(columns[n] for n in names))))
+    regex = fmt._regex_extractor(names)
+    authority = [row for row in map(regex, lines) if row is not None]
+    assert split_rows == sorted(map(repr, authority))
+    assert unmatched == len(lines) - len(authority)

@@ -3,7 +3,7 @@ regex (the authority) on every line, valid or not."""
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from helpers import mutated_lines
+from helpers import assert_split_path_agrees, mutated_lines
 from plogd.formats import BUILTIN_TEMPLATES, FormatError, LogFormat, get_format
 
 TIMED = (b'203.0.113.9 - alice [29/Nov/2026:18:20:01 +0330] "GET /a?b=1 HTTP/1.1" 200 5123 '
@@ -96,15 +96,7 @@ def _mutations():
        name=st.sampled_from(sorted(BUILTIN_TEMPLATES)))
 def test_split_path_agrees_with_regex(lines, name):
     fmt = get_format(name)
-    names = list(fmt.fields)
-    columns, unmatched = fmt.batch_extractor(names)(lines)
-    # given the text of the batch (as the parser does): the same
-    assert fmt.batch_extractor(names)(lines, b"\n".join(lines)) == (columns, unmatched)
-    split_rows = sorted(map(repr, zip(*(columns[n] for n in names))))
-    regex = fmt._regex_extractor(names)
-    authority = [row for row in map(regex, lines) if row is not None]
-    assert split_rows == sorted(map(repr, authority))
-    assert unmatched == len(lines) - len(authority)
+    assert_split_path_agrees(fmt, lines)
 
 
 @settings(max_examples=500, deadline=None)

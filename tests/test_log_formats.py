@@ -7,7 +7,7 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from helpers import mutated_lines
+from helpers import assert_split_path_agrees, mutated_lines
 from plogd.formats import (BUILTIN_TEMPLATES, FormatError, compile_apache, compile_nginx,
                            describe_fields, get_format)
 from plogd.formats.detect import detect, explain, first_failure, match_ratio, read_sample
@@ -337,15 +337,7 @@ def _sample_batches(draw):
 @given(sample=_sample_batches())
 def test_split_path_agrees_with_regex_on_compiled_formats(sample):
     fmt, lines = sample
-    names = list(fmt.fields)
-    columns, unmatched = fmt.batch_extractor(names)(lines)
-    # given the text of the batch (as the parser does): the same
-    assert fmt.batch_extractor(names)(lines, b"\n".join(lines)) == (columns, unmatched)
-    split_rows = sorted(map(repr, zip(*(columns[n] for n in names))))
-    regex = fmt._regex_extractor(names)
-    authority = [row for row in map(regex, lines) if row is not None]
-    assert split_rows == sorted(map(repr, authority))
-    assert unmatched == len(lines) - len(authority)
+    assert_split_path_agrees(fmt, lines)
 
 
 def test_samples_use_the_split_path_and_parse():
