@@ -36,8 +36,8 @@ from . import systemd
 from .config import Config, ConfigError
 from .monitoring import Monitor
 from .runner import IDLE_SLEEP, load_state, make_sender, positions_of, spool_of, spool_full
-from .stages.aggregate import AggregateStage
 from .slots import BatchSlots
+from .stages.aggregate import AggregateStage
 from .stages.parse import ParseStage
 from .stages.read import CHUNK, ReadStage
 from .stages.write import WriteStage
@@ -229,7 +229,8 @@ class Pipeline:
         slots = BatchSlots(QUEUE_BATCHES * workers + workers + 1, CHUNK + SLOT_SLACK, _mp)
         sender_stop = _mp.Event()
         self.queues = [lines, partials, commits]
-        stages = [("reader", _reader, (config, state, lines, slots, self.stop_reading, workers, once))]
+        stages = [("reader", _reader,
+                   (config, state, lines, slots, self.stop_reading, workers, once))]
         stages += [(f"parser {i}/{workers}", _parser, (config, lines, slots, partials, i, workers))
                    for i in range(1, workers + 1)]
         stages += [("aggregator", _aggregator,

@@ -9,8 +9,9 @@ and every literal, collect the raw tokens into columns, then convert each column
 C where the type allows: ``map(int, ...)``, one regex over the distinct floats, tables of
 distinct values). A list (nginx ``$upstream_*``: ``0.1, 0.2``) that ends its part takes the
 rest of it. A line that does not fit the layout (escapes, a list elsewhere, CR, garbage) goes
-to the regex; a column with a token that is not of its type sends its batch to the regex. Both paths use the types of ``fields``, so they give identical values (a property
-test checks it); the split path is about 2x faster.
+to the regex; a column with a token that is not of its type sends its batch to the regex.
+Both paths use the types of ``fields``, so they give identical values (a property test
+checks it); the split path is about 2x faster.
 
 Fields whose name starts with '_' are matched and checked but not offered (the parts of an
 Apache time, a directive logged twice).
