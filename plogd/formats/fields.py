@@ -19,6 +19,8 @@ MONTHS = {m.encode(): i for i, m in enumerate(
 
 _NUMBER = rb"\d+(?:\.\d+)?"
 _LIST_SEPARATOR = rb"(?:, | : )"      # nginx: ', ' between servers, ' : ' between groups
+_LIST_OF = rb"(?:%s|-)(?:%s(?:%s|-))*"   # an item or '-', then more after separators
+_FLOAT_LIST = _LIST_OF % (_NUMBER, _LIST_SEPARATOR, _NUMBER)
 
 
 def _validated(pattern: bytes, convert: Callable[[bytes], object]) -> Callable[[bytes], object]:
@@ -247,40 +249,41 @@ def _digits_column(fallback: Callable[[bytes], object]) -> Callable[[list], list
 _NUMBER_ENDS = re.compile(_LIST_SEPARATOR + rb"|\n")
 
 
-def _distinct_numbers(pattern: bytes) -> Callable[[list], set]:
+def _numbers_checker(pattern: bytes) -> Callable[[list], tuple[set, dict]]:
     """For a column of numbers, '-' or lists of them (`pattern`, which cannot match a
-    newline): its distinct values, checked on them alone as the converters check each value:
-    ValueError for one that `pattern` rejects or that holds a number of TOO_BIG or more."""
+    newline): (its distinct values, {number: float} of the numbers they hold), checked on
+    them alone as the converters check each value: ValueError for a value that `pattern`
+    rejects or that holds a number of TOO_BIG or more."""
     whole = re.compile(rb"(?:(?:%s)\n)*" % pattern)
 
-    def distinct_numbers(column: list) -> set:
+    def numbers_in(column: list) -> tuple[set, dict]:
         distinct = set(column)
         joined = b"\n".join(distinct) + b"\n"
         if column and whole.fullmatch(joined) is None:
             raise ValueError("not a number")
-        numbers = set(_NUMBER_ENDS.split(joined)) - {b"-", b""}
-        if numbers and max(map(float, numbers)) >= TOO_BIG:
+        numbers = {n: float(n) for n in _NUMBER_ENDS.split(joined) if n and n != b"-"}
+        if numbers and max(numbers.values()) >= TOO_BIG:
             raise ValueError("too big")
-        return distinct
-    return distinct_numbers
+        return distinct, numbers
+    return numbers_in
 
 
-def _numbers_column(distinct_numbers: Callable[[list], set],
-                    convert: Callable[[bytes], object]) -> Callable[[list], list]:
-    """A column converter through a table of its distinct values, once they are checked
-    (request times repeat: milliseconds)."""
-    def convert_column(column: list) -> list:
-        table = {v: convert(v) for v in distinct_numbers(column)}
-        return list(map(table.__getitem__, column))
-    return convert_column
+_float_numbers = _numbers_checker(_NUMBER + rb"|-")
+_float_list_numbers = _numbers_checker(_FLOAT_LIST)
 
 
-def _checked_float(raw: bytes) -> float | None:
-    return None if raw == b"-" else float(raw)
+def _float_column(column: list) -> list:
+    """'-' is None; the floats through a table of the distinct values (request times repeat:
+    milliseconds)."""
+    _, numbers = _float_numbers(column)
+    return list(map(numbers.get, column))
 
 
-def _checked_float_list(raw: bytes) -> float | None:
-    return float(raw) if b" " not in raw and raw != b"-" else to_float_list(raw)
+def _float_list_column(column: list) -> list:
+    """$upstream_*_time: single values as floats, lists summed, '-' None."""
+    distinct, numbers = _float_list_numbers(column)
+    numbers.update({v: to_float_list(v) for v in distinct if b" " in v})
+    return list(map(numbers.get, column))
 
 
 @dataclass(frozen=True)
@@ -355,17 +358,10 @@ INT = FieldType("int", rb"\d+", to_int, True, _digits_column(to_int))
 OPTIONAL_INT = FieldType("int", rb"\d+|-", to_optional_int, True, _digits_column(to_optional_int))
 HEX_INT = FieldType("int", rb"[0-9A-Fa-f]+|-", to_hex_int, True)
 BYTES = FieldType("int", rb"\d+|-", to_bytes_count, True, _digits_column(to_bytes_count))
-_distinct_floats = _distinct_numbers(_NUMBER + rb"|-")
-FLOAT = FieldType("float", _NUMBER + rb"|-", to_float, True,
-                  _numbers_column(_distinct_floats, _checked_float),
-                  check_tokens=_distinct_floats)
-_LIST_OF = rb"(?:%s|-)(?:%s(?:%s|-))*"
-_FLOAT_LIST = _LIST_OF % (_NUMBER, _LIST_SEPARATOR, _NUMBER)
-_distinct_float_lists = _distinct_numbers(_FLOAT_LIST)
-FLOAT_LIST = FieldType(
-    "float", _FLOAT_LIST, to_float_list, True,
-    convert_tokens=_numbers_column(_distinct_float_lists, _checked_float_list),
-    check_tokens=_distinct_float_lists, spaced=True)
+FLOAT = FieldType("float", _NUMBER + rb"|-", to_float, True, _float_column,
+                  check_tokens=_float_numbers)
+FLOAT_LIST = FieldType("float", _FLOAT_LIST, to_float_list, True, _float_list_column,
+                       check_tokens=_float_list_numbers, spaced=True)
 INT_LIST = FieldType("int", _LIST_OF % (rb"\d+", _LIST_SEPARATOR, rb"\d+"), to_int_list, True,
                      _digits_column(to_int_list), spaced=True)
 LAST_STATUS = replace(INT_LIST, convert=to_last_status,
