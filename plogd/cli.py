@@ -171,7 +171,8 @@ def _check(args) -> int:
             print(f"    {name:<28} {description}")
         print("  metrics:")
         if os.path.isfile(spec.path):
-            _report_match(spec.format, read_sample(spec.path), spec.path)
+            _report_match(spec.format, read_sample(spec.path, max_line=config.max_line_length),
+                          spec.path)
         for m in spec.metrics:
             detail = m.kind + (f" of {m.field}" if m.field else "")
             detail += f" at {', '.join(map(q_text, m.q))} %" if m.kind == "percentile" else ""
@@ -270,11 +271,15 @@ def _report_match(fmt, sample: list[bytes], path: str) -> None:
 
 def _detect(args) -> int:
     try:
-        sample = read_sample(args.file, args.lines)
+        sample = read_sample(args.file, args.lines, config_module.DEFAULT_MAX_LINE)
     except OSError as e:
         raise ConfigError(f"{args.file}: {e.strerror}")
-    ranking = detect(sample)
     print(f"{args.file}: {len(sample)} lines read")
+    if not sample:
+        print(f"no line to judge: the file is empty, or its lines are longer than "
+              f"{config_module.DEFAULT_MAX_LINE} bytes (max_line_length)")
+        return 1
+    ranking = detect(sample)
     for name, ratio in ranking:
         print(f"  {name:<24} {ratio:7.1%}")
     best, ratio = ranking[0]

@@ -43,7 +43,7 @@ def daemonize(pidfile: str, log_file: str, level: str):
     os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
     context = daemon.DaemonContext(
         pidfile=daemon.pidfile.TimeoutPIDLockFile(os.path.abspath(pidfile), acquire_timeout=0),
-        working_directory="/", umask=0o022, signal_map={})
+        working_directory="/", umask=0o027, signal_map={})   # as the unit's UMask=
     context.open()
     setup_file(log_file, level)
     logging.getLogger("plogd").info("daemon started, pid %d, pid file %s", os.getpid(), pidfile)
