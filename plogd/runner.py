@@ -162,7 +162,7 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
             batches = [] if full or refused else read.poll()
             for batch in batches:
                 aggregate.handle(parse.handle(batch))
-            if not batches and read.idle and not full:
+            if not batches and read.idle and not (full or refused):   # unread lines: no tick
                 aggregate.tick(time.time())
             if sender is not None:
                 sender.poll()       # what the result file gained, when the server can take it
