@@ -130,6 +130,14 @@ class Metric:
         self.top = top            # by: groups kept per window (+ `other`)
 
     @property
+    def keys(self) -> list[str]:
+        """The keys this metric sends: one per percent of a percentile; a `by:` metric's
+        keep their placeholder."""
+        if "{q}" in self.key:
+            return [self.key.replace("{q}", q_text(q)) for q in self.q]
+        return [self.key]
+
+    @property
     def fields(self) -> list[str]:
         """The line fields this metric reads."""
         names = [n for n in (self.field, self.by) if n]
