@@ -32,9 +32,11 @@ result file and send it to Zabbix.
   plogd parse --format NAME     print each line's typed fields as JSON
   plogd detect FILE             which built-in format a log is in
   plogd demo                    follow a log of generated nginx traffic and show the windows
+  plogd zabbix provision -c FILE --url URL ...
+                                import the template, create the host in Zabbix (the API)
 """
 
-COMMANDS = ("check", "replay", "parse", "detect", "demo")
+COMMANDS = ("check", "replay", "parse", "detect", "demo", "zabbix")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,12 +120,18 @@ def _subparser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--duration", type=float, default=30,
                        help="seconds to run, 0 for until Ctrl-C (default: %(default)s)")
         p.add_argument("--dir", help="where to put the log and the state (default: a new temp dir)")
+    elif command == "zabbix":
+        p.description = "plogd and the Zabbix server."
+        zabbix = p.add_subparsers(dest="zabbix_command", metavar="COMMAND", required=True)
+        from .zabbix import provision
+        provision.add_arguments(zabbix.add_parser(
+            "provision", help="import the template, create the host or link it (the API)"))
     return p
 
 
 def _commands():
     return {"check": _check, "replay": _replay, "parse": _parse, "detect": _detect,
-            "demo": _demo}
+            "demo": _demo, "zabbix": _zabbix}
 
 
 def _run(args) -> int:
@@ -293,3 +301,8 @@ def _demo(args) -> int:
     from .demo import run
     run(args.duration, args.dir)
     return 0
+
+
+def _zabbix(args) -> int:
+    from .zabbix import provision
+    return {"provision": provision.run}[args.zabbix_command](args)

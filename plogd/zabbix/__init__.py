@@ -1,0 +1,1 @@
+"""plogd and the Zabbix server: the template of a configuration, provisioning through the API."""
