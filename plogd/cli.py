@@ -27,6 +27,7 @@ result file and send it to Zabbix.
 
   plogd --multi -c FILE         the daemon: follow the inputs of FILE, one process per stage
   plogd --single -c FILE        the same in one process (the default; for debugging)
+  plogd init LOGFILE...         write a configuration for these logs (as root: and the service)
   plogd check -c FILE           validate a configuration and show what it will send
   plogd replay ...              compute the windows of existing log files
   plogd parse --format NAME     print each line's typed fields as JSON
@@ -36,7 +37,7 @@ result file and send it to Zabbix.
                                 import the template, create the host in Zabbix (the API)
 """
 
-COMMANDS = ("check", "replay", "parse", "detect", "demo", "zabbix")
+COMMANDS = ("init", "check", "replay", "parse", "detect", "demo", "zabbix")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +84,10 @@ def _run_parser() -> argparse.ArgumentParser:
 
 def _subparser(command: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"plogd {command}")
-    if command == "check":
+    if command == "init":
+        from . import init
+        init.add_arguments(p)
+    elif command == "check":
         p.description = "Validate a configuration; print its inputs, formats and Zabbix keys."
         p.add_argument("-c", "--config", default=config_module.DEFAULT_PATH)
     elif command == "replay":
@@ -131,7 +135,7 @@ def _subparser(command: str) -> argparse.ArgumentParser:
 
 def _commands():
     return {"check": _check, "replay": _replay, "parse": _parse, "detect": _detect,
-            "demo": _demo, "zabbix": _zabbix}
+            "demo": _demo, "zabbix": _zabbix, "init": _init}
 
 
 def _run(args) -> int:
@@ -306,3 +310,8 @@ def _demo(args) -> int:
 def _zabbix(args) -> int:
     from .zabbix import provision
     return {"provision": provision.run}[args.zabbix_command](args)
+
+
+def _init(args) -> int:
+    from . import init
+    return init.run(args)
