@@ -126,7 +126,7 @@ def _subparser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--dir", help="where to put the log and the state (default: a new temp dir)")
     elif command == "zabbix":
         p.description = "plogd and the Zabbix server."
-        zabbix = p.add_subparsers(dest="zabbix_command", metavar="COMMAND", required=True)
+        zabbix = p.add_subparsers(dest="action", metavar="ACTION", required=True)
         from .zabbix import provision
         provision.add_arguments(zabbix.add_parser(
             "provision", help="import the template, create the host or link it (the API)"))
@@ -309,7 +309,7 @@ def _demo(args) -> int:
 
 def _zabbix(args) -> int:
     from .zabbix import provision
-    return {"provision": provision.run}[args.zabbix_command](args)
+    return {"provision": provision.run}[args.action](args)
 
 
 def _init(args) -> int:
