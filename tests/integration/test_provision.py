@@ -59,24 +59,9 @@ def fixture_template(config, name=None, drop_keys=()):
 
 @pytest.fixture
 def api(zabbix):
-    api = zabbix.api()
-    clean(api)
-    yield api
-    clean(api)
-
-
-def clean(api):
-    def ids(method, field, id_field):
-        found = method.get(search={field: PREFIX}, startSearch=True, output=[id_field])
-        return [f[id_field] for f in found]
-    for hostid in ids(api.host, "host", "hostid"):
-        api.host.delete(hostid)
-    for templateid in ids(api.template, "host", "templateid"):
-        api.template.delete(templateid)
-    for groupid in ids(api.hostgroup, "name", "groupid"):
-        api.hostgroup.delete(groupid)
-    for proxyid in ids(api.proxy, "host", "proxyid"):
-        api.proxy.delete(proxyid)
+    zabbix.delete_named(PREFIX)
+    yield zabbix.api()
+    zabbix.delete_named(PREFIX)
 
 
 @pytest.fixture
