@@ -1,4 +1,4 @@
-"""plogd/data/plogd.service passes `systemd-analyze verify`, and its exposure score from
+"""systemd/plogd.service passes `systemd-analyze verify`, and its exposure score from
 `systemd-analyze security --offline=yes` stays low (printed; 10 is fully exposed)."""
 import re
 import subprocess
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from helpers import ROOT
 
-UNIT = ROOT / "plogd" / "data" / "plogd.service"
+UNIT = ROOT / "systemd" / "plogd.service"
 
 
 def unit_for_this_checkout(tmp_path: Path) -> Path:
