@@ -30,16 +30,25 @@ class RateLimitedLog:
         self._windows: dict[str, list] = {}   # kind -> [period start, sent, suppressed]
 
     def warning(self, kind: str, message: str, *args) -> None:
+        suppressed = self.admit(kind)
+        if suppressed is None:
+            return
+        if suppressed:
+            message += " (%d similar messages suppressed)"
+            args += (suppressed,)
+        self.logger.warning(message, *args)
+
+    def admit(self, kind: str) -> int | None:
+        """None when a message of this kind is to be suppressed; else the number suppressed
+        since the last one let through (for a caller that builds costly messages only when
+        they will be logged)."""
         now = time.monotonic()
         state = self._windows.setdefault(kind, [now, 0, 0])
         if now - state[0] >= self.period:
             state[0], state[1] = now, 0
         if state[1] >= self.burst:
             state[2] += 1
-            return
+            return None
         state[1] += 1
-        if state[2]:
-            message += " (%d similar messages suppressed)"
-            args += (state[2],)
-            state[2] = 0
-        self.logger.warning(message, *args)
+        suppressed, state[2] = state[2], 0
+        return suppressed
