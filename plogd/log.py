@@ -2,21 +2,54 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
+import os
 import sys
 import time
 
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# the journal stamps each line itself and reads its priority from a "<N>" prefix (sd-daemon)
+JOURNAL_FORMAT = "<%(priority)d>%(name)s: %(message)s"
+PRIORITIES = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6,
+              logging.DEBUG: 7}
+
+
+class JournalFormatter(logging.Formatter):
+    def __init__(self):
+        super().__init__(JOURNAL_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.priority = PRIORITIES.get(record.levelno, 6)
+        text = super().format(record)
+        # a traceback's lines would be read as lines of their own, at the default priority
+        return text.replace("\n", f"\n<{record.priority}>")
+
+
+def under_journald(stream=sys.stderr) -> bool:
+    """Whether `stream` is the journal: systemd sets JOURNAL_STREAM to its device:inode."""
+    try:
+        device, inode = map(int, os.environ.get("JOURNAL_STREAM", "").split(":"))
+        st = os.fstat(stream.fileno())
+    except (ValueError, OSError):
+        return False
+    return (st.st_dev, st.st_ino) == (device, inode)
 
 
 def setup(level: str = "INFO") -> None:
-    """To stderr: the journal under systemd, the terminal otherwise."""
-    logging.basicConfig(stream=sys.stderr, level=level, format=FORMAT)
+    """To stderr: the journal under systemd (priorities, no timestamp of ours), the terminal
+    otherwise."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JournalFormatter() if under_journald() else logging.Formatter(FORMAT))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def setup_file(path: str, level: str = "INFO") -> None:
-    """To a file (--daemon mode), replacing any handler set up before."""
-    logging.basicConfig(filename=path, level=level, format=FORMAT, force=True)
+    """To a file (--daemon mode), replacing any handler set up before. The file is reopened
+    when logrotate moves it away (WatchedFileHandler), whatever its postrotate does."""
+    handler = logging.handlers.WatchedFileHandler(path)
+    handler.setFormatter(logging.Formatter(FORMAT))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 class RateLimitedLog:
