@@ -357,6 +357,7 @@ class Supervisor:
         self.restarts = 0
         self._signal: int | None = None
         self._failures: list[float] = []    # when recent restarts happened
+        self.status = systemd.Status(config)   # STATUS= for `systemctl status`
 
     def run(self) -> int:
         setproctitle.setproctitle(_title(self.config, "supervisor"))
@@ -374,6 +375,7 @@ class Supervisor:
             stalled = pipeline.stalled()
             if not stalled:     # systemd's watchdog sees the pipeline move, not only us
                 systemd.watchdog()
+            self.status.update(f"restarts {self.restarts}; " if self.restarts else "")
             if self._signal in (signal.SIGTERM, signal.SIGINT):
                 systemd.notify("STOPPING=1")
                 _log.info("stopping: reading stops, what was read is written, open windows "
@@ -426,6 +428,7 @@ class Supervisor:
         _log.info("SIGHUP: applying the new configuration %s", new.path)
         pipeline.stop()
         self.config = new
+        self.status = systemd.Status(new)
         new_pipeline = self._start()
         systemd.notify("READY=1")
         return new_pipeline
