@@ -32,9 +32,10 @@ result file and send it to Zabbix.
   plogd parse --format NAME     print each line's typed fields as JSON
   plogd detect FILE             which built-in format a log is in
   plogd demo                    follow a log of generated nginx traffic and show the windows
+  plogd top -c FILE             a live view of the running plogd of FILE (q quits)
 """
 
-COMMANDS = ("check", "replay", "parse", "detect", "demo")
+COMMANDS = ("check", "replay", "parse", "detect", "demo", "top")
 
 
 
@@ -128,12 +129,22 @@ def _subparser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--duration", type=float, default=30,
                        help="seconds to run, 0 for until Ctrl-C (default: %(default)s)")
         p.add_argument("--dir", help="where to put the log and the state (default: a new temp dir)")
+    elif command == "top":
+        p.description = ("A live view of a running plogd, read from its state directory "
+                         "(never disturbing it): per input lines/s, status mix, latency "
+                         "percentiles, lag, unmatched and late lines; the sender's state. "
+                         "q quits.")
+        p.add_argument("-c", "--config", default=config_module.DEFAULT_PATH)
+        p.add_argument("--refresh", type=float, default=1.0,
+                       help="seconds between frames (default: %(default)s)")
+        p.add_argument("--once", action="store_true",
+                       help="print one frame as plain text and exit (for scripts)")
     return p
 
 
 def _commands():
     return {"check": _check, "replay": _replay, "parse": _parse, "detect": _detect,
-            "demo": _demo}
+            "demo": _demo, "top": _top}
 
 
 def _run(args) -> int:
@@ -302,4 +313,16 @@ def _demo(args) -> int:
     log.setup("WARNING")
     from .demo import run
     run(args.duration, args.dir)
+    return 0
+
+
+def _top(args) -> int:
+    from . import top
+    config = config_module.load(args.config)
+    if args.once:
+        top.once(config)
+    elif not sys.stdout.isatty():
+        raise ConfigError("plogd top: standard output is not a terminal; use --once")
+    else:
+        top.run(config, max(args.refresh, 0.1))
     return 0

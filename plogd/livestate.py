@@ -52,7 +52,7 @@ def take(config: Config, now: float | None = None) -> Snapshot:
         from .stages.send import send_state_path, spool_backlog
         state = _json(send_state_path(config))
         totals = state.get("totals") if isinstance(state.get("totals"), dict) else {}
-        snapshot.sender = {"up": bool(state.get("up", True)),
+        snapshot.sender = {"up": state.get("up"),        # None: no exchange recorded yet
                            "backlog": spool_backlog(config.result_path,
                                                     state_path=send_state_path(config)),
                            **{n: totals.get(n, 0) for n in ("sent", "refused", "given_up")}}
@@ -91,6 +91,10 @@ def human_seconds(seconds: float | None) -> str:
     return f"{seconds / 3600:.0f} h"
 
 
+def sender_state(sender: dict) -> str:
+    return {True: "up", False: "DOWN"}.get(sender["up"], "not reached yet")
+
+
 def status_line(previous: Snapshot | None, current: Snapshot) -> str:
     """One line for `systemctl status`, e.g. "2 inputs, 1234 lines/s, lag 3 s, Zabbix up,
     backlog 0 B"."""
@@ -106,8 +110,7 @@ def status_line(previous: Snapshot | None, current: Snapshot) -> str:
     if sender is None:
         parts.append("no Zabbix (results written only)")
     else:
-        parts.append(f"Zabbix {'up' if sender['up'] else 'DOWN'}, backlog "
-                     f"{human_bytes(sender['backlog'])}")
+        parts.append(f"Zabbix {sender_state(sender)}, backlog {human_bytes(sender['backlog'])}")
     return ", ".join(parts)
 
 
