@@ -154,7 +154,8 @@ def bash_completion(tree) -> str:
             levels.append(f"      {label}) subs_={shlex.quote(' '.join(entry['subs']))};;")
         lines = [f"    {label})"]
         for option, choices in entry["choices"].items():
-            lines.append(f"      [[ $prev == {option} ]] && words_={shlex.quote(' '.join(choices))}")
+            words_ = shlex.quote(" ".join(choices))
+            lines.append(f"      [[ $prev == {option} ]] && words_={words_}")
         if entry["paths"]:
             lines.append(f"      case $prev in {'|'.join(entry['paths'])}) files_=1;; esac")
         if entry["values"]:            # a number, a name: nothing to offer

@@ -36,7 +36,8 @@ class Heartbeats:
         _beat = stamp
         stamp()
 
-    def stalled(self, bounds: dict[str, float], now: float | None = None) -> list[tuple[str, float]]:
+    def stalled(self, bounds: dict[str, float],
+                now: float | None = None) -> list[tuple[str, float]]:
         """(stage, seconds since its last beat) of the stages silent for longer than their
         bound."""
         now = time.monotonic() if now is None else now

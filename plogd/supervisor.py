@@ -9,10 +9,13 @@ is named for `ps` (setproctitle): "plogd: parser 1/2".
 
 Failure: when a stage dies (an exception, SIGKILL), or stalls (alive but making no progress
 for longer than its bound: a read blocked on a network file system, a send that never
-returns, SIGSTOP; see plogd.heartbeat), the supervisor notices within a second, logs the cause, stops the other stages and starts the whole pipeline again from the last
-checkpoint — the messages in flight are simply read again, so the numbers stay exact. When
-it keeps dying, restarts back off (1 s, 2 s, 4 s … 60 s). A stage dies with its supervisor
+returns, SIGSTOP; see plogd.heartbeat), the supervisor notices within a second, logs the
+cause, stops the other stages and starts the whole pipeline again from the last checkpoint
+— the messages in flight are simply read again, so the numbers stay exact. When it keeps
+dying, restarts back off (1 s, 2 s, 4 s … 60 s). A stage dies with its supervisor
 (the kernel's parent-death signal), so a killed plogd leaves no orphan stage behind.
+systemd's watchdog (WATCHDOG=1) is fed only while no stage is stalled: a supervisor that
+cannot end a stuck stage (uninterruptible I/O) stops feeding it, and systemd restarts plogd.
 
 Signals: SIGTERM/SIGINT stop the reader; what it sent is parsed, merged and written; the
 open windows go to the checkpoint for the next start; exit 0. SIGHUP re-reads the

@@ -44,4 +44,5 @@ def test_one_sample_per_input_and_interval(caplog, monkeypatch):
     messages = unmatched_messages(caplog)
     assert len(messages) == 2
     assert "'bad 1'" in messages[0]
-    assert "'bad 6'" in messages[1] and "(and 4 batch(es) with unmatched lines before)" in messages[1]
+    assert "'bad 6'" in messages[1]
+    assert "(and 4 batch(es) with unmatched lines before)" in messages[1]

@@ -6,7 +6,8 @@ import signal
 import time
 
 import pytest
-from daemon import log_text, make_config, make_log, stage_pid, start, stop, truth, wait_for, wait_log
+from daemon import (log_text, make_config, make_log, stage_pid, start, stop, truth, wait_for,
+                    wait_log)
 
 from plogd.heartbeat import Heartbeats
 from plogd.supervisor import _mp

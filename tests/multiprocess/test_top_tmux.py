@@ -1,6 +1,5 @@
 """`plogd top` for real: in an 80x24 tmux terminal, against the state directory a real
 `plogd --single` run wrote; it draws the dashboard, refreshes, and quits on q."""
-import os
 import subprocess
 import sys
 import time
