@@ -14,7 +14,7 @@ import locale
 import sys
 import time
 
-from .config import Config
+from .config import Config, ConfigError
 from .livestate import (Snapshot, human_bytes, human_seconds, lag, rates, recent_windows,
                         sender_state, take)
 from .metrics import q_text
@@ -149,7 +149,11 @@ def once(config: Config, pause: float = 1.0, out=sys.stdout) -> None:
 def run(config: Config, refresh: float = 1.0) -> None:
     import curses
     locale.setlocale(locale.LC_ALL, "")      # curses draws UTF-8 only with the locale set
-    curses.wrapper(_loop, config, refresh)
+    try:
+        curses.wrapper(_loop, config, refresh)
+    except curses.error as e:                # TERM unknown, say
+        raise ConfigError(f"top: cannot draw on this terminal ({e}); use --once") \
+            from None
 
 
 def _loop(screen, config: Config, refresh: float) -> None:

@@ -64,3 +64,18 @@ def test_top_without_a_terminal_says_to_use_once(tmp_path):
     config = make_config(tmp_path, make_log(tmp_path / "access.log", 10))
     result = plogd("top", "-c", str(config), check=False)
     assert result.returncode == 2 and b"use --once" in result.stderr
+
+
+def test_top_on_a_terminal_curses_does_not_know_says_so(tmp_path):
+    config = make_config(tmp_path, make_log(tmp_path / "access.log", 10))
+    socket = tmp_path / "tmux.sock"
+    command = (f"TERM=no-such-terminal PYTHONPATH={ROOT} {sys.executable} -m plogd top "
+               f"-c {config}; echo exit=$?; sleep 30")
+    tmux(socket, "new-session", "-d", "-s", "top", "-x", "80", "-y", "24", command)
+    try:
+        wait(lambda: any("exit=" in line for line in screen(socket)), "top never ended")
+        text = "\n".join(screen(socket))
+        assert "plogd: top: cannot draw on this terminal" in text and "use --once" in text
+        assert "exit=2" in text and "Traceback" not in text
+    finally:
+        tmux(socket, "kill-server")
