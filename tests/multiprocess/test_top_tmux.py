@@ -13,8 +13,8 @@ def tmux(socket, *args):
     return subprocess.run(["tmux", "-S", str(socket), *args], capture_output=True, text=True)
 
 
-def screen(socket) -> list[str]:
-    return tmux(socket, "capture-pane", "-p", "-t", "top").stdout.splitlines()
+def screen(socket, *options) -> list[str]:
+    return tmux(socket, "capture-pane", "-p", *options, "-t", "top").stdout.splitlines()
 
 
 def wait(condition, what, timeout=20):
@@ -74,7 +74,7 @@ def test_top_on_a_terminal_curses_does_not_know_says_so(tmp_path):
     tmux(socket, "new-session", "-d", "-s", "top", "-x", "80", "-y", "24", command)
     try:
         wait(lambda: any("exit=" in line for line in screen(socket)), "top never ended")
-        text = "\n".join(screen(socket))
+        text = "\n".join(screen(socket, "-J"))        # -J: wrapped lines joined
         assert "plogd: top: cannot draw on this terminal" in text and "use --once" in text
         assert "exit=2" in text and "Traceback" not in text
     finally:
