@@ -413,6 +413,8 @@ class Supervisor:
         _log.error("stage %s %s; restarting the pipeline from the last checkpoint%s "
                    "(restart %d)", ", ".join(stages), what, f" in {delay:g} s" if delay else "",
                    self.restarts)
+        systemd.notify(f"STATUS=restarting the pipeline (restart {self.restarts}): stage "
+                       f"{', '.join(stages)} {what}")      # for `systemctl status`
         pipeline.kill()         # SIGKILL ends a stopped or blocked stage too
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline and self._signal is None:

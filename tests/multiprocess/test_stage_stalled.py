@@ -1,8 +1,10 @@
 """A stage that is alive but makes no progress (SIGSTOP here; a read blocked on a network
 file system or a send that never returns in life) is noticed by its missing heartbeats,
-logged, and the pipeline restarted from the checkpoint: the windows still come out exact."""
+logged, told to systemd (STATUS=), and the pipeline restarted from the checkpoint: the
+windows still come out exact."""
 import os
 import signal
+import socket
 import time
 
 import pytest
@@ -14,7 +16,11 @@ from plogd.supervisor import _mp
 
 
 @pytest.mark.parametrize("stage", ["parser 1/2", "writer", "zabbix-sender"])
-def test_a_stopped_stage_is_detected_and_the_pipeline_restarted(tmp_path, stage):
+def test_a_stopped_stage_is_detected_and_the_pipeline_restarted(tmp_path, stage, monkeypatch):
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.setblocking(False)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
     log = make_log(tmp_path / "access.log", 50_000)
     # a Zabbix that refuses connections: the sender stage exists and retries
     config = make_config(tmp_path, log, extra="stall_timeout: 3\n"
@@ -28,8 +34,17 @@ def test_a_stopped_stage_is_detected_and_the_pipeline_restarted(tmp_path, stage)
         got = wait_for(tmp_path / "state" / "results.jsonl", expected)
     finally:
         code = stop(proc)
+    messages = []
+    while True:
+        try:
+            messages.append(notify.recv(1000).decode())
+        except BlockingIOError:
+            break
+    notify.close()
     text = log_text(config)
     assert "stalled; restarting the pipeline from the last checkpoint" in text
+    assert any(m.startswith("STATUS=restarting the pipeline (restart 1): stage " + stage)
+               and m.endswith(" stalled") for m in messages), messages
     assert got == expected
     assert code == 0
 
