@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from importlib import resources
 
 import yaml
 
@@ -24,6 +23,7 @@ from .config import ConfigError
 from .defaults import metrics_for
 from .formats import BUILTIN_TEMPLATES, get_format
 from .formats.detect import detect, first_failure, match_ratio, read_sample
+from .packaging import shipped_file
 from .zabbix_config import AgentConfigError, parse_server
 
 FITS = 0.9          # a built-in format fits a log when it matches this share of its lines
@@ -249,7 +249,8 @@ def plogd_executable() -> str:
 
 
 def unit_text(executable: str, config_path: str) -> str:
-    text = resources.files("plogd").joinpath("data/plogd.service").read_text()
+    with open(shipped_file("systemd/plogd.service"), encoding="utf-8") as f:
+        text = f.read()
     return text.replace(f"{UNIT_EXEC} --multi -c {config_module.DEFAULT_PATH}",
                         f"{executable} --multi -c {config_path}")
 
@@ -272,7 +273,8 @@ def install_service(root: str, output: str) -> None:
     sysusers = [p for p in SYSUSERS if os.path.exists(_under(root, p))]
     conf = _under(root, sysusers[0] if sysusers else SYSUSERS[1])
     if not sysusers:
-        _install(conf, resources.files("plogd").joinpath("data/plogd.sysusers.conf").read_text())
+        with open(shipped_file("systemd/plogd.sysusers.conf"), encoding="utf-8") as f:
+            _install(conf, f.read())
     if _has_user(root, "plogd"):
         print("system user: plogd exists")
     else:
