@@ -259,7 +259,7 @@ def _check_keys_are_the_hosts_own(top: _Section, raw_inputs, config: Config) -> 
         for j, metric in enumerate(spec.metrics):
             place = section.sub(f"metrics[{j}]", raw_metrics[j])
             where = f"{place.where} (line {place.key_line('key')})"
-            for key in metric.keys:
+            for _, key in metric.keys():
                 if key in sent:
                     place.fail("key", f"found {metric.key!r}, which sends {key}, a key "
                                f"{sent[key]} sends too; every key of host {config.host} "

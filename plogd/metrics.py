@@ -129,13 +129,12 @@ class Metric:
         self.of = of              # ratio: the denominator's filter (None: every line)
         self.top = top            # by: groups kept per window (+ `other`)
 
-    @property
-    def keys(self) -> list[str]:
-        """The keys this metric sends: one per percent of a percentile; a `by:` metric's
-        keep their placeholder."""
-        if "{q}" in self.key:
-            return [self.key.replace("{q}", q_text(q)) for q in self.q]
-        return [self.key]
+    def keys(self) -> list[tuple[float | None, str]]:
+        """(q, key) of each key the metric sends (q: None but for a percentile); the key of
+        a by: metric still holds its placeholder."""
+        if self.kind == "percentile":
+            return [(q, self.key.replace("{q}", q_text(q))) for q in self.q]
+        return [(None, self.key)]
 
     @property
     def fields(self) -> list[str]:
