@@ -63,3 +63,27 @@ def test_credentials_from_files_and_the_environment(tmp_path):
 def test_missing_url_or_credentials_are_one_line(given, env, message):
     with pytest.raises(ProvisionError, match="^" + message.replace("(", r"\(")):
         login_from(args(**given), env)
+
+
+def test_a_reordered_list_or_a_moved_object_is_no_change():
+    """What Zabbix 6.0.14 answered for a second import of a generated template: its dashboard
+    with the widgets in another order, a trigger prototype of one item prototype nested under
+    that prototype on the server but beside it in the export."""
+    widget_a = {"type": "GRAPH_CLASSIC", "name": "requests", "width": "12"}
+    widget_b = {"type": "GRAPH_CLASSIC", "name": "bytes", "width": "12", "y": "5"}
+    trigger = {"uuid": "4190", "expression": "last(/t/plogd.missing[{#INPUT}])>0", "name": "missing"}
+    diff = {"templates": {"updated": [{
+        "before": {"template": "t"}, "after": {"template": "t"},
+        "dashboards": {"updated": [{"before": {"name": "plogd", "pages": [{"widgets": [widget_b, widget_a]}]},
+                                    "after": {"name": "plogd", "pages": [{"widgets": [widget_a, widget_b]}]}}]},
+        "discovery_rules": {"updated": [{
+            "before": {"key": "plogd.inputs"}, "after": {"key": "plogd.inputs"},
+            "trigger_prototypes": {"added": [{"after": trigger}]},
+            "item_prototypes": {"updated": [{
+                "before": {"key": "plogd.missing[{#INPUT}]"}, "after": {"key": "plogd.missing[{#INPUT}]"},
+                "trigger_prototypes": {"removed": [{"before": trigger}]}}]}}]}}]}}
+    assert count_changes(diff) == {}
+    steps = [{"type": "CHANGE_PER_SECOND"}, {"type": "MULTIPLIER", "parameters": ["8"]}]
+    reordered = {"items": {"updated": [{"before": {"key": "a", "preprocessing": steps},
+                                        "after": {"key": "a", "preprocessing": steps[::-1]}}]}}
+    assert describe(count_changes(reordered), "updated") == "1 item"     # an order that matters

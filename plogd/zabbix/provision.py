@@ -16,6 +16,7 @@ environment, never from the command line, and is never printed.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter
@@ -203,19 +204,51 @@ def import_rules(prune: bool, version) -> dict:
     return rules
 
 
-def count_changes(diff, counts: Counter | None = None) -> Counter:
+def count_changes(diff) -> Counter:
     """{(kind, "added"|"updated"|"removed"): n} of a configuration.importcompare answer,
-    nested parts (a template's items, a rule's prototypes) counted by their own kind; an
-    entry "updated" to what it was is no change."""
-    counts = Counter() if counts is None else counts
+    nested parts (a template's items, a rule's prototypes) counted by their own kind.
+
+    Not changes: an entry "updated" to what it was up to the order of its lists (the server
+    answers with its own order, e.g. of dashboard widgets), and an object "removed" at one
+    place and "added" unchanged at another (the server nests a trigger prototype of one item
+    prototype under that prototype, wherever the export put it)."""
+    entries = list(_entries(diff))
+    removed = {_canonical(before) for _, op, before, _ in entries if op == "removed"}
+    added = {_canonical(after) for _, op, _, after in entries if op == "added"}
+    moved = removed & added
+    counts = Counter()
+    for kind, op, before, after in entries:
+        if op == "updated" and _canonical(before) == _canonical(after):
+            continue
+        if _canonical(before if op == "removed" else after) in moved:
+            continue
+        counts[(kind, op)] += 1
+    return counts
+
+
+def _entries(diff):
+    """(kind, operation, before, after) of every entry of an importcompare answer, nested
+    ones included."""
     for kind, operations in (diff or {}).items():
         for operation, entries in operations.items():
             for entry in entries:
-                if operation != "updated" or entry.get("before") != entry.get("after"):
-                    counts[(kind, operation)] += 1
-                count_changes({k: v for k, v in entry.items() if k not in ("before", "after")},
-                              counts)
-    return counts
+                yield kind, operation, entry.get("before"), entry.get("after")
+                yield from _entries({k: v for k, v in entry.items()
+                                     if k not in ("before", "after")})
+
+
+ORDERED = ("preprocessing", "parameters")      # lists whose order means something
+
+
+def _canonical(value) -> str:
+    def normal(v, ordered=False):
+        if isinstance(v, dict):
+            return {k: normal(x, k in ORDERED) for k, x in v.items()}
+        if isinstance(v, list):
+            items = [normal(x) for x in v]
+            return items if ordered else sorted(items, key=lambda x: json.dumps(x, sort_keys=True))
+        return v
+    return json.dumps(normal(value), sort_keys=True)
 
 
 def describe(counts: Counter, operation: str) -> str:
