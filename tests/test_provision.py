@@ -1,6 +1,7 @@
 """The pure parts of `plogd zabbix provision`: what an importcompare answer counts as a
 change, and where the URL and credentials come from (tests/integration/test_provision.py runs
 it against the real server)."""
+import re
 from argparse import Namespace
 
 import pytest
@@ -44,14 +45,15 @@ def test_credentials_from_files_and_the_environment(tmp_path):
     token.write_text("abc123\n")
     password = tmp_path / "password"
     password.write_text("s3cret\n")
-    assert login_from(args(url="u", token_file=str(token)), {}) == Login("u", token="abc123")
-    assert login_from(args(url="u", user="me", password_file=str(password)), {}) == \
-        Login("u", user="me", password="s3cret")
+    u, e = "https://u", "http://e"
+    assert login_from(args(url=u, token_file=str(token)), {}) == Login(u, token="abc123")
+    assert login_from(args(url=u, user="me", password_file=str(password)), {}) == \
+        Login(u, user="me", password="s3cret")
     env = {"ZABBIX_URL": "e", "ZABBIX_USER": "eu", "ZABBIX_PASSWORD": "ep", "ZABBIX_TOKEN": "et"}
-    assert login_from(args(), env) == Login("e", token="et")          # a token first
-    assert login_from(args(user="me"), env) == Login("e", user="me", password="ep")
+    assert login_from(args(), env) == Login(e, token="et")          # a token first
+    assert login_from(args(user="me"), env) == Login(e, user="me", password="ep")
     assert login_from(args(), {k: v for k, v in env.items() if k != "ZABBIX_TOKEN"}) == \
-        Login("e", user="eu", password="ep")
+        Login(e, user="eu", password="ep")
 
 
 @pytest.mark.parametrize("given,env,message", [
@@ -59,9 +61,12 @@ def test_credentials_from_files_and_the_environment(tmp_path):
     ({"url": "u"}, {}, "no credentials: give --token-file FILE"),
     ({"url": "u", "user": "me"}, {}, "no password for user me: give --password-file FILE"),
     ({"url": "u", "token_file": "/nonexistent"}, {}, "--token-file /nonexistent: No such file"),
+    ({"url": "not a url", "user": "me"}, {"ZABBIX_PASSWORD": "p"}, "the Zabbix URL 'http://not a url': "
+     "expected the frontend's address, http(s)://HOST[:PORT][/PATH]"),
+    ({"url": "ftp://zbx"}, {}, "the Zabbix URL 'ftp://zbx': expected"),
 ])
 def test_missing_url_or_credentials_are_one_line(given, env, message):
-    with pytest.raises(ProvisionError, match="^" + message.replace("(", r"\(")):
+    with pytest.raises(ProvisionError, match="^" + re.escape(message)):
         login_from(args(**given), env)
 
 

@@ -19,11 +19,15 @@ from __future__ import annotations
 import json
 import os
 import time
+from http.client import HTTPException
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
+from urllib.parse import urlsplit
 
 import yaml
+from zabbix_utils import ZabbixAPI
+from zabbix_utils.exceptions import ModuleBaseException
 
 from .. import config as config_module
 from ..config import ConfigError
@@ -33,6 +37,11 @@ DEFAULT_WAIT = 300
 # the parts of a template that --prune may delete when the template no longer has them
 PRUNABLE = ("items", "discoveryRules", "triggers", "graphs", "httptests", "valueMaps",
             "templateDashboards")
+
+
+# what zabbix-utils raises for a refusal (APIRequestError), an unreachable URL or an answer
+# that is not JSON-RPC (ProcessingError), a version it does not support (APINotSupported)
+API_ERRORS = (ModuleBaseException, OSError, ValueError, HTTPException)
 
 
 class ProvisionError(ConfigError):
@@ -108,7 +117,7 @@ def run(args, environ=os.environ) -> int:
         return 0
     except ProvisionError:
         raise
-    except Exception as e:      # an API refusal in the middle: one line, no traceback
+    except API_ERRORS as e:     # an API refusal in the middle: one line, no traceback
         raise ProvisionError(f"the Zabbix API at {login.url}: {_api_message(e)}") from None
 
 
@@ -121,6 +130,12 @@ def login_from(args, environ) -> Login:
     if not url:
         raise ProvisionError("no Zabbix URL: give --url https://zabbix.example.com (or set "
                              "ZABBIX_URL)")
+    if "://" not in url:
+        url = "http://" + url           # as zabbix-utils does
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise ProvisionError(f"the Zabbix URL {url!r}: expected the frontend's address, "
+                             "http(s)://HOST[:PORT][/PATH], e.g. https://zabbix.example.com/zabbix")
     token = _secret(args.token_file, "--token-file") if args.token_file else None
     user = args.user or environ.get("ZABBIX_USER")
     if token is None and not (args.user or args.password_file):
@@ -153,12 +168,11 @@ def _secret(path: str, option: str) -> str:
     return value
 
 
-def connect(login: Login):
+def connect(login: Login) -> ZabbixAPI:
     """A logged-in ZabbixAPI; a refused login or an unreachable URL is a ProvisionError."""
-    from zabbix_utils import ZabbixAPI
     try:
         api = ZabbixAPI(url=login.url)
-    except Exception as e:
+    except API_ERRORS as e:
         raise ProvisionError(f"cannot reach the Zabbix API at {login.url}: {_api_message(e)} "
                              "(the frontend's URL, e.g. https://zabbix.example.com/zabbix)") from None
     try:
@@ -167,7 +181,7 @@ def connect(login: Login):
             api.host.get(countOutput=True, limit=1)     # a token is only checked when used
         else:
             api.login(user=login.user, password=login.password)
-    except Exception as e:
+    except API_ERRORS as e:
         who = "the token" if login.token is not None else f"user {login.user}"
         raise ProvisionError(f"the Zabbix API at {api.url} refused {who}: "
                              f"{_api_message(e)}") from None

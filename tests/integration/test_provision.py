@@ -209,3 +209,24 @@ def test_wait_returns_at_the_first_value_of_the_host(api, provision, zabbix):
     code, out = provision("--wait", "60")
     assert code == 0
     assert "nothing to change" in out and "first value: nginx.requests at " in out
+
+
+def test_an_api_token_from_a_file_logs_in(api, provision, tmp_path):
+    tokenid = api.token.create(name=PREFIX + "token", userid="1")["tokenids"][0]
+    try:
+        token = api.token.generate(tokenid)[0]["token"]
+        (tmp_path / "token").write_text(token + "\n")
+        code, out = provision(login=("--token-file", str(tmp_path / "token")))
+        assert code == 0 and f"create host {HOST}" in out
+        assert token not in out
+    finally:
+        api.token.delete(tokenid)
+
+
+def test_a_configuration_without_zabbix_is_refused(api, provision, tmp_path):
+    config = tmp_path / "plogd.yaml"
+    config.write_text(CONFIG.replace(f"zabbix: {{server: 127.0.0.1, host: {HOST}}}\n", ""))
+    code, out = provision()
+    assert code == 2
+    assert out.strip() == (f"plogd: {config}: no zabbix: section, so plogd sends nothing; add "
+                           "one (server, host) before provisioning")
