@@ -51,6 +51,9 @@ class ZabbixConfig:
     batch_size: int = 1000
     spool_max_bytes: int = 1 << 30
     result_rotate_bytes: int = 64 << 20
+    # every ServerActive node of agent_config, [[(host, port), ...HA nodes], ...servers];
+    # None: server and port alone
+    clusters: list | None = None
 
 
 @dataclass
@@ -269,7 +272,8 @@ def _zabbix(section: _Section, default_host: str) -> ZabbixConfig:
         lld_resend_seconds=section.positive("lld_resend_seconds", 3600),
         batch_size=section.positive("batch_size", 1000),
         spool_max_bytes=section.positive("spool_max_bytes", 1 << 30),
-        result_rotate_bytes=section.positive("result_rotate_bytes", 64 << 20))
+        result_rotate_bytes=section.positive("result_rotate_bytes", 64 << 20),
+        clusters=agent.clusters if agent and not {"server", "port"} & set(section.data) else None)
     for name in ("ca_file", "cert_file", "key_file", "server_name", "psk_identity", "psk_file"):
         setattr(z, f"tls_{name}", section.get(f"tls_{name}", str, getattr(tls, name, None)))
     try:

@@ -41,8 +41,10 @@ import os
 import re
 import signal
 import ssl
+import struct
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -122,30 +124,137 @@ def tls_context(tls: TLSConfig) -> ssl.SSLContext:
 
 # -- the transport (zabbix-utils) ------------------------------------------------------------
 
-class ZabbixTransport:
-    """`transport(records) -> failed count` over zabbix-utils' Sender; raises SendError."""
+MAX_REPLY = 1 << 20      # bytes of a trapper reply, inflated or not (a real one is ~100 bytes)
+_INFO = re.compile(r"[Pp]rocessed:\s*\d+;\s*[Ff]ailed:\s*\d+;\s*[Tt]otal:\s*\d+;"
+                   r"\s*[Ss]econds spent:\s*\d+\.\d+")
 
-    def __init__(self, server: str, port: int, tls: TLSConfig | None = None,
+
+class BoundedExchange:
+    """The connection zabbix-utils' Sender talks through (its `socket_wrapper` hook).
+
+    Why not Sender alone: its socket timeout bounds each recv, not the exchange (a reply
+    header claiming 4 GB then 1 byte/s holds it forever), it asks recv for the size the header
+    claims and inflates a compressed reply whole (a 306 KB zlib bomb took 656 MB), and an
+    unexpected reply (JSON null, an `info` it cannot parse) ends in an AttributeError. Here
+    the request and the whole reply share one deadline, the reply is read and inflated to at
+    most MAX_REPLY bytes and its shape is checked; what goes wrong is a SendError. Sender gets
+    the checked reply back as a plain packet and does the rest as usual."""
+
+    def __init__(self, conn, timeout: float, address: str):
+        self._conn = conn
+        self._deadline = time.monotonic() + timeout
+        self._address = address
+        self._reply: bytes | None = None
+
+    def _remaining(self) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise SendError(f"Zabbix {self._address}: no complete reply within the deadline")
+        self._conn.settimeout(left)
+        return left
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            self._remaining()
+            view = view[self._conn.send(view[:1 << 16]):]
+
+    def _read(self, size: int) -> bytes:
+        parts, got = [], 0
+        while got < size:
+            self._remaining()
+            chunk = self._conn.recv(min(size - got, 1 << 16))
+            if not chunk:
+                raise SendError(f"Zabbix {self._address} closed the connection before the "
+                                "end of its reply")
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
+
+    def _unexpected(self, what: str) -> SendError:
+        return SendError(f"unexpected reply from Zabbix {self._address}: {what}")
+
+    def _read_reply(self) -> bytes:
+        header = self._read(13)
+        magic, flags, size, _ = struct.unpack("<4sBII", header)
+        if magic != b"ZBXD" or not flags & 0x01 or flags & 0x04:
+            raise self._unexpected(f"header {header!r}")
+        if size > MAX_REPLY:
+            raise self._unexpected(f"its header announces {size} bytes (at most {MAX_REPLY})")
+        body = self._read(size)
+        if flags & 0x02:
+            inflate = zlib.decompressobj()
+            try:
+                body = inflate.decompress(body, MAX_REPLY)
+            except zlib.error as e:
+                raise self._unexpected(f"cannot inflate it: {e}") from None
+            if inflate.unconsumed_tail:
+                raise self._unexpected(f"it inflates to more than {MAX_REPLY} bytes")
+        try:
+            reply = json.loads(body)
+        except ValueError:
+            raise self._unexpected(repr(body[:200])) from None
+        if not (isinstance(reply, dict) and isinstance(reply.get("info"), str)
+                and (reply.get("response") != "success" or _INFO.search(reply["info"]))):
+            raise self._unexpected(repr(body[:200]))
+        if "redirect" in reply:       # proxy groups (7.0): not followed, and not trusted
+            raise self._unexpected("a redirection to another proxy")
+        return struct.pack("<4sBII", b"ZBXD", 0x01, len(body), 0) + body
+
+    def recv(self, size: int) -> bytes:
+        if self._reply is None:
+            try:
+                self._reply = self._read_reply()
+            finally:
+                self._conn.close()
+        chunk, self._reply = self._reply[:size], self._reply[size:]
+        return chunk
+
+    def settimeout(self, _timeout) -> None:
+        pass                     # the deadline rules
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def clusters_text(clusters: list[list[tuple[str, int]]]) -> str:
+    """`a:1;b:1,c:1`: as in the agent's ServerActive (`;` HA nodes, `,` servers)."""
+    return ",".join(";".join(f"{h}:{p}" for h, p in nodes) for nodes in clusters)
+
+
+class ZabbixTransport:
+    """`transport(records) -> failed count` over zabbix-utils' Sender; raises SendError.
+
+    `clusters`: the servers to send every value to, each a list of HA cluster nodes
+    (host, port) of which the first that accepts the connection is used."""
+
+    def __init__(self, clusters: list[list[tuple[str, int]]], tls: TLSConfig | None = None,
                  timeout: float = 10, chunk_size: int = 250):
         from zabbix_utils import Sender   # only where it is used
+        from zabbix_utils.types import Cluster, Node
         # zabbix-utils logs an ERROR at every failed attempt; this stage reports outages
         # itself, once per change of state
         logging.getLogger("zabbix_utils").setLevel(logging.CRITICAL)
-        self.address = f"{server}:{port}"
-        wrapper = None
-        if tls is not None and tls.connect != "unencrypted":
-            ctx = tls_context(tls)
-            name = tls.server_name or server
+        self.address = clusters_text(clusters)
+        ctx = tls_context(tls) if tls is not None and tls.connect != "unencrypted" else None
 
-            def wrap(conn, _tls_settings):
+        def wrap(conn, _tls_settings):
+            host, port = conn.getpeername()[:2]
+            address = f"{host}:{port}"
+            if ctx is not None:
                 try:
-                    return ctx.wrap_socket(conn, server_hostname=name)
+                    conn = ctx.wrap_socket(conn, server_hostname=tls.server_name)
                 except (ssl.SSLError, OSError) as e:
                     conn.close()
-                    raise SendError(f"TLS handshake with {self.address} failed: {e}") from None
-            wrapper = wrap
-        self._sender = Sender(server=server, port=port, timeout=timeout, chunk_size=chunk_size,
-                              socket_wrapper=wrapper)
+                    raise SendError(f"TLS handshake with {address} failed: {e}") from None
+            return BoundedExchange(conn, timeout, address)
+
+        self._sender = Sender(timeout=timeout, chunk_size=chunk_size, socket_wrapper=wrap)
+        self._sender.clusters = []
+        for nodes in clusters:        # Node objects: Cluster() would split "[::1]:1" at ':'
+            cluster = Cluster([])
+            cluster.nodes = [Node(h, p) for h, p in nodes]
+            self._sender.clusters.append(cluster)
 
     def __call__(self, records: list[dict]) -> int:
         from zabbix_utils import ItemValue
@@ -265,6 +374,7 @@ def spool_backlog(result_path: str, offset: int | None = None, inode: int | None
 class SendStage:
     def __init__(self, result_path: str, state_path: str, server: str = "127.0.0.1",
                  port: int = 10051, tls: TLSConfig | None = None, *,
+                 clusters: list[list[tuple[str, int]]] | None = None,
                  transport: Callable[[list[dict]], int] | None = None,
                  batch_size: int = 1000, max_batches_per_poll: int = 10,
                  failed_retry_seconds: float = 600, lld_member_ttl: float = 7 * 86400,
@@ -274,8 +384,9 @@ class SendStage:
                  wall: Callable[[], float] = time.time):
         self.result_path = result_path
         self.state_path = state_path
-        self.address = f"{server}:{port}"
-        self.transport = transport or ZabbixTransport(server, port, tls, timeout=timeout)
+        clusters = clusters or [[(server, port)]]     # HA nodes of each server (ServerActive)
+        self.address = clusters_text(clusters)
+        self.transport = transport or ZabbixTransport(clusters, tls, timeout=timeout)
         self.batch_size = batch_size
         self.max_batches_per_poll = max_batches_per_poll
         self.failed_retry_seconds = failed_retry_seconds
@@ -616,7 +727,7 @@ def make_send_stage(config) -> SendStage | None:
                ("failed_retry_seconds", "lld_member_ttl", "lld_resend_seconds", "batch_size",
                 "max_batches_per_poll", "timeout") if getattr(z, name, None) is not None}
     return SendStage(config.result_path, send_state_path(config),
-                     z.server, z.port, tls_of(z), **options)
+                     z.server, z.port, tls_of(z), clusters=getattr(z, "clusters", None), **options)
 
 
 # -- a stand-alone sender process ----------------------------------------------------------
@@ -641,14 +752,18 @@ def main(argv: list[str] | None = None) -> int:
                    "configuration (the options given here win)")
     p.add_argument("--failed-retry-seconds", type=float, default=600)
     p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--timeout", type=float, default=10,
+                   help="seconds for one exchange with the server, reply included")
     p.add_argument("--interval", type=float, default=0.2)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    server, port, tls = a.server, a.port, None
+    server, port, tls, clusters = a.server, a.port, None, None
     try:
         if a.agent_config:
             from ..zabbix_config import read_agent_config
             agent = read_agent_config(a.agent_config)
+            if not server and not port:
+                clusters = agent.clusters
             server, port, tls = server or agent.server, port or agent.port, agent.tls
         if a.tls_connect and a.tls_connect != "unencrypted":
             tls = TLSConfig(a.tls_connect, a.tls_ca_file, a.tls_cert_file, a.tls_key_file,
@@ -656,7 +771,8 @@ def main(argv: list[str] | None = None) -> int:
         elif a.tls_connect == "unencrypted":
             tls = None
         stage = SendStage(a.results, a.state, server or "127.0.0.1", port or 10051, tls,
-                          failed_retry_seconds=a.failed_retry_seconds, batch_size=a.batch_size)
+                          clusters=clusters, failed_retry_seconds=a.failed_retry_seconds,
+                          batch_size=a.batch_size, timeout=a.timeout)
     except Exception as e:
         if type(e).__name__ not in ("TLSConfigError", "AgentConfigError"):
             raise
