@@ -27,6 +27,7 @@ from .messages import ClosedWindow
 from .metrics import zabbix_key_param
 
 PREFIX = "plogd"
+INPUTS_DISCOVERY = "plogd.inputs.discovery"   # the inputs as {#INPUT}, sent by the sender
 COUNTERS = ("lines", "unmatched", "too_long", "late", "odd_time")
 READER = ("bytes_behind", "rotations", "truncations", "missing")
 
