@@ -313,6 +313,14 @@ def _unquote_param(param: str) -> str:
 _OWN_PER_INPUT = re.compile(re.escape(monitoring.PREFIX) + r"\.(\w+)\[(.+)\]\Z")
 
 
+def _lld_ident(record: dict) -> str | None:
+    """`host \x00 discovery key` of a record of a discovered item; None for others."""
+    by, template = record.get("by"), record.get("template")
+    if by is None or template is None or record.get("member") is None:
+        return None
+    return f"{record['host']}\x00{record.get('discovery') or discovery_key(template, by)}"
+
+
 class LLDTagger:
     """For the writer: adds "by", "member" and "template" to the records of `by:` metrics,
     so that the sender can announce their members by discovery; plogd's own per-input values
@@ -453,7 +461,7 @@ class SendStage:
         # {host \x00 dkey: {"macro": ..., "members": {member: last_seen_wall}, "sent": wall,
         #  "announced": bool, "n": refusals in a row, "next": wall of the next try}}
         self.lld: dict[str, dict] = self._load(self.lld_path).get("lld", state.get("lld", {}))
-        self._fresh: dict[tuple, float] = {}   # (host, key) of members announced lately
+        self._fresh: dict[tuple, float] = {}   # (set, member) -> when it joined the set
 
     # -- state ---------------------------------------------------------------------------
     def _load(self, path: str) -> dict:
@@ -622,8 +630,10 @@ class SendStage:
         return kept, clocks
 
     def _is_fresh(self, record: dict, wall: float) -> bool:
-        """Whether the record's member was announced lately (its item may not exist yet)."""
-        return self._fresh.get((record["host"], record["key"]), -1e18) > wall - self.failed_retry_seconds
+        """Whether the record's member joined its set lately (its item may not exist yet)."""
+        ident = _lld_ident(record)
+        joined = self._fresh.get((ident, str(record["member"])), -1e18) if ident else -1e18
+        return joined > wall - self.failed_retry_seconds
 
     def _log_waiting(self, fresh: list[dict]) -> None:
         """Once per key: values of newly discovered items are normal, not errors."""
@@ -706,20 +716,22 @@ class SendStage:
         wall = self._wall()
         changed = False
         for r in records:
-            by, member, template = r.get("by"), r.get("member"), r.get("template")
-            if by is None or member is None or template is None:
+            ident = _lld_ident(r)
+            if ident is None:
                 continue
-            ident = f"{r['host']}\x00{r.get('discovery') or discovery_key(template, by)}"
-            entry = self.lld.setdefault(ident, {"macro": discovery_macro(by), "members": {},
+            entry = self.lld.setdefault(ident, {"macro": discovery_macro(r["by"]), "members": {},
                                                 "sent": 0, "announced": True})
-            members = entry["members"]
-            if str(member) not in members:
+            members, member = entry["members"], str(r["member"])
+            if member not in members:
                 entry["announced"], entry["n"], entry["next"] = False, 0, 0
-                self._fresh[r["host"], r["key"]] = wall
+                self._fresh[ident, member] = wall
+                if len(self._fresh) > 10 * self.lld_max_members:
+                    self._fresh = {k: t for k, t in self._fresh.items()
+                                   if t > wall - self.failed_retry_seconds}
                 changed = True
                 if len(members) >= self.lld_max_members:
                     self._evict(ident, members)
-            members[str(member)] = wall
+            members[member] = wall
         for ident, entry in list(self.lld.items()):
             if not entry.get("announced", True) and entry.get("next", 0) <= wall:
                 self._send_lld(ident, entry)
