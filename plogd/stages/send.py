@@ -768,10 +768,10 @@ class SendStage:
             self.lld_sent += 1
             _log.info("discovery %s:%s: %d member(s) announced", host, dkey, len(entry["members"]))
             entry["sent"], entry["announced"], entry["n"] = wall, True, 0
-        self._save(lld=True)
 
     def _lld_maintenance(self) -> None:
         wall = self._wall()
+        changed = False
         for ident, entry in list(self.lld.items()):
             stale = [m for m, seen in entry["members"].items() if wall - seen > self.lld_member_ttl]
             for m in stale:
@@ -787,6 +787,9 @@ class SendStage:
                 due = entry.get("next", 0) <= wall
             if due:
                 self._send_lld(ident, entry)
+                changed = True
+        if changed:
+            self._save(lld=True)
 
     # -- connection state ----------------------------------------------------------------
     def _went_down(self, error: SendError) -> None:
