@@ -5,6 +5,7 @@ tests allow: the real server never sends these replies).
     server.mode = "null"              # the next exchanges answer JSON null
     server.mode = "ok"                # a well-behaved trapper: stores and acknowledges
     server.stored                     # {(host, key, clock, ns): value} accepted in "ok"
+    server.received                   # {(host, key, clock, ns): [every value sent for it]}
     server.close()
 
 Modes: ok, garbage (not the Zabbix protocol), not_json, null, wrong_shape (a JSON list),
@@ -38,6 +39,7 @@ class FakeTrapper:
         self.mode = "ok"
         self.slow_seconds = slow_seconds
         self.stored: dict[tuple, object] = {}
+        self.received: dict[tuple, list] = {}
         self.exchanges = 0
         self._bomb = None
         self._closing = threading.Event()
@@ -76,7 +78,9 @@ class FakeTrapper:
             mode = self.mode
             if mode == "ok":
                 for v in values:
-                    self.stored.setdefault((v["host"], v["key"], v["clock"], v["ns"]), v["value"])
+                    ident = (v["host"], v["key"], v["clock"], v["ns"])
+                    self.stored.setdefault(ident, v["value"])
+                    self.received.setdefault(ident, []).append(v["value"])
                 info = f"processed: {len(values)}; failed: 0; total: {len(values)}; seconds spent: 0.000100"
                 conn.sendall(packet(json.dumps({"response": "success", "info": info}).encode()))
             elif mode == "garbage":
