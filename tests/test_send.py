@@ -449,3 +449,20 @@ def test_own_values_are_sent_once_per_clock_whatever_a_restart_makes_again(tmp_p
     assert t.stored == {("web01", "plogd.restarts", 60, 0): 0, ("web01", "a", 60, 0): 1,
                         ("web01", "plogd.restarts", 120, 0): 1}
     assert sum(r.count("plogd.restarts") for r in t.requests) == 2
+
+
+def test_a_value_refused_by_each_of_several_servers_is_one_refused_value():
+    from zabbix_utils.types import TrapperResponse
+    from plogd.stages.send import refused_count
+
+    def reply(failed, total):
+        return {"response": "success", "info": f"processed: {total - failed}; failed: {failed}; "
+                                               f"total: {total}; seconds spent: 0.000100"}
+    response = TrapperResponse()
+    response.details = {}
+    for node, failures in (("a:10051", (1, 0)), ("b:10051", (1, 2))):     # two chunks each
+        for i, failed in enumerate(failures, 1):
+            response.add(reply(failed, 250), i)
+            response.details.setdefault(node, []).append(TrapperResponse(i).add(reply(failed, 250)))
+    assert response.failed == 4
+    assert refused_count(response) == 1 + 2

@@ -270,11 +270,22 @@ class ZabbixTransport:
         items = [ItemValue(r["host"], r["key"], value_text(r["value"]), r.get("clock"), r.get("ns"))
                  for r in records]
         try:
-            return int(self._sender.send(items).failed)
+            return refused_count(self._sender.send(items))
         except SendError:
             raise
         except (ProcessingError, OSError, ValueError, ssl.SSLError) as e:
             raise SendError(describe(e)) from None
+
+
+def refused_count(response) -> int:
+    """The values refused, from zabbix-utils' TrapperResponse. With several servers (`a,b`)
+    its `failed` adds theirs up; a value refused by each is one refused value, hence the
+    most any server refused of each chunk."""
+    worst: dict[int, int] = {}
+    for chunks in (response.details or {}).values():
+        for chunk in chunks:
+            worst[chunk.chunk] = max(worst.get(chunk.chunk, 0), int(chunk.failed))
+    return sum(worst.values()) if worst else int(response.failed)
 
 
 def value_text(value) -> str:
