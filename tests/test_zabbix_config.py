@@ -60,3 +60,18 @@ def test_errors_name_file_and_line(tmp_path):
         read_agent_config(str(conf))
     with pytest.raises(AgentConfigError, match="cannot read"):
         read_agent_config(str(tmp_path / "missing.conf"))
+
+
+def test_config_takes_every_node_unless_server_or_port_is_given(tmp_path):
+    from plogd.config import load
+    agent = tmp_path / "a.conf"
+    agent.write_text("ServerActive=n1;n2:10052,other\nHostname=web01\n")
+    base = (f"state_dir: {tmp_path}\ninputs: [{{name: x, path: /x, format: nginx_combined, "
+            "metrics: [{key: x.requests, type: count}]}]\n")
+    conf = tmp_path / "plogd.yaml"
+    conf.write_text(base + f"zabbix: {{agent_config: {agent}}}\n")
+    z = load(str(conf)).zabbix
+    assert (z.server, z.port) == ("n1", 10051)
+    assert z.clusters == [[("n1", 10051), ("n2", 10052)], [("other", 10051)]]
+    conf.write_text(base + f"zabbix: {{agent_config: {agent}, server: zbx}}\n")
+    assert load(str(conf)).zabbix.clusters is None          # server: given, it alone
