@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .. import checkpoint, monitoring
+from ..heartbeat import beat
 
 _log = logging.getLogger("plogd.send")
 
@@ -585,6 +586,7 @@ class SendStage:
             return
         try:
             for _ in range(self.max_batches_per_poll):
+                beat()            # each batch is a step: --multi's supervisor sees it move
                 if not self._pending:
                     self._read()
                 if not self._pending:
