@@ -665,6 +665,7 @@ class SendStage:
         if not records:
             return []
         failed = self.transport(records)
+        beat()                    # a bisection is many exchanges: each one is a step
         if failed == 0:
             return []
         if len(records) == 1:
