@@ -24,7 +24,7 @@ from .defaults import metrics_for
 from .formats import BUILTIN_TEMPLATES, get_format
 from .formats.detect import detect, first_failure, match_ratio, read_sample
 from .packaging import shipped_file
-from .zabbix_config import AgentConfigError, parse_server
+from .zabbix_config import AgentConfigError, parse_clusters
 
 FITS = 0.9          # a built-in format fits a log when it matches this share of its lines
 AGENT_CONFIGS = ("etc/zabbix/zabbix_agent2.conf", "etc/zabbix/zabbix_agentd.conf")
@@ -205,9 +205,14 @@ def _zabbix_lines(args, root: str) -> list[str]:
                  None)
     if args.zabbix_server:
         try:
-            server, port = parse_server(args.zabbix_server, "--zabbix-server")
+            clusters = parse_clusters(args.zabbix_server, "--zabbix-server")
         except AgentConfigError as e:
-            raise ConfigError(str(e)) from None
+            raise ConfigError(str(e).replace("ServerActive: ", "")) from None
+        if len(clusters) != 1 or len(clusters[0]) != 1:
+            raise ConfigError(f"--zabbix-server: found {args.zabbix_server!r}; expected one "
+                              "server, HOST[:PORT] (several servers or HA nodes come from the "
+                              "agent's ServerActive: agent_config:)")
+        [[(server, port)]] = clusters
         lines += [f"  server: {server}", f"  port: {port}"]
     elif agent:
         lines += [f"  agent_config: {agent}   # ServerActive, Hostname and TLS of the agent"]

@@ -146,3 +146,13 @@ def test_the_unit_and_the_user_are_installed_where_missing(tmp_path, init):
     assert "systemd unit: /etc/systemd/system/plogd.service is there, kept" in text
     assert "system user: plogd exists" in text
     assert unit.read_text().endswith("# edited\n")
+
+
+@pytest.mark.parametrize("value,message", [
+    ("zbx:70000", "--zabbix-server: port 70000 is not 1 to 65535"),
+    ("a,b", "--zabbix-server: found 'a,b'; expected one server, HOST[:PORT]"),
+])
+def test_a_bad_zabbix_server_is_one_line(tmp_path, init, value, message):
+    code, text = init(log(tmp_path, "access.log", COMBINED), "-o", str(tmp_path / "c.yaml"),
+                      "--zabbix-server", value)
+    assert code == 2 and text.startswith("plogd: " + message) and len(text.splitlines()) == 1
