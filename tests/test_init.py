@@ -156,3 +156,12 @@ def test_a_bad_zabbix_server_is_one_line(tmp_path, init, value, message):
     code, text = init(log(tmp_path, "access.log", COMBINED), "-o", str(tmp_path / "c.yaml"),
                       "--zabbix-server", value)
     assert code == 2 and text.startswith("plogd: " + message) and len(text.splitlines()) == 1
+
+
+def test_not_root_writes_the_configuration_only(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("plogd.init.os.geteuid", lambda: 1000)
+    out = tmp_path / "plogd.yaml"
+    assert main(["init", log(tmp_path, "access.log", COMBINED), "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"wrote {out}" in text and "not root: the systemd unit and the plogd user are not installed" in text
+    assert "systemd unit:" not in text and load(str(out)).inputs[0].format.name == "nginx_combined"
