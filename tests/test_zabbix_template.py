@@ -3,7 +3,7 @@ keys plogd sends (its metrics', with percentiles expanded and by: members discov
 plogd.monitoring's own), with the value types the server needs; UUIDs are unique and derived
 from names (same config -> same bytes); `alert:` becomes a trigger with its own macro and
 is validated like every other key. The import into a real server is in
-tests/integration/test_zabbix_template.py."""
+tests/integration/test_template_import.py."""
 import json
 import re
 import uuid

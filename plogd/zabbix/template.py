@@ -81,7 +81,9 @@ _Dumper.add_representer(str, _str)
 class _Template:
     def __init__(self, config, name: str):
         self.config = config
-        self.name = name
+        self.name = name                                    # the visible name
+        self.host = re.sub(r"[^0-9A-Za-z_. -]", "_", name)  # the technical one: what
+        # Zabbix allows in it (expressions, graphs and widgets name the template by it)
         self.items: Items = zabbix_items(config)
         self.macros: dict[str, tuple[str, str]] = {}     # macro: (value, description)
 
@@ -96,7 +98,7 @@ class _Template:
         return name
 
     def ref(self, key: str) -> str:
-        return f"/{self.name}/{key}"
+        return f"/{self.host}/{key}"
 
     # -- the document ------------------------------------------------------------------------
     def export(self) -> dict:
@@ -105,7 +107,7 @@ class _Template:
         graphs = self.graphs()
         template = {
             "uuid": self.uuid("template"),
-            "template": self.name,
+            "template": self.host,
             "name": self.name,
             "description": (f"plogd's values of {os.path.basename(self.config.path)} (inputs "
                             f"{', '.join(s.name for s in self.config.inputs)}), made by "
@@ -265,15 +267,20 @@ class _Template:
         ]
 
     # -- graphs and the dashboard -----------------------------------------------------------
-    def graph(self, name: str, items: list[Item], prototype: bool = False) -> dict:
+    def graph(self, name: str, items: list[Item], prototype: bool = False,
+              right: tuple[str, ...] = ()) -> dict:
+        """A graph of the items, those of `right` (and every max: it would flatten the
+        others) on the right axis."""
         graph_items = []
         for n, item in enumerate(items):
             entry = {"sortorder": str(n)} if n else {}
             entry["color"] = COLORS[n % len(COLORS)]
-            entry["item"] = {"host": self.name, "key": item.key}
+            if item.key in right or (item.metric is not None and item.metric.kind == "max"):
+                entry["yaxisside"] = "RIGHT"
+            entry["item"] = {"host": self.host, "key": item.key}
             graph_items.append(entry)
         return {"uuid": self.uuid("graph prototype" if prototype else "graph", name),
-                "name": name, "graph_items": graph_items}
+                "name": name, "show_work_period": "NO", "graph_items": graph_items}
 
     def graphs(self) -> list[tuple[dict, str]]:
         """(graph, its dashboard row) for the plain items: per input requests, latency,
@@ -300,29 +307,39 @@ class _Template:
                                list(rule.prototypes), prototype=True)]
         by_name = {p.key.split("[")[0]: p for p in rule.prototypes}
         return [self.graph(f"plogd {INPUT_MACRO}: lines read and unmatched",
-                           [by_name["plogd.lines"], by_name["plogd.unmatched"]], prototype=True),
+                           [by_name["plogd.lines"], by_name["plogd.unmatched"]], prototype=True,
+                           right=(by_name["plogd.unmatched"].key,)),
                 self.graph(f"plogd {INPUT_MACRO}: lag", [by_name["plogd.lag"]], prototype=True)]
 
     def dashboard(self, graphs: list[tuple[dict, str]]) -> dict:
-        widgets = [("GRAPH_CLASSIC", "GRAPH", g["name"], DASHBOARD_WIDTH // 2) for g, _ in graphs]
-        for rule in self.items.discovery_rules:
-            widgets += [("GRAPH_PROTOTYPE", "GRAPH_PROTOTYPE", g["name"], DASHBOARD_WIDTH)
-                        for g in self.graph_prototypes(rule)]
+        """The metrics' graphs two by two, a row per by: metric (a graph per member), then
+        plogd's health in one row. Widgets: (type, field type, what it shows, width)."""
+        graph, prototype = ("GRAPH_CLASSIC", "GRAPH"), ("GRAPH_PROTOTYPE", "GRAPH_PROTOTYPE")
+        widgets = [(*graph, g["name"], DASHBOARD_WIDTH // 2) for g, row in graphs
+                   if row != "plogd"]
+        widgets += [(*prototype, g["name"], DASHBOARD_WIDTH)
+                    for rule in self.items.discoveries for g in self.graph_prototypes(rule)]
+        lines, lag = (g["name"] for g in self.graph_prototypes(self.items.plogd_inputs))
+        widgets += [("ITEM", "ITEM", "plogd.zabbix_up", 4),
+                    (*graph, "plogd: spool backlog", 7), (*prototype, lines, 7),
+                    (*prototype, lag, 6)]
         placed, x, y = [], 0, 0
-        for kind, field, graph, width in widgets:
+        for kind, field, shown, width in widgets:
             if x + width > DASHBOARD_WIDTH:
                 x, y = 0, y + 5
-            fields = [{"type": field, "name": "graphid",
-                       "value": {"host": self.name, "name": graph}}]
-            if kind == "GRAPH_PROTOTYPE":
-                fields.append({"type": "INTEGER", "name": "columns", "value": "4"})
-            placed.append(_at({"type": kind, "name": graph}, x, y, width, fields))
+            if kind == "ITEM":               # its name and value (Up/Down), not its time
+                name = "plogd reaches Zabbix"
+                fields = [{"type": "ITEM", "name": "itemid",
+                           "value": {"host": self.host, "key": shown}},
+                          {"type": "INTEGER", "name": "show", "value": "1"},
+                          {"type": "INTEGER", "name": "show", "value": "2"}]
+            else:
+                name, fields = shown, [{"type": field, "name": "graphid",
+                                        "value": {"host": self.host, "name": shown}}]
+            if kind == "GRAPH_PROTOTYPE":     # a graph per member, side by side
+                fields.append({"type": "INTEGER", "name": "columns",
+                               "value": str(max(1, width // 6))})
+            placed.append(_at({"type": kind, "name": name}, x, y, width, fields))
             x += width
-        up = next(i for i in self.items.plogd if i.key == "plogd.zabbix_up")
-        if x + 6 > DASHBOARD_WIDTH:
-            x, y = 0, y + 5
-        placed.append(_at({"type": "ITEM", "name": "plogd reaches Zabbix"}, x, y, 6,
-                          [{"type": "ITEM", "name": "itemid",
-                            "value": {"host": self.name, "key": up.key}}]))
         return {"uuid": self.uuid("dashboard", "plogd"), "name": "plogd",
                 "pages": [{"widgets": placed}]}

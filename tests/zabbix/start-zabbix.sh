@@ -214,6 +214,12 @@ EOF
 )
 [ "$(cat /etc/zabbix/zabbix.conf.php 2>/dev/null)" = "$php_conf" ] \
   || printf '%s\n' "$php_conf" > /etc/zabbix/zabbix.conf.php
+# the frontend's pages (not the API) need the locale of its users' language (en_US): without
+# it every page and graph shows "Locale for language en_US is not found" instead of data
+if ! locale -a 2>/dev/null | grep -qix 'en_US.utf-\?8'; then
+  step "generating the en_US.UTF-8 locale (for the frontend's pages)"
+  localedef -i en_US -f UTF-8 en_US.UTF-8 || die "localedef en_US.UTF-8 failed"
+fi
 web_pid() { local p; p=$(cat "$ZBX_BASE/run/php.pid" 2>/dev/null) && kill -0 "$p" 2>/dev/null && echo "$p"; }
 if ! web_pid >/dev/null; then
   port_busy "$ZBX_WEB_PORT" && die "port $ZBX_WEB_PORT already in use"
