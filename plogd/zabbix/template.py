@@ -97,6 +97,10 @@ class _Template:
         self.macros[name] = (value, description)
         return name
 
+    def recent(self) -> str:
+        return self.macro("{$PLOGD.RECENT}", "1h", "How long values given up, restarts and a "
+                          "missing log stay a problem.")
+
     def ref(self, key: str) -> str:
         return f"/{self.host}/{key}"
 
@@ -172,16 +176,15 @@ class _Template:
             data["opdata"] = opdata
         data["priority"] = severity
         data["description"] = description
-        data["tags"] = [{"tag": "scope", "value": "availability" if "plogd" in identity
-                         else "performance"}]
+        data["tags"] = [{"tag": "scope", "value": "performance" if identity.startswith("alert ")
+                         else "availability"}]
         return data
 
     def item_triggers(self, item: Item) -> list[dict]:
         if item.metric is not None:
             return self.alert_triggers(item, None)
         key, ref = item.key, self.ref(item.key)
-        recent = self.macro("{$PLOGD.RECENT}", "1h", "How long values given up, restarts and "
-                            "a missing log stay a problem.")
+        recent = self.recent()
         if key == "plogd.heartbeat":
             interval = max(300, 3 * self.config.interval)
             nodata = self.macro("{$PLOGD.NODATA}", _duration(interval),
@@ -237,7 +240,7 @@ class _Template:
                              opdata="Value: {ITEM.LASTVALUE1}")]
 
     def plogd_input_triggers(self) -> list[dict]:
-        recent = "{$PLOGD.RECENT}"
+        recent = self.recent()
         missing = self.ref(f"plogd.missing[{INPUT_MACRO}]")
         lines = self.ref(f"plogd.lines[{INPUT_MACRO}]")
         unmatched = self.ref(f"plogd.unmatched[{INPUT_MACRO}]")

@@ -10,6 +10,9 @@ the discovery sets and plogd's own values, as plogd's sender would, then logs in
 Zabbix frontend that the testbed serves (php -S) with headless Chromium (the Debian package
 `chromium`, installed when missing) and saves a PNG of the host's template dashboard.
 The host, its group and the template are deleted afterwards (unless --keep).
+A frontend whose php was started before start-zabbix.sh generated the en_US.UTF-8 locale
+shows only "Locale for language en_US is not found": restart it, or point --frontend at
+another one (`php -S 127.0.0.1:18089 -t /usr/share/zabbix` serves the same).
 """
 import argparse
 import json
