@@ -154,13 +154,25 @@ def test_alert_of_a_by_metric_is_a_trigger_prototype_with_a_context_macro(tmp_pa
     tpl = template_of(config)["templates"][0]
     rule = next(r for r in tpl["discovery_rules"] if r["key"] == "w.status.discovery")
     [proto] = rule["trigger_prototypes"]
-    assert proto["expression"] == 'last(/t/w.status[{#STATUS}])>{$PLOGD.W.STATUS.MAX:"{#STATUS}"}'
+    assert proto["expression"] == ('{$PLOGD.W.STATUS.MAX:"{#STATUS}"}>=0 and '
+                                   'last(/t/w.status[{#STATUS}])>{$PLOGD.W.STATUS.MAX:"{#STATUS}"}')
     assert proto["priority"] == "HIGH"
     assert rule["graph_prototypes"][0]["graph_items"][0]["item"]["key"] == "w.status[{#STATUS}]"
     [below] = all_items(tpl)["w.rps"]["triggers"]
     assert below["expression"] == "max(/t/w.rps,10m)<{$PLOGD.W.RPS.MIN}"
     macros = {m["macro"]: m["value"] for m in tpl["macros"]}
     assert macros["{$PLOGD.W.STATUS.MAX}"] == "10" and macros["{$PLOGD.W.RPS.MIN}"] == "0.5"
+
+
+def test_a_by_metric_without_alert_has_a_trigger_prototype_that_is_off_until_tuned():
+    tpl = template_of(NGINX)["templates"][0]
+    rule = next(r for r in tpl["discovery_rules"] if r["key"] == "nginx.status.discovery")
+    [proto] = rule["trigger_prototypes"]
+    assert proto["expression"] == ('{$PLOGD.NGINX.STATUS.MAX:"{#STATUS}"}>=0 and '
+                                   'last(/t/nginx.status[{#STATUS}])'
+                                   '>{$PLOGD.NGINX.STATUS.MAX:"{#STATUS}"}')
+    macros = {m["macro"]: m["value"] for m in tpl["macros"]}
+    assert macros["{$PLOGD.NGINX.STATUS.MAX}"] == "-1"
 
 
 def test_dashboard_shows_graphs_and_a_graph_prototype_per_by_metric():

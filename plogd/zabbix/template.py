@@ -21,6 +21,7 @@ import uuid
 
 import yaml
 
+from ..metrics import Alert
 from .items import (FLOAT, INPUT_MACRO, ZABBIX_STATE, Discovery, Item, Items,
                     zabbix_items)
 
@@ -31,6 +32,7 @@ SEVERITY = {"info": "INFO", "warning": "WARNING", "average": "AVERAGE", "high": 
 COLORS = ("1A7C11", "F63100", "2774A4", "A54F10", "FC6EA3", "6C59DC", "AC8C14", "611F27")
 DASHBOARD_WIDTH = 24            # a 6.0 dashboard's columns
 UNMATCHED_SETS = 5              # the unmatched share is taken over this many of plogd's sets
+OFF = Alert(threshold=-1, above=True)      # a by: metric's trigger without alert: (-1: off)
 
 
 def default_name(config) -> str:
@@ -47,8 +49,7 @@ def render_template(config, name: str | None = None) -> str:
 
 def macro_name(key: str, side: str) -> str:
     """`nginx.request_time[p95]`, MAX -> `{$PLOGD.NGINX.REQUEST_TIME.P95.MAX}`."""
-    base = re.sub(r"[^A-Z0-9_.]", "_", key.upper().replace("[", ".").replace("]", ""))
-    return "{$PLOGD." + re.sub(r"\.{2,}", ".", base).strip(".") + "." + side + "}"
+    return "{$PLOGD." + re.sub(r"[^A-Z0-9_]+", ".", key.upper()).strip(".") + "." + side + "}"
 
 
 def _duration(seconds: int) -> str:
@@ -213,17 +214,21 @@ class _Template:
         return []
 
     def alert_triggers(self, item: Item, rule: Discovery | None) -> list[dict]:
-        """The trigger of a metric's `alert:` (a prototype with a context macro for a by:
-        metric, so that each member can have its own threshold)."""
+        """The trigger of a metric's `alert:`. For a by: metric a prototype, made for every
+        one (without `alert:` its threshold is -1, off), whose macro takes the member as
+        context so that each member can have its own threshold, or -1 to be left alone."""
         alert = item.metric.alert
-        if alert is None or (item.q is not None and item.q != alert.q):
+        if alert is None and rule is not None:
+            alert = OFF
+        elif alert is None or (item.q is not None and item.q != alert.q):
             return []
         side = "MAX" if alert.above else "MIN"
-        base = item.key if rule is None else item.key.replace(f"[{rule.macro}]", "")
-        name = macro_name(base, side)
+        name = macro_name(item.key if rule is None else item.key.replace(rule.macro, ""), side)
+        what = (f"alert: of {item.metric.key}" if item.metric.alert else
+                f"a threshold for {item.metric.key} (-1: none)")
         self.macro(name, format(alert.threshold, "g"),
-                   f"alert: of {item.metric.key} ({'above' if alert.above else 'below'})"
-                   + (f"; {name[:-1]}:\"member\"}} tunes one member" if rule else ""))
+                   f"{what}, {'above' if alert.above else 'below'}"
+                   + (f"; {name[:-1]}:\"member\"}} for one member, -1 for none" if rule else ""))
         used = name if rule is None else f'{name[:-1]}:"{rule.macro}"}}'
         ref = self.ref(item.key)
         if alert.for_seconds:
@@ -234,9 +239,12 @@ class _Template:
             function, during = f"last({ref})", ""
         op = ">" if alert.above else "<"
         word = "above" if alert.above else "below"
+        guard = f"{used}>=0 and " if rule is not None else ""     # -1: off
         return [self.trigger(f"alert {item.key}", f"{item.key} {word} {used}{during}",
-                             f"{function}{op}{used}", SEVERITY[alert.severity],
-                             f"From alert: of {item.metric.key} in the plogd configuration.",
+                             f"{guard}{function}{op}{used}", SEVERITY[alert.severity],
+                             f"From alert: of {item.metric.key} in the plogd configuration."
+                             if item.metric.alert else f"Off until {name} (or one member's, "
+                             f"with its value as context) is set to 0 or more on the host.",
                              opdata="Value: {ITEM.LASTVALUE1}")]
 
     def plogd_input_triggers(self) -> list[dict]:

@@ -104,8 +104,9 @@ def test_imported_template_is_what_the_config_says_and_reimport_changes_nothing(
             "nginx.request_time[p95] above {$PLOGD.NGINX.REQUEST_TIME.P95.MAX} for 5m"} <= set(
         triggers)
     assert "{$PLOGD.NGINX.5XX_SHARE.MAX}" in json.dumps(first["triggers"])
-    assert any('{$PLOGD.UNMATCHED.MAX:\\"{#INPUT}\\"}' in json.dumps(t["expression"])
-               for t in first["trigger_prototypes"])
+    prototype_triggers = {t["description"]: t["expression"] for t in first["trigger_prototypes"]}
+    assert any('{$PLOGD.UNMATCHED.MAX:"{#INPUT}"}' in e for e in prototype_triggers.values())
+    assert prototype_triggers['nginx.status[{#STATUS}] above {$PLOGD.NGINX.STATUS.MAX:"{#STATUS}"}']
     macros = {m["macro"]: m["value"] for m in first["macros"]}
     assert macros["{$PLOGD.NGINX.5XX_SHARE.MAX}"] == "0.05" and macros["{$PLOGD.NODATA}"] == "5m"
 
@@ -141,19 +142,40 @@ def send_until_accepted(zabbix, values: list[tuple[str, object]], timeout=60) ->
         time.sleep(1)
 
 
-def test_a_host_with_the_template_accepts_plogds_values(api, zabbix):
+def problems(api, hostid, timeout=60) -> set[str]:
+    """The names of the host's triggers in problem state, once the expected ones are there
+    (the trigger of a value is evaluated when the history syncer stores it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {t["description"] for t in api.trigger.get(
+            hostids=hostid, filter={"value": 1}, output=["description"], expandDescription=True)}
+        if len(found) >= 2 or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def test_a_host_with_the_template_accepts_plogds_values_and_its_triggers_fire(api, zabbix):
     config = load(str(ROOT / "conf" / "nginx.yaml"))
     assert api.configuration.import_(format="yaml", source=render_template(config, TEMPLATE),
                                      rules=RULES) is True
     [template] = api.template.get(filter={"host": [TEMPLATE]}, output=["templateid"])
     groupid = api.hostgroup.create(name=GROUP)["groupids"][0]
-    api.host.create(host=HOST, groups=[{"groupid": groupid}],
-                    templates=[{"templateid": template["templateid"]}])
+    # one member of a by: metric tuned alone, by the macro's context
+    hostid = api.host.create(host=HOST, groups=[{"groupid": groupid}],
+                             templates=[{"templateid": template["templateid"]}],
+                             macros=[{"macro": '{$PLOGD.NGINX.STATUS.MAX:"500"}', "value": "5"}]
+                             )["hostids"][0]
+    now = int(time.time())
     send_until_accepted(zabbix, [("nginx.requests", 12), ("nginx.request_time[p95]", 0.25),
-                                 ("nginx.5xx_share", 0.0833), ("plogd.heartbeat", int(time.time())),
+                                 ("nginx.5xx_share", 0.0833), ("plogd.heartbeat", now),
                                  ("plogd.zabbix_up", 1)])
     # the discovery plogd sends (another stage's job; here by hand, as plogd does)
     send_until_accepted(zabbix, [("plogd.inputs.discovery", json.dumps([{"{#INPUT}": "nginx"}])),
-                                 ("nginx.status.discovery", json.dumps([{"{#STATUS}": "200"}]))])
+                                 ("nginx.status.discovery",
+                                  json.dumps([{"{#STATUS}": "200"}, {"{#STATUS}": "500"}]))])
     send_until_accepted(zabbix, [("plogd.lines[nginx]", 120), ("plogd.lag[nginx]", 1.5),
-                                 ("nginx.status[200]", 11)])
+                                 ("nginx.status[200]", 110), ("nginx.status[500]", 11)])
+    # 5xx share above 0.05 (the default set's alert:), 500s above the host's 5; 200s are
+    # above 5 too but their threshold is the template's -1: off
+    assert problems(api, hostid) == {
+        "nginx.5xx_share above 0.05 for 5m", "nginx.status[500] above 5"}
