@@ -48,9 +48,13 @@ class ZabbixConfig:
     failed_retry_seconds: int = 600
     lld_member_ttl: int = 7 * 86400
     lld_resend_seconds: int = 3600
+    lld_max_members: int = 1000
     batch_size: int = 1000
     spool_max_bytes: int = 1 << 30
     result_rotate_bytes: int = 64 << 20
+    # every ServerActive node of agent_config, [[(host, port), ...HA nodes], ...servers];
+    # None: server and port alone
+    clusters: list | None = None
 
 
 @dataclass
@@ -75,6 +79,7 @@ class Config:
     host: str
     zabbix: ZabbixConfig | None
     max_line_length: int
+    stall_timeout: int = 30     # --multi: seconds a stage may make no progress (plogd.heartbeat)
     inputs: list[InputConfig] = field(default_factory=list)
 
     def input(self, name: str | None) -> InputConfig:
@@ -190,11 +195,11 @@ def _show(value) -> str:
 
 # -- the schema -------------------------------------------------------------------------
 
-TOP_KEYS = ["interval", "state_dir", "zabbix", "inputs", "max_line_length"]
+TOP_KEYS = ["interval", "state_dir", "zabbix", "inputs", "max_line_length", "stall_timeout"]
 ZABBIX_KEYS = ["server", "port", "host", "agent_config", "tls_connect", "tls_ca_file",
                "tls_cert_file", "tls_key_file", "tls_server_name", "tls_psk_identity",
                "tls_psk_file", "failed_retry_seconds", "lld_member_ttl", "lld_resend_seconds",
-               "batch_size", "spool_max_bytes", "result_rotate_bytes"]
+               "lld_max_members", "batch_size", "spool_max_bytes", "result_rotate_bytes"]
 INPUT_KEYS = ["name", "path", "format", "log_format", "apache_format", "time_locale", "start",
               "lateness", "late", "max_skew", "rewrite", "metrics"]
 REWRITE_KEYS = ["field", "match", "replace"]
@@ -232,7 +237,8 @@ def from_data(path: str, data) -> Config:
     config = Config(path=path, interval=interval,
                     state_dir=top.get("state_dir", str, "/var/lib/plogd"),
                     host=host, zabbix=zabbix,
-                    max_line_length=top.positive("max_line_length", DEFAULT_MAX_LINE))
+                    max_line_length=top.positive("max_line_length", DEFAULT_MAX_LINE),
+                    stall_timeout=top.positive("stall_timeout", 30))
     inputs = top.get("inputs", list)
     if not isinstance(inputs, list) or not inputs:
         top.fail("inputs", f"found {_show(inputs)}; expected a list of inputs (name, path, "
@@ -271,9 +277,11 @@ def _zabbix(section: _Section, default_host: str) -> ZabbixConfig:
         failed_retry_seconds=section.positive("failed_retry_seconds", 600),
         lld_member_ttl=section.positive("lld_member_ttl", 7 * 86400),
         lld_resend_seconds=section.positive("lld_resend_seconds", 3600),
+        lld_max_members=section.positive("lld_max_members", 1000),
         batch_size=section.positive("batch_size", 1000),
         spool_max_bytes=section.positive("spool_max_bytes", 1 << 30),
-        result_rotate_bytes=section.positive("result_rotate_bytes", 64 << 20))
+        result_rotate_bytes=section.positive("result_rotate_bytes", 64 << 20),
+        clusters=agent.clusters if agent and not {"server", "port"} & set(section.data) else None)
     for name in ("ca_file", "cert_file", "key_file", "server_name", "psk_identity", "psk_file"):
         setattr(z, f"tls_{name}", section.get(f"tls_{name}", str, getattr(tls, name, None)))
     try:

@@ -18,8 +18,8 @@ from ..stages.send import discovery_key, discovery_macro
 
 UNSIGNED = "unsigned"
 FLOAT = "float"
-PLOGD_INPUTS_DISCOVERY = f"{monitoring.PREFIX}.inputs.discovery"
-INPUT_MACRO = "{#INPUT}"
+PLOGD_INPUTS_DISCOVERY = monitoring.INPUTS_DISCOVERY   # what the sender announces them with
+INPUT_MACRO = discovery_macro("input")                  # {#INPUT}
 ZABBIX_STATE = "plogd Zabbix state"         # the value map of plogd.zabbix_up
 
 
