@@ -29,9 +29,10 @@ ZBX_HOSTS=${ZBX_HOSTS:-web01}
 PG_VER=15
 PGBIN=/usr/lib/postgresql/$PG_VER/bin
 PKGS=("postgresql-$PG_VER" zabbix-server-pgsql zabbix-agent zabbix-frontend-php
-      php8.2-cli php8.2-cgi php8.2-pgsql python3 openssl)
+      php8.2-cli php8.2-cgi php8.2-pgsql python3 openssl locales)
       # zabbix-agent ships /usr/bin/zabbix_sender; php8.2-cgi satisfies the php
-      # metapackage's SAPI dependency without pulling in apache2
+      # metapackage's SAPI dependency without pulling in apache2; locales: the frontend's
+      # en_US.UTF-8 (step 8)
 CONF=$ZBX_BASE/etc/zabbix_server.conf
 RUN_PG=$ZBX_BASE/run/pg
 RUN_ZBX=$ZBX_BASE/run/zabbix
