@@ -17,7 +17,6 @@ from .formats import (BUILTIN_TEMPLATES, FormatError, compile_apache, compile_ng
                       describe_fields, get_format)
 from .formats.detect import detect, explain, first_failure, match_ratio, read_sample
 from .formats.strftime import LocaleError
-from .metrics import q_text
 from .output import Progress, sender_line
 from .stages.read import read_file, split_lines
 from .stages.write import encode
@@ -33,9 +32,10 @@ result file and send it to Zabbix.
   plogd replay ...              compute the windows of existing log files
   plogd parse --format NAME     print each line's typed fields as JSON
   plogd detect FILE             which built-in format a log is in
-  plogd demo                    follow a log of generated nginx traffic and show the windows
+  plogd zabbix template -c FILE a Zabbix template (items, discovery, triggers, dashboard)
   plogd zabbix provision -c FILE --url URL ...
                                 import the template, create the host in Zabbix (the API)
+  plogd demo                    follow a log of generated nginx traffic and show the windows
   plogd top -c FILE             a live view of the running plogd of FILE (q quits)
   plogd shipped [NAME]          where the shipped example configurations and systemd files are
   plogd manpage                 print the man page (roff), generated from this command line
@@ -121,8 +121,11 @@ def _subparser(command: str) -> argparse.ArgumentParser:
         from . import init
         init.add_arguments(p)
     elif command == "check":
-        p.description = "Validate a configuration; print its inputs, formats and Zabbix keys."
+        p.description = ("Validate a configuration; print its inputs, formats and the Zabbix "
+                         "items it needs (keys, value types, units, discovery rules).")
         p.add_argument("-c", "--config", default=config_module.DEFAULT_PATH)
+        p.add_argument("--json", action="store_true",
+                       help="print the Zabbix items as JSON (for scripts) instead")
     elif command == "replay":
         p.description = ("Compute the windows of existing log files and print their value "
                          "records (JSON lines, or zabbix_sender input with --sender-format).")
@@ -157,6 +160,20 @@ def _subparser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--duration", type=float, default=30,
                        help="seconds to run, 0 for until Ctrl-C (default: %(default)s)")
         p.add_argument("--dir", help="where to put the log and the state (default: a new temp dir)")
+    elif command == "zabbix":
+        p.description = "The Zabbix side, made from the configuration."
+        actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+        t = actions.add_parser("template", help="write a Zabbix template (6.0 YAML export)",
+                               description="Write a Zabbix template export (6.0 YAML, imported "
+                               "by 6.0 and later): trapper items, discovery rules, triggers, "
+                               "value maps and a dashboard for what the configuration sends.")
+        t.add_argument("-c", "--config", default=config_module.DEFAULT_PATH)
+        t.add_argument("-o", "--output", help="write here instead of standard output")
+        t.add_argument("--name", help="the template's name (default: plogd for plogd.yaml, "
+                                      "plogd NAME for NAME.yaml)")
+        from .zabbix import provision
+        provision.add_arguments(actions.add_parser(
+            "provision", help="import the template, create the host or link it (the API)"))
     elif command == "top":
         p.description = ("A live view of a running plogd, read from its state directory "
                          "(never disturbing it): per input lines/s, status mix, latency "
@@ -176,12 +193,6 @@ def _subparser(command: str) -> argparse.ArgumentParser:
     elif command == "completion":
         p.description = "Print the completion script of a shell, generated from the command line."
         p.add_argument("shell", choices=["bash", "zsh"])
-    elif command == "zabbix":
-        p.description = "plogd and the Zabbix server."
-        zabbix = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-        from .zabbix import provision
-        provision.add_arguments(zabbix.add_parser(
-            "provision", help="import the template, create the host or link it (the API)"))
     return p
 
 
@@ -225,6 +236,11 @@ def _run(args) -> int:
 
 def _check(args) -> int:
     config = config_module.load(args.config)
+    from .zabbix.items import describe_metric, zabbix_items
+    items = zabbix_items(config)
+    if args.json:
+        print(json.dumps(items.as_dict(), indent=2))
+        return 0
     print(f"{config.path}: OK")
     print(f"interval {config.interval} s, state in {config.state_dir}, results in "
           f"{config.result_path}")
@@ -239,18 +255,40 @@ def _check(args) -> int:
         print("  fields:")
         for name, description in describe_fields(spec.format):
             print(f"    {name:<28} {description}")
-        print("  metrics:")
+        print("  metrics (Zabbix trapper items: key, value type, units, what):")
         if os.path.isfile(spec.path):
             _report_match(spec.format, read_sample(spec.path), spec.path)
-        for m in spec.metrics:
-            detail = m.kind + (f" of {m.field}" if m.field else "")
-            detail += f" at {', '.join(map(q_text, m.q))} %" if m.kind == "percentile" else ""
-            detail += f", one key per {m.by} (top {m.top} + other)" if m.by else ""
-            detail += f", where {m.where.text}" if m.where else ""
-            detail += f", out of lines where {m.of.text}" if m.of else ""
-            keys = [m.key.replace("{q}", q_text(q)) for q in m.q] if "{q}" in m.key else [m.key]
-            for key in keys:
-                print(f"    {key:<40} {detail}")
+        for item in items.items:
+            if item.input == spec.name:
+                print(f"    {item.key:<40} {item.value_type:<8} {item.units or '-':<6} "
+                      f"{describe_metric(item.metric, item.q)}")
+        for rule in items.discoveries:
+            if rule.input == spec.name:
+                print(f"    discovery rule {rule.key}, macro {rule.macro}, item prototypes:")
+                for item in rule.prototypes:
+                    print(f"      {item.key:<38} {item.value_type:<8} {item.units or '-':<6} "
+                          f"{describe_metric(item.metric, item.q)}")
+    print("\nplogd's own items:")
+    for item in items.plogd:
+        print(f"    {item.key:<40} {item.value_type:<8} {item.units or '-'}")
+    rule = items.plogd_inputs
+    print(f"    discovery rule {rule.key}, macro {rule.macro}, item prototypes:")
+    for item in rule.prototypes:
+        print(f"      {item.key:<38} {item.value_type:<8} {item.units or '-'}")
+    return 0
+
+
+def _zabbix(args) -> int:
+    if args.action == "provision":
+        from .zabbix import provision
+        return provision.run(args)
+    from .zabbix.template import render_template
+    text = render_template(config_module.load(args.config), args.name)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -402,11 +440,6 @@ def _completion(args) -> int:
     from .clidoc import bash_completion, zsh_completion
     sys.stdout.write((bash_completion if args.shell == "bash" else zsh_completion)(parsers()))
     return 0
-
-
-def _zabbix(args) -> int:
-    from .zabbix import provision
-    return {"provision": provision.run}[args.action](args)
 
 
 def _init(args) -> int:

@@ -89,7 +89,7 @@ def test_check_prints_the_summary_or_the_error(tmp_path):
     good = plogd("check", "-c", str(write(tmp_path, GOOD)))
     out = good.stdout.decode()
     assert "input nginx: /var/log/nginx/access.log, format nginx_timed" in out
-    assert "nginx.status[{status}]" in out and "one key per status" in out
+    assert "nginx.status[{#STATUS}]" in out and "one key per status" in out
     assert re.search(r"\n    status +int, \$status\n", out)
     assert re.search(r"\n    request_time +float, \$request_time\n", out)
     bad = plogd("check", "-c", str(write(tmp_path, GOOD.replace("type: count}", "type: cnt}", 1))),

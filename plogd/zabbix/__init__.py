@@ -1,1 +1,2 @@
-"""plogd and the Zabbix server: the template of a configuration, provisioning through the API."""
+"""The Zabbix side of plogd, made from its configuration: which items it needs (items), a
+template of them (template)."""
