@@ -8,9 +8,9 @@ the truth (`plogd replay` of the same log, every window), the members that appea
 the injected errors (status 500) included, their values waiting (logged so, not as errors)
 until the server knows the items — and plogd's own plogd.* values are stored, the per-input
 ones discovered over {#INPUT}; the 5xx share trigger fires on the injected errors, the
-nodata trigger when plogd is stopped (its macro set to 30 s on the host). Printed: the time from the start to the first value of
-every item (target: under five minutes). Names are zbx-provision-e2e*, deleted before and
-after.
+nodata trigger when plogd is stopped (its macro set to 30 s on the host). Printed: the time
+from the start to the first value of every item (target: under five minutes). Names are
+zbx-provision-e2e*, deleted before and after.
 """
 import math
 import os
