@@ -31,6 +31,7 @@ from zabbix_utils.exceptions import ModuleBaseException
 
 from .. import config as config_module
 from ..config import ConfigError
+from .template import render_template
 
 DEFAULT_GROUP = "plogd"
 DEFAULT_WAIT = 300
@@ -92,7 +93,6 @@ def run(args, environ=os.environ) -> int:
     if config.zabbix is None:
         raise ProvisionError(f"{config.path}: no zabbix: section, so plogd sends nothing; add "
                              "one (server, host) before provisioning")
-    from .template import render_template
     text = render_template(config, name=args.name)
     login = login_from(args, environ)
     api = connect(login)
@@ -115,8 +115,6 @@ def run(args, environ=os.environ) -> int:
         if args.wait is not None and not args.dry_run:
             return wait_first_value(api, config.zabbix.host, template_keys(text), args.wait)
         return 0
-    except ProvisionError:
-        raise
     except API_ERRORS as e:     # an API refusal in the middle: one line, no traceback
         raise ProvisionError(f"the Zabbix API at {login.url}: {_api_message(e)}") from None
 
