@@ -27,11 +27,14 @@ result file and send it to Zabbix.
 
   plogd --multi -c FILE         the daemon: follow the inputs of FILE, one process per stage
   plogd --single -c FILE        the same in one process (the default; for debugging)
+  plogd init LOGFILE...         write a configuration for these logs (as root: and the service)
   plogd check -c FILE           validate a configuration and show what it will send
   plogd replay ...              compute the windows of existing log files
   plogd parse --format NAME     print each line's typed fields as JSON
   plogd detect FILE             which built-in format a log is in
   plogd zabbix template -c FILE a Zabbix template (items, discovery, triggers, dashboard)
+  plogd zabbix provision -c FILE --url URL ...
+                                import the template, create the host in Zabbix (the API)
   plogd demo                    follow a log of generated nginx traffic and show the windows
   plogd top -c FILE             a live view of the running plogd of FILE (q quits)
   plogd shipped [NAME]          where the shipped example configurations and systemd files are
@@ -39,7 +42,7 @@ result file and send it to Zabbix.
   plogd completion bash|zsh     print the shell completion script
 """
 
-COMMANDS = ("check", "replay", "parse", "detect", "demo", "top", "shipped", "manpage",
+COMMANDS = ("init", "check", "replay", "parse", "detect", "demo", "top", "shipped", "manpage",
             "completion", "zabbix")
 
 EXIT_CODES = [
@@ -114,7 +117,10 @@ def _run_parser() -> argparse.ArgumentParser:
 
 def _subparser(command: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"plogd {command}")
-    if command == "check":
+    if command == "init":
+        from . import init
+        init.add_arguments(p)
+    elif command == "check":
         p.description = ("Validate a configuration; print its inputs, formats and the Zabbix "
                          "items it needs (keys, value types, units, discovery rules).")
         p.add_argument("-c", "--config", default=config_module.DEFAULT_PATH)
@@ -165,6 +171,9 @@ def _subparser(command: str) -> argparse.ArgumentParser:
         t.add_argument("-o", "--output", help="write here instead of standard output")
         t.add_argument("--name", help="the template's name (default: plogd for plogd.yaml, "
                                       "plogd NAME for NAME.yaml)")
+        from .zabbix import provision
+        provision.add_arguments(actions.add_parser(
+            "provision", help="import the template, create the host or link it (the API)"))
     elif command == "top":
         p.description = ("A live view of a running plogd, read from its state directory "
                          "(never disturbing it): per input lines/s, status mix, latency "
@@ -195,7 +204,7 @@ def parsers() -> dict[str, argparse.ArgumentParser]:
 def _commands():
     return {"check": _check, "replay": _replay, "parse": _parse, "detect": _detect,
             "demo": _demo, "top": _top, "shipped": _shipped, "manpage": _manpage,
-            "completion": _completion, "zabbix": _zabbix}
+            "completion": _completion, "zabbix": _zabbix, "init": _init}
 
 
 def _run(args) -> int:
@@ -270,6 +279,9 @@ def _check(args) -> int:
 
 
 def _zabbix(args) -> int:
+    if args.action == "provision":
+        from .zabbix import provision
+        return provision.run(args)
     from .zabbix.template import render_template
     text = render_template(config_module.load(args.config), args.name)
     if args.output:
@@ -428,3 +440,8 @@ def _completion(args) -> int:
     from .clidoc import bash_completion, zsh_completion
     sys.stdout.write((bash_completion if args.shell == "bash" else zsh_completion)(parsers()))
     return 0
+
+
+def _init(args) -> int:
+    from . import init
+    return init.run(args)

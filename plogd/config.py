@@ -250,7 +250,38 @@ def from_data(path: str, data) -> Config:
         if name in names[:i]:
             section = top.sub(f"inputs[{i}]", inputs[i], getattr(inputs, "line", 1))
             section.fail("name", f"found {name!r} a second time; every input needs its own name")
+    _check_keys_are_the_hosts_own(top, inputs, config)
     return config
+
+
+def _check_keys_are_the_hosts_own(top: _Section, raw_inputs, config: Config) -> None:
+    """Every input sends to the one host of the configuration: a key (percentiles expanded)
+    in two inputs, or two `by:` metrics with one discovery key (whose member sets would
+    overwrite each other on the server), would mix values that are not the same thing."""
+    from .stages.send import discovery_key
+    sent: dict[str, str] = {}            # key -> "inputs[i].metrics[j] (line n)"
+    discovered: dict[str, tuple[str, str]] = {}     # discovery key -> (metric key, where)
+    for i, spec in enumerate(config.inputs):
+        section = top.sub(f"inputs[{i}]", raw_inputs[i], getattr(raw_inputs, "line", 1))
+        raw_metrics = raw_inputs[i]["metrics"]
+        for j, metric in enumerate(spec.metrics):
+            place = section.sub(f"metrics[{j}]", raw_metrics[j])
+            where = f"{place.where} (line {place.key_line('key')})"
+            for _, key in metric.keys():
+                if key in sent:
+                    place.fail("key", f"found {metric.key!r}, which sends {key}, a key "
+                               f"{sent[key]} sends too; every key of host {config.host} "
+                               "comes from one metric of one input: rename one of them")
+                sent[key] = where
+            if metric.by is None:
+                continue
+            dkey = discovery_key(metric.key, metric.by)
+            if dkey in discovered:
+                other, other_where = discovered[dkey]
+                place.fail("key", f"found {metric.key!r}, whose discovery key {dkey} is that of "
+                           f"{other!r} in {other_where} too; each by: metric needs its own: "
+                           "give one of them another name before the '['")
+            discovered[dkey] = (metric.key, where)
 
 
 def _zabbix(section: _Section, default_host: str) -> ZabbixConfig:
