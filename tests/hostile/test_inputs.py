@@ -1,0 +1,132 @@
+"""Hostile inputs (issue 11, points 1-5): what a log writer, a client or an unlucky operator
+puts in a watched directory or a log line never stops, stalls or fools plogd. Each test is
+bounded in time and waits on what it checks, never on a fixed sleep."""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from helpers import plogd, read_records, totals
+from plogd.stages.read import FileFollower, ReadStage, split_lines
+from plogd.traffic import write_file
+
+GOOD_LINES = 798
+
+
+def _evil_dir(tmp_path):
+    """A good log among a FIFO, two devices and a file whose reads fail with EIO."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write_file(logs / "good.log", GOOD_LINES, seed=3, start=time.time() - 3600, rate=1)
+    os.mkfifo(logs / "fifo.log")
+    os.symlink("/dev/zero", logs / "zero.log")
+    os.symlink("/dev/urandom", logs / "urandom.log")
+    os.symlink("/proc/self/mem", logs / "mem.log")      # opens, then EIO on every read
+    return logs
+
+
+def _bounded(job, timeout: float = 20):
+    """Run `job` in a thread: a test of a read that blocks must not block the suite."""
+    result, done = [], threading.Event()
+    thread = threading.Thread(target=lambda: (result.append(job()), done.set()), daemon=True)
+    thread.start()
+    assert done.wait(timeout), f"still blocked after {timeout} s"
+    return result[0]
+
+
+def test_fifos_devices_and_eio_files_never_stop_the_other_files(tmp_path, caplog):
+    logs = _evil_dir(tmp_path)
+    spec = SimpleNamespace(name="web", path=str(logs / "*.log"), start="beginning")
+    stage = ReadStage([spec], 65536, {}, first_run=True)
+
+    def read_all():
+        lines, polls = [], 0
+        deadline = time.monotonic() + 15
+        while len(lines) < GOOD_LINES and time.monotonic() < deadline:
+            lines += [l for b in stage.poll() for l in split_lines(b.data)]
+            polls += 1
+        for _ in range(50):          # and nothing more comes, however often it is polled
+            lines += [l for b in stage.poll() for l in split_lines(b.data)]
+        return lines
+
+    with caplog.at_level(logging.WARNING, "plogd.read"):
+        lines = _bounded(read_all)
+    stage.close()
+    assert len(lines) == GOOD_LINES and len(set(lines)) == GOOD_LINES
+    for name, why in [("fifo.log", "not a regular file but a FIFO"),
+                      ("zero.log", "not a regular file but a character device"),
+                      ("urandom.log", "not a regular file but a character device"),
+                      ("mem.log", "Input/output error")]:
+        said = [r.getMessage() for r in caplog.records if name in r.getMessage()]
+        assert len(said) == 1 and why in said[0], said        # once per file, and why
+    assert stage.stats()["web"]["truncations"] == 0           # /dev/urandom is never read
+
+
+class _FailingReads:
+    """A file whose next `failures` reads fail with EIO (a bad sector, a flaky NFS server)."""
+
+    def __init__(self, f, failures: int):
+        self._f, self.failures, self.tries = f, failures, []
+
+    def read(self, size=-1):
+        self.tries.append(time.monotonic())
+        if self.failures:
+            self.failures -= 1
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return self._f.read(size)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+
+def test_a_read_error_is_reported_once_and_retried_with_backoff(tmp_path, caplog):
+    path = tmp_path / "flaky.log"
+    path.write_bytes(b"one\ntwo\n")
+    f = FileFollower("in", str(path), "beginning", 1000)
+    assert [l for b in f.poll() for l in split_lines(b.data)] == [b"one", b"two"]
+    with open(path, "ab") as out:
+        out.write(b"three\nfour\n")
+    flaky = f._cur.f = _FailingReads(f._cur.f, failures=3)
+    lines = []
+    with caplog.at_level(logging.INFO, "plogd.read"):
+        deadline = time.monotonic() + 15       # 1 + 2 + 4 s of back-off
+        while not lines and time.monotonic() < deadline:
+            lines = [l for b in f.poll() for l in split_lines(b.data)]
+    assert lines == [b"three", b"four"]         # where it stopped: nothing lost or repeated
+    assert len(flaky.tries) == 4                 # not retried at every poll
+    gaps = [b - a for a, b in zip(flaky.tries, flaky.tries[1:])]
+    assert gaps[0] >= 1 and gaps[1] >= 2 and gaps[2] >= 4        # backing off
+    text = caplog.text
+    assert text.count("Input/output error") == 1 and "can be read again" in text
+    f.close()
+
+
+@pytest.mark.parametrize("mode", ["--single", "--multi"])
+def test_the_daemon_counts_every_good_line_among_hostile_files(tmp_path, mode):
+    """The reviewer's case: a FIFO froze --single with nothing logged; one EIO sent --multi
+    into a restart loop that counted none of 798 good lines."""
+    logs = _evil_dir(tmp_path)
+    config = tmp_path / "plogd.yaml"
+    config.write_text(f"""
+state_dir: {tmp_path / 'state'}
+inputs:
+  - name: web
+    path: {logs / '*.log'}
+    format: nginx_timed
+    start: beginning
+    metrics:
+      - {{key: requests, type: count}}
+""")
+    run = plogd(mode, "--once", "-c", str(config), timeout=60)
+    got = totals(r for r in read_records(tmp_path / "state" / "results.jsonl")
+                 if not r["key"].startswith("plogd."))
+    assert got == {"requests": GOOD_LINES}
+    err = run.stderr.decode()
+    assert "restarting" not in err and "Traceback" not in err
+    assert err.count("mem.log") == 1 and err.count("fifo.log") == 1
