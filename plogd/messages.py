@@ -22,6 +22,7 @@ class LineBatch:
     real_path: str = ""        # the file's real path when opened (for the checkpoint)
     upcoming: tuple = ()       # (FileId, real path) of the files queued to be read after it
     slot: tuple | None = None  # --multi: (slot, length) of the bytes in shared memory
+    in_long_line: bool = False  # `end` is inside an over-long line, already counted too long
 
 
 @dataclass

@@ -107,7 +107,7 @@ class Parser:
                        max(stamps) if stamps else None, lines=read, unmatched=unmatched,
                        too_long=too_long,
                        position=Position(batch.file, batch.end, batch.mtime_ns, batch.real_path,
-                                        batch.upcoming), odd_time=odd,
+                                        batch.upcoming, batch.in_long_line), odd_time=odd,
                        window_newest=window_newest)
 
     def _derive(self, columns: Columns) -> None:

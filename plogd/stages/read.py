@@ -170,7 +170,8 @@ class FileFollower:
                 batches.append(LineBatch(self.input, self._seq, self.path, cur.id, b"",
                                          cur.read_to - len(self._cutter.tail),
                                          cur.read_to - len(self._cutter.tail), cur.mtime_ns(),
-                                         0, cur.real_path, self._upcoming()))
+                                         0, cur.real_path, self._upcoming(),
+                                         in_long_line=self._cutter.skipping))
         return batches
 
     def _poll(self) -> list[LineBatch]:
@@ -271,6 +272,7 @@ class FileFollower:
                          "that were lost while plogd was stopped", self.input, position.offset)
         else:
             _log.info("%s: resuming %s at byte %d", self.input, found.path, position.offset)
+            self._cutter.skipping = position.in_long_line    # its rest is not a line
         self._cur = found
         for file_id, real_path in position.upcoming:
             upcoming = self._find(file_id, real_path, 0)
@@ -336,7 +338,7 @@ class FileFollower:
         self._seq += 1
         return LineBatch(self.input, self._seq, self.path, cur.id, complete, start, end,
                          cur.mtime_ns(), self._cutter.take_too_long(), cur.real_path,
-                         self._upcoming())
+                         self._upcoming(), in_long_line=self._cutter.skipping)
 
     def _final_line(self) -> list[LineBatch]:
         """The unterminated tail of a file that will not grow any more is a line."""
@@ -459,6 +461,7 @@ class ReadStage:
         self._started = False
         self._progress_at = 0.0
         self._behind: dict[str, tuple[int, float]] = {}   # input -> (bytes, when) reported
+        self._empty_globs: set[str] = set()    # globs that matched nothing at the last scan
 
     def poll(self) -> list[LineBatch]:
         if time.monotonic() - self._scanned_at >= self.RESCAN:
@@ -492,7 +495,9 @@ class ReadStage:
     def _scan(self) -> None:
         self._scanned_at = time.monotonic()
         for spec in self.inputs:
-            for path in _expand(spec.path):
+            paths = _expand(spec.path)
+            self._tell_empty_glob(spec, paths)
+            for path in paths:
                 if (spec.name, path) in self.followers:
                     continue
                 resume = self.positions.get(spec.name, {}).get(path)
@@ -502,6 +507,19 @@ class ReadStage:
                 self.followers[spec.name, path] = FileFollower(
                     spec.name, path, start, self.max_line, resume=resume)
         self._started = True
+
+    def _tell_empty_glob(self, spec, paths: list[str]) -> None:
+        """A glob that matches nothing is most likely a typo: said at start-up, and again
+        when it starts matching."""
+        if not glob.has_magic(spec.path):
+            return
+        if not paths and spec.path not in self._empty_globs:
+            self._empty_globs.add(spec.path)
+            _log.warning("%s: %s matches no file; plogd reads the files it matches once they "
+                         "appear", spec.name, spec.path)
+        elif paths and spec.path in self._empty_globs:
+            self._empty_globs.discard(spec.path)
+            _log.warning("%s: %s now matches %d file(s)", spec.name, spec.path, len(paths))
 
     @property
     def idle(self) -> bool:

@@ -130,3 +130,37 @@ inputs:
     err = run.stderr.decode()
     assert "restarting" not in err and "Traceback" not in err
     assert err.count("mem.log") == 1 and err.count("fifo.log") == 1
+
+
+def test_the_tail_of_an_over_long_line_is_not_counted_again_after_a_restart(tmp_path):
+    """5 lines, one of them over max_line_length and unterminated when plogd stopped: 5
+    counted after the restart (it was 6: the tail of the long line was taken for a line)."""
+    from plogd.formats import get_format
+    from plogd.metrics import Metric
+    from plogd.stages.parse import Parser
+    path = tmp_path / "long.log"
+    path.write_bytes(b"1\n2\n3\n" + b"x" * 2500)         # the long line, still being written
+    parser = Parser("in", get_format("nginx_timed"), [Metric("n", "count")], 60, 1000)
+    before = FileFollower("in", str(path), "beginning", 1000)
+    partials = [parser.handle(b) for b in _bounded(before.poll)]
+    before.close()                                      # plogd stops
+    with open(path, "ab") as out:
+        out.write(b"y" * 300 + b"\n5\n")                # the long line ends, one more line
+    after = FileFollower("in", str(path), "beginning", 1000, resume=partials[-1].position)
+    partials += [parser.handle(b) for b in _bounded(after.poll)]
+    after.close()
+    assert sum(p.lines for p in partials) == 5 and sum(p.too_long for p in partials) == 1
+
+
+def test_a_glob_matching_nothing_is_said_at_start_and_when_it_matches(tmp_path, caplog):
+    spec = SimpleNamespace(name="web", path=str(tmp_path / "acess*.log"), start="beginning")
+    stage = ReadStage([spec], 1000, {}, first_run=True)
+    stage.RESCAN = 0.0                                  # at each poll, not every 5 s
+    with caplog.at_level(logging.WARNING, "plogd.read"):
+        stage.poll()
+        stage.poll()
+        assert caplog.text.count("matches no file") == 1
+        (tmp_path / "acess.log").write_bytes(b"a\n")
+        stage.poll()
+    assert caplog.text.count("now matches 1 file(s)") == 1
+    stage.close()
