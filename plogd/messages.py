@@ -40,6 +40,7 @@ class Partial:
     position: Position | None = None       # the end of the batch in its file
     odd_time: int = 0                      # lines set aside for an absurd or no timestamp
     window_newest: dict | None = None      # window -> its newest time, when several
+    regex_timeout: int = 0                 # lines over a user regex's time bound
 
 
 @dataclass
@@ -59,3 +60,4 @@ class InputCounters:
     late: int = 0
     windows: int = 0
     odd_time: int = 0          # lines whose time is absurd (max_skew) or absent: in no window
+    regex_timeout: int = 0     # lines a user regex could not decide within its time bound

@@ -117,6 +117,7 @@ class Aggregator:
         counters.unmatched += partial.unmatched
         counters.too_long += partial.too_long
         counters.odd_time += partial.odd_time
+        counters.regex_timeout += partial.regex_timeout
         newest = partial.newest
         ahead = None      # following: a window starting after this is in the future: odd
         if self.max_skew is not None and self.lateness is not NEVER:

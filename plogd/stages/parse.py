@@ -11,7 +11,6 @@ Between extracting the typed columns and folding them into the metrics' states, 
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ..formats import Columns, LogFormat
@@ -19,6 +18,7 @@ from ..log import RateLimitedLog
 from ..files import Position
 from ..messages import LineBatch, Partial
 from ..metrics import Metric
+from ..userregex import UserRegex, take_timeouts
 from .read import split_lines
 
 _log = RateLimitedLog("plogd.parse")
@@ -28,10 +28,11 @@ OLDEST = 662688000         # 1991-01-01T00:00:00Z: no web server logged earlier:
 
 @dataclass(frozen=True)
 class Rewrite:
-    """`rewrite:` rule of an input: in `field`, `pattern` (a compiled regex) is replaced by
-    `replace` (re.sub's template: \\1 or \\g<name> for groups; braces are literal)."""
+    """`rewrite:` rule of an input: in `field`, `pattern` (a user regex, in bounded time) is
+    replaced by `replace` (re.sub's template: \\1 or \\g<name> for groups; braces are
+    literal)."""
     field: str
-    pattern: re.Pattern
+    pattern: UserRegex
     replace: str
 
 
@@ -99,6 +100,11 @@ class Parser:
         for window, window_columns in split.items():
             n = len(window_columns["timestamp"])
             windows[window] = (n, [m.fold(window_columns, n) for m in self.metrics])
+        slow = take_timeouts()    # lines over a user regex's time bound, in this batch
+        if slow:
+            _log.warning("regex_timeout", "%s: %d line(s) of %s took a user regex over its time "
+                         "bound: counted in regex_timeout, taken as not matching",
+                         self.input, slow, batch.path)
         stamps = columns["timestamp"]
         window_newest = None
         if len(split) > 1:       # for the aggregator, should it set a window aside
@@ -108,7 +114,7 @@ class Parser:
                        too_long=too_long,
                        position=Position(batch.file, batch.end, batch.mtime_ns, batch.real_path,
                                         batch.upcoming, batch.in_long_line), odd_time=odd,
-                       window_newest=window_newest)
+                       window_newest=window_newest, regex_timeout=slow)
 
     def _derive(self, columns: Columns) -> None:
         """Rewrites, then `uri` from the (rewritten) path, then the rewrites of `uri`."""

@@ -164,3 +164,96 @@ def test_a_glob_matching_nothing_is_said_at_start_and_when_it_matches(tmp_path, 
         stage.poll()
     assert caplog.text.count("now matches 1 file(s)") == 1
     stage.close()
+
+
+def _regex_input(where: str | None = None, fmt: str = "nginx_timed", rewrite: str = ""):
+    from plogd.config import from_data
+    metric = {"key": "hits", "type": "count"}
+    if where:
+        metric["where"] = where
+    spec = {"name": "web", "path": "/x", "format": fmt,
+            "metrics": [{"key": "requests", "type": "count"}, metric]}
+    if rewrite:
+        spec["rewrite"] = [{"field": "path", "match": rewrite, "replace": "/{hash}"}]
+        spec["metrics"].append({"key": "by[{path}]", "type": "count", "by": "path"})
+    return from_data("<test>", {"inputs": [spec]})
+
+
+def _handle(config, lines: list[bytes]):
+    """parse -> aggregate of one batch: (the partial, the aggregator, what the parser logged).
+    Parsed in a child process killed after 10 s: re's matching loop holds the GIL, so a
+    thread could not bound it."""
+    from plogd.files import FileId
+    from plogd.messages import LineBatch
+    from plogd.stages.aggregate import AggregateStage
+    from plogd.stages.parse import ParseStage
+    parse = ParseStage(config.inputs, 60, 65536)
+    batch = LineBatch("web", 1, "/x", FileId(1, 2, 0, ""), b"".join(l + b"\n" for l in lines), 0, 0)
+    partial, logged = _in_child(lambda: parse.handle(batch))
+    aggregate = AggregateStage(config.inputs, 60, replay=True)
+    aggregate.handle(partial)
+    return partial, aggregate.aggregators["web"], logged
+
+
+def _in_child(job, timeout: float = 10):
+    """(job's result, its log) from a forked child, which is killed if it takes too long."""
+    import io
+    import multiprocessing
+    import queue
+
+    def child(results):
+        out = io.StringIO()
+        logging.getLogger().addHandler(logging.StreamHandler(out))
+        results.put((job(), out.getvalue()))
+
+    results = multiprocessing.get_context("fork").Queue()
+    proc = multiprocessing.get_context("fork").Process(target=child, args=(results,))
+    proc.start()
+    try:
+        return results.get(timeout=timeout)
+    except queue.Empty:
+        raise AssertionError(f"one batch still not parsed after {timeout} s") from None
+    finally:
+        proc.kill()
+        proc.join()
+
+
+def _request(path: str) -> bytes:
+    return (f'1.2.3.4 - - [03/Dec/2026:10:00:00 +0000] "GET {path} HTTP/1.1" 200 5 "-" "ua" '
+            f'0.1 0.1').encode()
+
+
+def test_a_catastrophic_filter_cannot_stall_the_pipeline():
+    """The reviewer's case: `path ~ "^/(a+)+$"` and one request for /aaaa…a! stopped every
+    window for 17-20 s (Python's re backtracks 2^n steps). RE2 decides it in linear time."""
+    config = _regex_input(where='path ~ "^/(a+)+$"')
+    partial, agg, _ = _handle(config, [_request("/aaaa"), _request("/" + "a" * 40 + "!"),
+                                       _request("/b")])
+    assert agg.counters.lines == 3 and agg.counters.regex_timeout == 0
+    assert {k: v for w in agg.flush() for k, v in w.values} == {"requests": 3, "hits": 1}
+
+
+def test_a_regex_format_cannot_stall_the_pipeline():
+    config = _regex_input(fmt=r"regex:\[(?P<time_local>[^]]+)\] (?P<path>/(a+)+) (?P<status>\d+)$")
+    stamp = b"[03/Dec/2026:10:00:00 +0000] "
+    partial, agg, _ = _handle(config, [stamp + b"/aaa 200", stamp + b"/" + b"a" * 40 + b"!0 200"])
+    assert (partial.lines, partial.unmatched) == (2, 1)
+
+
+def test_a_pattern_re2_cannot_run_keeps_re_semantics_and_is_bounded(caplog):
+    """Lookaround (README's rewrite example) is not RE2's: such a pattern runs on the regex
+    module, same meaning as re, each call bounded; a line over the bound is counted in
+    regex_timeout (plogd.regex_timeout[…]) and in the log, not lost in silence."""
+    from plogd.monitoring import values
+    rewrite = _regex_input(rewrite=r"/[0-9a-f]{32}(?=/|$|\?)")
+    partial, agg, _ = _handle(rewrite, [_request("/" + "ab" * 16 + "/x"), _request("/" + "c" * 32)])
+    assert {k for w in agg.flush() for k, _ in w.values} == {
+        "requests", "hits", "by[/{hash}/x]", "by[/{hash}]"}
+    with caplog.at_level(logging.WARNING):
+        config = _regex_input(where=r'path ~ "^(?=/)/(a|aa)+$"')
+        assert "cannot run on RE2" in caplog.text and "bounded to 20 ms" in caplog.text
+    partial, agg, logged = _handle(config, [_request("/aaaa"), _request("/" + "a" * 60 + "!")])
+    assert agg.counters.regex_timeout == 1 and partial.regex_timeout == 1
+    assert "1 line(s) of /x took a user regex over its time bound" in logged
+    assert {k: v for w in agg.flush() for k, v in w.values} == {"requests": 2, "hits": 1}
+    assert ("plogd.regex_timeout[web]", 1) in values(0, {"web": agg}, {}, 0)
