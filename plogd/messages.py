@@ -41,6 +41,7 @@ class Partial:
     odd_time: int = 0                      # lines set aside for an absurd or no timestamp
     window_newest: dict | None = None      # window -> its newest time, when several
     regex_timeout: int = 0                 # lines over a user regex's time bound
+    last: int | None = None                # the time of the batch's last line (its order)
 
 
 @dataclass

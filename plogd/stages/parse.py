@@ -73,6 +73,7 @@ class Parser:
         self.derive_uri = "uri" in self.names and "uri" not in fmt.fields
         extracted = [("path" if n == "uri" and self.derive_uri else n) for n in self.names]
         self.extract = fmt.batch_extractor(list(dict.fromkeys(extracted)))
+        self.extract_time = fmt.batch_extractor(["timestamp"])
         used = [r for r in rewrite if r.field in self.names]     # others change nothing read
         self.rewrite_first = [r for r in used if not (self.derive_uri and r.field == "uri")]
         self.rewrite_uri = [r for r in used if self.derive_uri and r.field == "uri"]
@@ -114,7 +115,18 @@ class Parser:
                        too_long=too_long,
                        position=Position(batch.file, batch.end, batch.mtime_ns, batch.real_path,
                                         batch.upcoming, batch.in_long_line), odd_time=odd,
-                       window_newest=window_newest, regex_timeout=slow)
+                       window_newest=window_newest, regex_timeout=slow,
+                       last=self._last_time(lines))
+
+    def _last_time(self, lines: list[bytes], look_back: int = 8) -> int | None:
+        """The time of the batch's last line that has one: where its file's lines are now,
+        for the aggregator's watermark (the columns do not keep the line order)."""
+        oldest = float("-inf") if self.oldest is None else self.oldest
+        for line in reversed(lines[-look_back:]):
+            stamps = self.extract_time([line])[0]["timestamp"]
+            if stamps and stamps[0] is not None and stamps[0] >= oldest:
+                return stamps[0]
+        return None
 
     def _derive(self, columns: Columns) -> None:
         """Rewrites, then `uri` from the (rewritten) path, then the rewrites of `uri`."""

@@ -257,3 +257,48 @@ def test_a_pattern_re2_cannot_run_keeps_re_semantics_and_is_bounded(caplog):
     assert "1 line(s) of /x took a user regex over its time bound" in logged
     assert {k: v for w in agg.flush() for k, v in w.values} == {"requests": 2, "hits": 1}
     assert ("plogd.regex_timeout[web]", 1) in values(0, {"web": agg}, {}, 0)
+
+
+def _following(now: int):
+    """parse -> aggregate while following (lateness 10 s, max_skew 3600 s, wall clock `now`):
+    feed(lines) merges one batch of the path and returns the aggregator."""
+    from plogd.files import FileId
+    from plogd.formats import get_format
+    from plogd.messages import LineBatch
+    from plogd.metrics import Metric
+    from plogd.stages.aggregate import Aggregator
+    from plogd.stages.parse import Parser
+    metrics = [Metric("requests", "count")]
+    parser = Parser("in", get_format("nginx_timed"), metrics, 60, 65536, oldest=662688000)
+    agg = Aggregator("in", metrics, 60, 10, max_skew=3600, clock=lambda: now)
+    seq = iter(range(1, 10**6))
+
+    def feed(stamps):
+        data = b"".join(_stamped(t) + b"\n" for t in stamps)
+        agg.handle(parser.handle(LineBatch("in", next(seq), "/x", FileId(1, 2, 0, ""), data, 0, 0)))
+        return agg
+    return feed
+
+
+def _stamped(t: int) -> bytes:
+    stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(t))
+    return f'1.2.3.4 - - [{stamp}] "GET / HTTP/1.1" 200 5 "-" "ua" 0.1 0.1'.encode()
+
+
+@pytest.mark.parametrize("alone", [True, False], ids=["its own batch", "amid present lines"])
+def test_one_line_from_the_future_does_not_discard_the_present(alone):
+    """The reviewer's case: one line stamped now+3000 s (within max_skew) made all 290 later
+    lines late. The watermark waits for the path's lines to go there: they do not, so the
+    line is odd_time and the present is counted."""
+    now = 1_800_000_000
+    feed = _following(now)
+    feed([now - 20 + i // 10 for i in range(100)])
+    present = [now - 10 + i // 20 for i in range(290)]
+    if alone:
+        feed([now + 3000])
+        agg = feed(present)
+    else:
+        agg = feed(present[:100] + [now + 3000] + present[100:])
+    assert (agg.counters.late, agg.counters.odd_time) == (0, 1)
+    assert agg.newest == now + 4
+    assert sum(states[0] for states in agg.open.values()) == 390
