@@ -60,13 +60,23 @@ def compile_user(pattern: str | bytes, what: str) -> "UserRegex":
     if isinstance(pattern, bytes):
         options.encoding = re2.Options.Encoding.LATIN1   # byte for byte, like a bytes re
     try:
+        if _RE2_READS_OTHERWISE.search(pattern.decode("latin-1") if isinstance(pattern, bytes)
+                                       else pattern):
+            raise re2.error("it reads a{,3} as text, not as 0 to 3 a's")
         return _RE2(pattern, options)
     except re2.error as e:
         why = e.args[0].decode() if e.args and isinstance(e.args[0], bytes) else str(e)
         _log.warning("%s: %r cannot run on RE2 (%s); it runs on a backtracking engine "
                      "bounded to %.0f ms a line, and lines over that are counted in "
                      "regex_timeout", what, pattern, why, TIMEOUT * 1000)
+    try:
         return _Bounded(regex.compile(pattern))
+    except regex.error as e:     # re took it: a corner where the two differ
+        raise re.error(f"{e} (in the bounded engine)") from None
+
+
+# RE2 takes it, with another meaning than re's: a{,3} is text for RE2, 0 to 3 a's for re
+_RE2_READS_OTHERWISE = re.compile(r"\{,")
 
 
 class _RE2:
