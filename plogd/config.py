@@ -76,6 +76,7 @@ class Config:
     host: str
     zabbix: ZabbixConfig | None
     max_line_length: int
+    stall_timeout: int = 30     # --multi: seconds a stage may make no progress (plogd.heartbeat)
     inputs: list[InputConfig] = field(default_factory=list)
 
     def input(self, name: str | None) -> InputConfig:
@@ -191,7 +192,7 @@ def _show(value) -> str:
 
 # -- the schema -------------------------------------------------------------------------
 
-TOP_KEYS = ["interval", "state_dir", "zabbix", "inputs", "max_line_length"]
+TOP_KEYS = ["interval", "state_dir", "zabbix", "inputs", "max_line_length", "stall_timeout"]
 ZABBIX_KEYS = ["server", "port", "host", "agent_config", "tls_connect", "tls_ca_file",
                "tls_cert_file", "tls_key_file", "tls_server_name", "tls_psk_identity",
                "tls_psk_file", "failed_retry_seconds", "lld_member_ttl", "lld_resend_seconds",
@@ -229,7 +230,8 @@ def from_data(path: str, data) -> Config:
     config = Config(path=path, interval=interval,
                     state_dir=top.get("state_dir", str, "/var/lib/plogd"),
                     host=host, zabbix=zabbix,
-                    max_line_length=top.positive("max_line_length", DEFAULT_MAX_LINE))
+                    max_line_length=top.positive("max_line_length", DEFAULT_MAX_LINE),
+                    stall_timeout=top.positive("stall_timeout", 30))
     inputs = top.get("inputs", list)
     if not isinstance(inputs, list) or not inputs:
         top.fail("inputs", f"found {_show(inputs)}; expected a list of inputs (name, path, "

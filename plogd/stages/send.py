@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .. import checkpoint
+from ..heartbeat import beat
 
 _log = logging.getLogger("plogd.send")
 
@@ -410,6 +411,7 @@ class SendStage:
             return
         try:
             for _ in range(self.max_batches_per_poll):
+                beat()            # each batch is a step: --multi's supervisor sees it move
                 if not self._pending:
                     self._read()
                 if not self._pending:
