@@ -14,14 +14,15 @@ following, windows starting more than max_skew seconds after the wall clock are 
 `odd_time` and dropped, and do not move the watermark (`newest`).
 
 One line from the future, even within max_skew, must not close the present: a window that
-starts more than `jump` (max(lateness, interval)) after the watermark is held aside, per
-path, until the path's lines tell whether they went there: the last line of a later batch
-(`Partial.last`) at or past it (less `jump`) confirms it — it is merged and moves the
-watermark, as after a quiet hour; back in the present, it refutes it — its lines are
-counted in `odd_time`, in no window. The last line of its own batch may be the outlier
-itself, so it decides only the windows it has passed. While the input is idle, a held
-window that the wall clock has reached is confirmed. Held windows are in the checkpoint. A
-line less than `jump` ahead is indistinguishable from traffic: it moves the watermark.
+starts more than `jump` (max(lateness, interval)) after the watermark (before the first
+line, the wall clock) is held aside, per path, until the path's lines tell whether they
+went there: the last line of a later batch (`Partial.last`) at or past it (less `jump`)
+confirms it — it is merged and moves the watermark, as after a quiet hour; back in the
+present, it refutes it — its lines are counted in `odd_time`, in no window. The last line
+of its own batch may be the outlier itself, so it decides only the windows it has passed.
+While the input is idle, a held window that the wall clock has reached is confirmed. Held
+windows are in the checkpoint. A line less than `jump` ahead is indistinguishable from
+traffic: it moves the watermark.
 
 Partials are merged in the order of their batches (parsers may finish them out of order), so
 that the open windows always hold exactly the lines up to each path's recorded position:
@@ -153,6 +154,8 @@ class Aggregator:
         merged = []       # the newest times of the windows merged: the watermark follows them
         kept = self._decide(self.held.pop(partial.path, []), partial.last, merged, False)
         newest = max([*merged, self.newest]) if merged else self.newest
+        if newest is None and following:   # the first lines ever: against the wall clock
+            newest = int(self.clock())
         far = newest + self.jump if following and newest is not None else None
         fresh = []
         for start, (lines, states) in sorted(partial.windows.items()):

@@ -302,3 +302,69 @@ def test_one_line_from_the_future_does_not_discard_the_present(alone):
     assert (agg.counters.late, agg.counters.odd_time) == (0, 1)
     assert agg.newest == now + 4
     assert sum(states[0] for states in agg.open.values()) == 390
+
+
+def _wait_checkpointed(checkpoint, log, timeout: float = 30):
+    """Until the checkpoint says `log` was read to its end."""
+    import json
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            snap = json.loads(checkpoint.read_text())
+        except (OSError, ValueError):
+            snap = {}
+        offsets = [p["offset"] for s in snap.values() for p in s["positions"].values()]
+        if offsets == [log.stat().st_size]:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{log} not read to its end within {timeout} s")
+
+
+@pytest.mark.parametrize("mode", ["--single", "--multi"])
+def test_the_daemon_counts_the_present_after_a_line_from_the_future(tmp_path, mode):
+    """End to end, while following: 100 lines, one stamped now+3000 s, 290 more; every
+    present line reaches its window, the outlier is odd_time, none is late."""
+    import signal
+    import subprocess
+    import sys
+    from helpers import ROOT
+    log = tmp_path / "access.log"
+    log.write_bytes(b"")
+    config = tmp_path / "plogd.yaml"
+    config.write_text(f"""
+interval: 2
+state_dir: {tmp_path / 'state'}
+inputs:
+  - name: web
+    path: {log}
+    format: nginx_timed
+    start: beginning
+    lateness: 1
+    metrics:
+      - {{key: requests, type: count}}
+""")
+    proc = subprocess.Popen([sys.executable, "-m", "plogd", mode, "-c", str(config)],
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        now = int(time.time())
+        with open(log, "ab") as out:
+            out.write(b"".join(_stamped(now) + b"\n" for _ in range(100)))
+            out.write(_stamped(now + 3000) + b"\n")
+        _wait_checkpointed(tmp_path / "state" / "checkpoint.json", log)   # the outlier is in
+        with open(log, "ab") as out:
+            out.write(b"".join(_stamped(now + 1) + b"\n" for _ in range(290)))
+        results = tmp_path / "state" / "results.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            records = read_records(results) if results.exists() else []
+            latest = {r["key"]: r["value"] for r in records}     # the last of each key
+            if totals(r for r in records if r["key"] == "requests") == {"requests": 390} \
+                    and latest.get("plogd.odd_time[web]") == 1:
+                break
+            time.sleep(0.1)
+        assert totals(r for r in records if r["key"] == "requests") == {"requests": 390}
+        assert (latest["plogd.odd_time[web]"], latest["plogd.late[web]"]) == (1, 0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
