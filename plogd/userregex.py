@@ -8,7 +8,9 @@ Why not Python's `re`: it backtracks. `path ~ "^/(a+)+$"` against one request fo
   ordinary lines, through the engine's own call (the package's re-like wrapper is a Python
   generator, 3x slower still): an nginx-like format regex 4.5 µs a line (re: 0.9 µs), a
   filter 1.3 µs a value (re: 0.4 µs) — filters are evaluated once per distinct value of a
-  batch, so most lines cost nothing.
+  batch, so most lines cost nothing. In the parser: a batch of 4,000 lines plus the hostile
+  one with 25 a's, 1.7 s with re, 0.05 s here; a `regex:` format with a `~` filter parses
+  119,000 lines/s (re: 218,000).
 - the `regex` module with a timeout: Python's syntax and semantics, but every hostile line
   costs the whole timeout, and ordinary lines 5.8 µs.
 - rejecting catastrophic patterns at start-up: no sure test exists (nested quantifiers are
