@@ -11,6 +11,7 @@ Clean state: reset_trapper_items() deletes the items and creates them again, so 
 starts with new itemids and therefore an empty history (history rows belong to an itemid;
 the testbed never runs the housekeeper, which is harmless for a throw-away server).
 """
+import configparser
 import glob
 import json
 import os
@@ -369,6 +370,14 @@ def python313() -> str:
             raise RuntimeError("no Python >= 3.13 for the PSK test: install one (pyenv install "
                                "3.13) or set PLOGD_PYTHON313")
         subprocess.run([found[-1], "-m", "venv", str(venv)], check=True, timeout=120)
+    # plogd runs from the checkout (PYTHONPATH) with what it needs installed here: again
+    # whenever setup.cfg's requirements change
+    setup = configparser.ConfigParser()
+    setup.read(Path(__file__).resolve().parent.parent / "setup.cfg")
+    needs = [r.strip() for r in setup["options"]["install_requires"].splitlines() if r.strip()]
+    installed = venv / "plogd-requirements.txt"
+    if not installed.exists() or installed.read_text().splitlines() != needs:
         subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                        "zabbix-utils>=2.0"], check=True, timeout=600)
+                        *needs], check=True, timeout=600)
+        installed.write_text("\n".join(needs))
     return str(python)
