@@ -15,6 +15,7 @@ from .config import ConfigError
 from .defaults import config_for_format
 from .formats import (BUILTIN_TEMPLATES, FormatError, compile_apache, compile_nginx,
                       describe_fields, get_format)
+from .formats.compiled import status as speedup_status
 from .formats.detect import detect, explain, first_failure, match_ratio, read_sample
 from .formats.strftime import LocaleError
 from .metrics import q_text
@@ -108,7 +109,8 @@ def _run_parser() -> argparse.ArgumentParser:
                                      "names a live process")
     p.add_argument("--log-file", help="where --daemon logs (default: STATE_DIR/plogd.log)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.add_argument("--version", action="version", version=f"plogd {__version__}")
+    p.add_argument("--version", action="version",
+                   version=f"plogd {__version__}, {speedup_status()}")
     return p
 
 

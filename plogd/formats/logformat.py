@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from .compiled import split_collector
 from .fields import (STRING, TIME, Derived, FieldType, by_table, derived_fields,
                      field_type, list_spaces_fit, to_epoch)
 
@@ -323,21 +324,34 @@ class _Layout:
         careful = self._collector(checked, has_time, careful=True)
         quick = self._collector(checked, has_time, careful=False)
         lists = [n for n in checked if self.raw[n] in self.rest_tokens]
+        # the C one, when built and the layout is one it does (see compiled.py)
+        compiled = split_collector(self, checked, sources, _epoch) \
+            if time_field or not has_time else None
 
         def extract(lines: list[bytes], text: bytes | None = None) -> tuple[Columns, int]:
-            # the quick collector when no line holds an escape (one look at the text), then
-            # the careful one if a list took more than a list (one look per list column)
-            quick_enough = text is not None and b"\\" not in text
-            tokens, misfits = (quick if quick_enough else careful)(lines)
-            if quick_enough and not all(list_spaces_fit(b"\n".join(tokens[n])) for n in lists):
-                tokens, misfits = careful(lines)
+            typed: Columns = {}     # what the compiled collector converted already
+            if compiled is not None:
+                collected = compiled(lines)
+                if collected is None:        # a token not of its type: the regex decides
+                    return by_regex(lines)
+                typed, tokens, misfits = collected
+            else:
+                # the quick collector when no line holds an escape (one look at the text),
+                # then the careful one if a list took more than a list (one look per list)
+                quick_enough = text is not None and b"\\" not in text
+                tokens, misfits = (quick if quick_enough else careful)(lines)
+                if quick_enough and not all(list_spaces_fit(b"\n".join(tokens[n]))
+                                            for n in lists):
+                    tokens, misfits = careful(lines)
             try:
-                values = {n: self.types[n].column_converter(tokens[n])
+                values = {n: typed[n] if n in typed else self.types[n].column_converter(tokens[n])
                           for n in checked if n in sources}
                 for n in checked:
-                    if n not in sources:             # not asked for: checked only
+                    if n not in sources and n in tokens:     # not asked for: checked only
                         self.types[n].column_checker(tokens[n])
-                if has_time:
+                if "timestamp" in typed:
+                    values["timestamp"] = typed["timestamp"]
+                elif has_time:
                     dates, zones = tokens["[date"], tokens["zone]"]
                     if time_field:
                         values["timestamp"] = _epochs(dates, zones)
@@ -353,6 +367,7 @@ class _Layout:
                     columns[n] += extra[n]
                 return columns, unmatched
             return columns, 0
+        extract.compiled = compiled is not None     # for the tests
         return extract
 
     def _derive(self, name: str, values: Columns) -> list:

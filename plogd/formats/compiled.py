@@ -1,0 +1,129 @@
+"""The optional compiled speedup of the split path (_split.c), and whether it is on.
+
+plogd builds _split.c at `pip install` when gcc and the Python headers are there; without
+them it installs all the same and parses in pure Python, with identical results (the tests
+run both paths). PLOGD_PURE_PYTHON=1 turns the speedup off (tests and CI use it to check
+the pure path; a user can to rule it out).
+
+What it covers: the split path of a compiled format (logformat._Layout), for the columns the
+metrics read. It finds the same misfits as the Python collector and converts the common
+types itself (ints, floats, '-', strings, the time through a cache of the seconds seen, its
+misses parsed by fields.to_epoch: one authority on dates); any other type comes back as raw
+tokens, for the type's own column converter, as on the pure path.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from .fields import (BYTES, FLOAT, FLOAT_LIST, HOST, INT, OPTIONAL_INT, FieldType,
+                     list_spaces_fit, to_str)
+
+try:
+    from . import _split
+except ImportError:        # not built (no compiler or no Python headers at install)
+    _split = None
+
+PURE_ENV = "PLOGD_PURE_PYTHON"
+
+# keep in step with _split.c
+K_RAW, K_STR, K_HOST, K_INT, K_OPT_INT, K_BYTES, K_FLOAT, K_FLOAT_LIST, K_TIME = range(9)
+T_ANY, T_LIT, T_COL, T_DATE, T_ZONE = range(5)
+P_QUOTED, P_WHOLE, P_TOKENS = range(3)
+
+_KINDS = {id(INT): K_INT, id(OPTIONAL_INT): K_OPT_INT, id(BYTES): K_BYTES, id(FLOAT): K_FLOAT,
+          id(FLOAT_LIST): K_FLOAT_LIST, id(HOST): K_HOST}
+
+
+def built() -> bool:
+    return _split is not None
+
+
+def active() -> bool:
+    """Whether new extractors use the compiled split path."""
+    return _split is not None and os.environ.get(PURE_ENV, "") in ("", "0")
+
+
+def status() -> str:
+    """For `plogd --version` and the start-up log."""
+    if active():
+        return "compiled speedup: on"
+    if _split is not None:
+        return f"compiled speedup: off, {PURE_ENV} is set; parsing in pure Python"
+    return ("compiled speedup: not built (no C compiler or Python headers when plogd was "
+            "installed); parsing in pure Python, with identical results")
+
+
+def log_status(logger) -> None:
+    """Once at start-up: a word when parsing runs in pure Python."""
+    if not active():
+        logger.info("plogd: %s", status())
+
+
+def _kind(ftype: FieldType) -> int:
+    if ftype.any_token and ftype.convert is to_str:
+        return K_STR
+    return _KINDS.get(id(ftype), K_RAW)
+
+
+def _float_list_value(raw: bytes):
+    """A $upstream_*_time list ('0.1, 0.2'), as its column converter gives it."""
+    return FLOAT_LIST.column_converter([raw])[0]
+
+
+Collected = "tuple[dict[str, list], dict[str, list], list[bytes]] | None"
+
+
+def split_collector(layout, checked: list[str], sources: list[str],
+                    epoch: Callable[[bytes, bytes], int]) -> "Callable[[list[bytes]], Collected] | None":
+    """For a layout (logformat._Layout) and the fields the batch extractor checks and
+    converts: lines -> (typed columns, raw token columns, misfits), or None when a token is
+    not of its type (the batch is the regex's). The typed columns are those of `sources`
+    the compiler converts, and 'timestamp' from the time tokens; the raw ones, every other
+    field of `checked`, for the Python converters. None (no collector) when the speedup is
+    off or the layout needs what it does not do ($time_local asked for as text)."""
+    if not active() or "time_local" in sources:
+        return None
+    names, columns = [], []
+    for name in checked:
+        kind = _kind(layout.types[name])
+        names.append(name)
+        columns.append((kind, int(name in sources or kind == K_RAW)))
+    column_of = {layout.raw[name]: k for k, name in enumerate(names)}
+    if layout.time_tokens is not None:
+        names.append("timestamp")
+        columns.append((K_TIME, 1))
+    time_column = len(names) - 1
+    literals = dict(layout.literals)
+    nonempty = set(layout.nonempty)
+
+    def token(expr: str) -> tuple:
+        if expr in literals:
+            return T_LIT, literals[expr], False
+        if layout.time_tokens and expr in layout.time_tokens:
+            return (T_DATE if expr == layout.time_tokens[0] else T_ZONE), time_column, False
+        if expr in column_of:
+            return T_COL, column_of[expr], expr in nonempty
+        return T_ANY, None, expr in nonempty
+
+    parts = []
+    for i in range(layout.n_parts):
+        if i % 2:
+            parts.append((P_QUOTED, token(f"p{i}")))
+        elif i in layout.whole_parts:
+            parts.append((P_WHOLE, layout.whole_parts[i]))
+        else:
+            parts.append((P_TOKENS, (i in layout.rest_parts, tuple(
+                token(f"s{i}_{k}") for k in range(layout.token_counts[i])))))
+    collect = _split.Collector(tuple(parts), tuple(columns), epoch, list_spaces_fit,
+                               _float_list_value)
+    typed = [(k, n) for k, n in enumerate(names) if columns[k][0] != K_RAW and columns[k][1]]
+    raw = [(k, n) for k, n in enumerate(names) if columns[k][0] == K_RAW]
+
+    def collected(lines: list[bytes]):
+        got = collect(lines)
+        if got is None:
+            return None
+        out, misfits = got
+        return {n: out[k] for k, n in typed}, {n: out[k] for k, n in raw}, misfits
+    return collected
