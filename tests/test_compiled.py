@@ -12,9 +12,14 @@ import zipfile
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from helpers import DATA, ROOT, assert_split_path_agrees, split_path
+from helpers import DATA, ROOT, assert_split_path_agrees, mutated_lines, split_path
+from plogd.files import FileId
+from plogd.filters import compile_filter
 from plogd.formats import compiled, get_format
 from plogd.formats.nginx import compile_nginx
+from plogd.messages import LineBatch
+from plogd.metrics import Metric
+from plogd.stages.parse import Parser
 
 
 def test_the_speedup_is_built_here():
@@ -118,3 +123,40 @@ def test_the_time_cache_keeps_seconds_apart():
         columns, unmatched = NUMBERS.batch_extractor(["timestamp"])(lines)
     start = 1795976400 - 20 * 60
     assert unmatched == 0 and columns["timestamp"] == [start + s for s in range(600)] * 2
+
+
+# -- the parser: from the batch text (compiled) as from its lines (pure) -------------------
+
+TIMED = (b'203.0.113.9 - alice [29/Nov/2026:18:20:01 +0330] "GET /a?b=1 HTTP/1.1" 200 5123 '
+         b'"https://shop.example.com/" "Mozilla/5.0 (X11)" 0.023 0.021')
+_line = mutated_lines([TIMED, TIMED.replace(b"0.021", b"0.5, 0.25"),
+                       TIMED.replace(b"18:20:01", b"18:21:59").replace(b" 200 ", b" 503 "),
+                       TIMED.replace(b"29/Nov", b"31/Nov"), TIMED.replace(b"2026", b"1970"),
+                       b"", b"garbage"],
+                      st.sampled_from([b" ", b'"', b"-", b"\\", b"\n", b"0.5", b"x" * 150]))
+PARSER_METRICS = [Metric("n", "count"), Metric("st", "count", by="status"),
+                  Metric("m", "count", by="method"), Metric("b", "sum", field="body_bytes_sent"),
+                  Metric("rt", "avg", field="request_time"),
+                  Metric("up", "max", field="upstream_response_time"),
+                  Metric("e", "count", where=compile_filter("status >= 500", {"status": True}))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=st.lists(_line, max_size=12), end=st.sampled_from([b"", b"\n"]),
+       too_long=st.integers(0, 2), cap=st.integers(0, 12))
+def test_the_parser_gives_the_same_partial_on_both_paths(lines, end, too_long, cap):
+    """Lines too long for max_line (skipped, counted), empty lines, no final newline,
+    unmatched and odd lines: the same Partial from the compiled path, which reads the
+    batch's text, as from the pure one, which splits it into lines."""
+    data = b"\n".join(lines) + end
+    lengths = sorted(len(line) for line in data.split(b"\n"))
+    max_line = lengths[cap % len(lengths)]     # as long as one of the lines: the edge
+    batch = LineBatch("in", 1, "/x", FileId(1, 2, 0, ""), data, 0, len(data), too_long=too_long)
+    partials = {}
+    for path in ("pure", "compiled"):
+        with split_path(path):
+            parser = Parser("in", get_format("nginx_timed"), PARSER_METRICS, 60, max_line,
+                            oldest=662688000)
+        assert hasattr(parser.extract, "from_text") == (path == "compiled")
+        partials[path] = parser.handle(batch)
+    assert partials["compiled"] == partials["pure"]

@@ -57,7 +57,6 @@ typedef struct {
     PyObject *plan;         /* keeps the literals alive */
     PyObject *epoch;        /* (date token, zone token) -> epoch seconds, or ValueError */
     PyObject *spaces_fit;   /* list token -> whether its spaces are all in separators */
-    PyObject *list_value;   /* list token -> its typed value, or ValueError */
     int n_parts, n_tokens, n_columns;
     Part *parts;
     Token *tokens;
@@ -189,18 +188,40 @@ ask_python(PyObject *func, PyObject *arg1, PyObject *arg2, PyObject **out)
     return -1;
 }
 
+/* $upstream_*_time: items ('-' or a number) between ', ' or ' : ', summed in order; None
+   when no item is a number (to_float_list, _float_list_numbers) */
 static int
-to_list_value(Collector *self, const char *s, Py_ssize_t n, PyObject **out)
+to_list_value(const char *s, Py_ssize_t n, PyObject **out)
 {
-    int got;
-    PyObject *token;
-    if (memchr(s, ' ', n) == NULL)
-        return to_float(s, n, out);     /* one value: the list's sum is itself */
-    if ((token = bytes_of(s, n)) == NULL)
-        return -1;
-    got = ask_python(self->list_value, token, NULL, out);
-    Py_DECREF(token);
-    return got;
+    const char *end = s + n, *item = s;
+    double total = 0.0;
+    int numbers = 0;
+    while (1) {
+        const char *stop = item, *next;
+        PyObject *value;
+        int got;
+        while (stop < end && *stop != ',' && *stop != ' ')
+            stop++;
+        if (stop == end)
+            next = NULL;
+        else if (end - stop >= 2 && stop[0] == ',' && stop[1] == ' ')
+            next = stop + 2;
+        else if (end - stop >= 3 && stop[0] == ' ' && stop[1] == ':' && stop[2] == ' ')
+            next = stop + 3;
+        else
+            return 0;
+        if ((got = to_float(item, stop - item, &value)) != 1)
+            return got;
+        if (value != Py_None) {
+            total = numbers++ ? total + PyFloat_AS_DOUBLE(value) : PyFloat_AS_DOUBLE(value);
+        }
+        Py_DECREF(value);
+        if (next == NULL)
+            break;
+        item = next;
+    }
+    *out = numbers ? PyFloat_FromDouble(total) : Py_NewRef(Py_None);
+    return *out ? 1 : -1;
 }
 
 static uint32_t
@@ -249,7 +270,7 @@ to_epoch(Collector *self, const char *d, Py_ssize_t dn, const char *z, Py_ssize_
 
 /* the value of one token for its column (*out NULL: checked only) */
 static int
-convert(Collector *self, int kind, int store, const char *s, Py_ssize_t n, PyObject **out)
+convert(int kind, int store, const char *s, Py_ssize_t n, PyObject **out)
 {
     int got;
     *out = NULL;
@@ -279,7 +300,7 @@ convert(Collector *self, int kind, int store, const char *s, Py_ssize_t n, PyObj
         got = to_float(s, n, out);
         break;
     case K_FLOAT_LIST:
-        got = to_list_value(self, s, n, out);
+        got = to_list_value(s, n, out);
         break;
     default:
         PyErr_SetString(PyExc_SystemError, "plogd._split: unknown column kind");
@@ -293,6 +314,7 @@ convert(Collector *self, int kind, int store, const char *s, Py_ssize_t n, PyObj
 /* -- the collector --------------------------------------------------------------------- */
 
 #define MAX_TOKENS 256
+
 
 /* Whether the line fits the layout: its tokens in starts/lens. -1 on a Python error. */
 static int
@@ -369,71 +391,102 @@ fits(Collector *self, const char *s, Py_ssize_t n, const char **starts, Py_ssize
     return 1;
 }
 
+/* One line into the columns at *row, or into the misfits (`line`: its bytes object, if
+   the caller has one). 1 done, 0 a token not of its type, -1 a Python error. */
+static int
+collect_line(Collector *self, const char *s, Py_ssize_t n, PyObject *line, PyObject *columns,
+             PyObject *misfits, Py_ssize_t *row)
+{
+    const char *starts[MAX_TOKENS];
+    Py_ssize_t lens[MAX_TOKENS];
+    int k, fit = fits(self, s, n, starts, lens);
+    if (fit < 0)
+        return -1;
+    if (fit == 0) {
+        int failed;
+        PyObject *misfit = line ? Py_NewRef(line) : bytes_of(s, n);
+        if (misfit == NULL)
+            return -1;
+        failed = PyList_Append(misfits, misfit);
+        Py_DECREF(misfit);
+        return failed ? -1 : 1;
+    }
+    for (k = 0; k < self->n_tokens; k++) {
+        Token *t = &self->tokens[k];
+        PyObject *value;
+        int got;
+        if (t->op == T_COL) {
+            Column *col = &self->columns[t->col];
+            got = convert(col->kind, col->store, starts[k], lens[k], &value);
+        }
+        else if (t->op == T_DATE)           /* the zone is the next token */
+            got = to_epoch(self, starts[k], lens[k], starts[k + 1], lens[k + 1], &value);
+        else
+            continue;
+        if (got != 1)
+            return got;
+        if (value != NULL)
+            PyList_SET_ITEM(PyList_GET_ITEM(columns, t->col), *row, value);
+    }
+    (*row)++;
+    return 1;
+}
+
+/* the output columns, for up to `capacity` lines (None for a column checked only) */
+static PyObject *
+new_columns(Collector *self, Py_ssize_t capacity)
+{
+    int c;
+    PyObject *columns = PyList_New(self->n_columns);
+    for (c = 0; columns != NULL && c < self->n_columns; c++) {
+        PyObject *column = self->columns[c].store ? PyList_New(capacity) : Py_NewRef(Py_None);
+        if (column == NULL)
+            Py_CLEAR(columns);
+        else
+            PyList_SET_ITEM(columns, c, column);
+    }
+    return columns;
+}
+
+static void
+cut_columns(Collector *self, PyObject *columns, Py_ssize_t rows)
+{
+    int c;
+    for (c = 0; c < self->n_columns; c++)
+        if (self->columns[c].store)
+            Py_SET_SIZE(PyList_GET_ITEM(columns, c), rows);   /* the rest are NULL */
+}
+
 /* collector(lines) -> ([column per plan column, None if checked only], misfits), or None
    when a token is not of its type (the batch is for the regex) */
 static PyObject *
 collector_call(Collector *self, PyObject *args, PyObject *kwargs)
 {
     PyObject *lines, *columns = NULL, *misfits = NULL, *result = NULL;
-    const char *starts[MAX_TOKENS];
-    Py_ssize_t lens[MAX_TOKENS], n_lines, row = 0, j;
-    int c, k;
+    Py_ssize_t n_lines, row = 0, j;
 
     if (!PyArg_ParseTuple(args, "O!:collect", &PyList_Type, &lines))
         return NULL;
     n_lines = PyList_GET_SIZE(lines);
-    if ((columns = PyList_New(self->n_columns)) == NULL || (misfits = PyList_New(0)) == NULL)
+    if ((columns = new_columns(self, n_lines)) == NULL || (misfits = PyList_New(0)) == NULL)
         goto done;
-    for (c = 0; c < self->n_columns; c++) {
-        PyObject *column = self->columns[c].store ? PyList_New(n_lines) : Py_NewRef(Py_None);
-        if (column == NULL)
-            goto done;
-        PyList_SET_ITEM(columns, c, column);
-    }
     for (j = 0; j < n_lines; j++) {
         PyObject *line = PyList_GET_ITEM(lines, j);
-        int fit;
+        int got;
         if (!PyBytes_Check(line)) {
             PyErr_SetString(PyExc_TypeError, "collect: lines must be bytes");
             goto done;
         }
-        fit = fits(self, PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line), starts, lens);
-        if (fit < 0)
+        got = collect_line(self, PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line), line,
+                           columns, misfits, &row);
+        if (got < 0)
             goto done;
-        if (fit == 0) {
-            if (PyList_Append(misfits, line) < 0)
-                goto done;
-            continue;
+        if (got == 0) {                 /* not of its type: the batch is the regex's */
+            result = Py_NewRef(Py_None);
+            goto done;
         }
-        for (k = 0; k < self->n_tokens; k++) {
-            Token *t = &self->tokens[k];
-            Column *col;
-            PyObject *value;
-            int got;
-            if (t->op == T_COL) {
-                col = &self->columns[t->col];
-                got = convert(self, col->kind, col->store, starts[k], lens[k], &value);
-            }
-            else if (t->op == T_DATE) {     /* the zone is the next token */
-                col = &self->columns[t->col];
-                got = to_epoch(self, starts[k], lens[k], starts[k + 1], lens[k + 1], &value);
-            }
-            else
-                continue;
-            if (got < 0)
-                goto done;
-            if (got == 0) {                 /* not of its type: the batch is the regex's */
-                result = Py_NewRef(Py_None);
-                goto done;
-            }
-            if (value != NULL)
-                PyList_SET_ITEM(PyList_GET_ITEM(columns, t->col), row, value);
-        }
-        row++;
     }
-    for (c = 0; c < self->n_columns; c++)
-        if (self->columns[c].store)
-            Py_SET_SIZE(PyList_GET_ITEM(columns, c), row);   /* the rest are NULL */
+    cut_columns(self, columns, row);
     result = PyTuple_Pack(2, columns, misfits);
 done:
     Py_XDECREF(columns);        /* NULL items are fine: a list releases with Py_XDECREF */
@@ -441,7 +494,57 @@ done:
     return result;
 }
 
-/* Collector(parts, columns, epoch, spaces_fit, list_value)
+/* collector.from_text(data, max_line) -> (columns, misfits, lines, too long), or None: the
+   lines of a batch (split on '\n' as read.split_lines does), without a bytes object per
+   line; lines longer than max_line are skipped and counted */
+static PyObject *
+collector_from_text(Collector *self, PyObject *args)
+{
+    Py_buffer data;
+    Py_ssize_t max_line, capacity = 1, row = 0, n_lines = 0, too_long = 0;
+    PyObject *columns = NULL, *misfits = NULL, *result = NULL;
+    const char *s, *end, *p;
+
+    if (!PyArg_ParseTuple(args, "y*n:from_text", &data, &max_line))
+        return NULL;
+    s = data.buf;
+    end = s + data.len;
+    for (p = s; (p = memchr(p, '\n', end - p)) != NULL; p++)
+        capacity++;
+    if ((columns = new_columns(self, capacity)) == NULL || (misfits = PyList_New(0)) == NULL)
+        goto done;
+    for (p = s; p < end; ) {
+        const char *stop = memchr(p, '\n', end - p);
+        int got;
+        if (stop == NULL)
+            stop = end;         /* the last line, without its newline */
+        n_lines++;
+        if (stop - p > max_line)
+            too_long++;
+        else if ((got = collect_line(self, p, stop - p, NULL, columns, misfits, &row)) < 0)
+            goto done;
+        else if (got == 0) {
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+        p = stop + 1;
+    }
+    cut_columns(self, columns, row);
+    result = Py_BuildValue("(OOnn)", columns, misfits, n_lines, too_long);
+done:
+    PyBuffer_Release(&data);
+    Py_XDECREF(columns);
+    Py_XDECREF(misfits);
+    return result;
+}
+
+static PyMethodDef collector_methods[] = {
+    {"from_text", (PyCFunction)collector_from_text, METH_VARARGS,
+     "from_text(data, max_line) -> (columns, misfits, lines, too_long), or None"},
+    {NULL, NULL, 0, NULL},
+};
+
+/* Collector(parts, columns, epoch, spaces_fit)
    parts: (kind, literal bytes | token spec | (rest, token specs)) for each '"'-part;
    token spec: (op, literal bytes or column index or None, nonempty);
    columns: (kind, store) for each output column. */
@@ -454,12 +557,11 @@ collector_init(Collector *self, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_TypeError, "Collector is initialised once");
         return -1;
     }
-    if (!PyArg_ParseTuple(args, "O!O!OOO:Collector", &PyTuple_Type, &parts, &PyTuple_Type,
-                          &columns, &self->epoch, &self->spaces_fit, &self->list_value))
+    if (!PyArg_ParseTuple(args, "O!O!OO:Collector", &PyTuple_Type, &parts, &PyTuple_Type,
+                          &columns, &self->epoch, &self->spaces_fit))
         return -1;
     Py_INCREF(self->epoch);
     Py_INCREF(self->spaces_fit);
-    Py_INCREF(self->list_value);
     self->plan = PyTuple_Pack(2, parts, columns);
     if (self->plan == NULL)
         return -1;
@@ -550,7 +652,6 @@ collector_dealloc(Collector *self)
     Py_XDECREF(self->plan);
     Py_XDECREF(self->epoch);
     Py_XDECREF(self->spaces_fit);
-    Py_XDECREF(self->list_value);
     PyMem_Free(self->parts);
     PyMem_Free(self->tokens);
     PyMem_Free(self->columns);
@@ -567,6 +668,7 @@ static PyTypeObject CollectorType = {
     .tp_init = (initproc)collector_init,
     .tp_dealloc = (destructor)collector_dealloc,
     .tp_call = (ternaryfunc)collector_call,
+    .tp_methods = collector_methods,
 };
 
 static struct PyModuleDef module = {

@@ -66,11 +66,6 @@ def _kind(ftype: FieldType) -> int:
     return _KINDS.get(id(ftype), K_RAW)
 
 
-def _float_list_value(raw: bytes):
-    """A $upstream_*_time list ('0.1, 0.2'), as its column converter gives it."""
-    return FLOAT_LIST.column_converter([raw])[0]
-
-
 Collected = "tuple[dict[str, list], dict[str, list], list[bytes]] | None"
 
 
@@ -115,15 +110,21 @@ def split_collector(layout, checked: list[str], sources: list[str],
         else:
             parts.append((P_TOKENS, (i in layout.rest_parts, tuple(
                 token(f"s{i}_{k}") for k in range(layout.token_counts[i])))))
-    collect = _split.Collector(tuple(parts), tuple(columns), epoch, list_spaces_fit,
-                               _float_list_value)
+    collect = _split.Collector(tuple(parts), tuple(columns), epoch, list_spaces_fit)
     typed = [(k, n) for k, n in enumerate(names) if columns[k][0] != K_RAW and columns[k][1]]
     raw = [(k, n) for k, n in enumerate(names) if columns[k][0] == K_RAW]
 
+    def sorted_out(out: list) -> tuple[dict, dict]:
+        return {n: out[k] for k, n in typed}, {n: out[k] for k, n in raw}
+
     def collected(lines: list[bytes]):
         got = collect(lines)
-        if got is None:
-            return None
-        out, misfits = got
-        return {n: out[k] for k, n in typed}, {n: out[k] for k, n in raw}, misfits
+        return None if got is None else (*sorted_out(got[0]), got[1])
+
+    def collected_from_text(data: bytes, max_line: int):
+        """The same from the text of a batch, without a bytes object per line:
+        (typed, raw, misfits, lines, lines longer than max_line (skipped)), or None."""
+        got = collect.from_text(data, max_line)
+        return None if got is None else (*sorted_out(got[0]), *got[1:])
+    collected.from_text = collected_from_text
     return collected

@@ -328,21 +328,11 @@ class _Layout:
         compiled = split_collector(self, checked, sources, _epoch) \
             if time_field or not has_time else None
 
-        def extract(lines: list[bytes], text: bytes | None = None) -> tuple[Columns, int]:
-            typed: Columns = {}     # what the compiled collector converted already
-            if compiled is not None:
-                collected = compiled(lines)
-                if collected is None:        # a token not of its type: the regex decides
-                    return by_regex(lines)
-                typed, tokens, misfits = collected
-            else:
-                # the quick collector when no line holds an escape (one look at the text),
-                # then the careful one if a list took more than a list (one look per list)
-                quick_enough = text is not None and b"\\" not in text
-                tokens, misfits = (quick if quick_enough else careful)(lines)
-                if quick_enough and not all(list_spaces_fit(b"\n".join(tokens[n]))
-                                            for n in lists):
-                    tokens, misfits = careful(lines)
+        def typed_columns(typed: Columns, tokens: Columns,
+                          misfits: list[bytes]) -> tuple[Columns, int] | None:
+            """The columns of `names` from the collected ones (`typed`: converted already,
+            by the compiled collector), the misfits by the regex; None when a token is not
+            of its type."""
             try:
                 values = {n: typed[n] if n in typed else self.types[n].column_converter(tokens[n])
                           for n in checked if n in sources}
@@ -360,14 +350,41 @@ class _Layout:
                 columns = {n: values[n] if n in values else self._derive(n, values)
                            for n in names}
             except (ValueError, OverflowError):   # a token not of its type: the regex decides
-                return by_regex(lines)
+                return None
             if misfits:
                 extra, unmatched = by_regex(misfits)
                 for n in names:
                     columns[n] += extra[n]
                 return columns, unmatched
             return columns, 0
+
+        def extract(lines: list[bytes], text: bytes | None = None) -> tuple[Columns, int]:
+            if compiled is not None:
+                collected = compiled(lines)
+            else:
+                # the quick collector when no line holds an escape (one look at the text),
+                # then the careful one if a list took more than a list (one look per list)
+                quick_enough = text is not None and b"\\" not in text
+                tokens, misfits = (quick if quick_enough else careful)(lines)
+                if quick_enough and not all(list_spaces_fit(b"\n".join(tokens[n]))
+                                            for n in lists):
+                    tokens, misfits = careful(lines)
+                collected = {}, tokens, misfits
+            done = None if collected is None else typed_columns(*collected)
+            return by_regex(lines) if done is None else done
+
+        def extract_text(data: bytes, max_line: int) -> "tuple[Columns, int, int, int] | None":
+            """The compiled path from the text of a batch: (columns, unmatched, lines, lines
+            longer than max_line, skipped), or None: then split it and call extract."""
+            collected = compiled.from_text(data, max_line)
+            if collected is None:
+                return None
+            done = typed_columns(*collected[:3])
+            return None if done is None else (*done, *collected[3:])
+
         extract.compiled = compiled is not None     # for the tests
+        if compiled is not None:
+            extract.from_text = extract_text
         return extract
 
     def _derive(self, name: str, values: Columns) -> list:

@@ -89,16 +89,18 @@ class Parser:
         self.rewrite_uri = [r for r in used if self.derive_uri and r.field == "uri"]
 
     def handle(self, batch: LineBatch) -> Partial:
-        lines = split_lines(batch.data)
-        read = len(lines) + batch.too_long     # every line, the skipped ones included
-        too_long = batch.too_long
-        if lines and max(map(len, lines)) > self.max_line:
-            kept = [line for line in lines if len(line) <= self.max_line]
-            too_long += len(lines) - len(kept)
-            lines = kept
-        columns, unmatched = self.extract(lines, batch.data)
+        from_text = getattr(self.extract, "from_text", None)    # the compiled speedup
+        extracted = from_text(batch.data, self.max_line) if from_text else None
+        if extracted is None:
+            lines, cut = self._lines(batch.data)
+            columns, unmatched = self.extract(lines, batch.data)
+            read = len(lines) + cut
+        else:
+            columns, unmatched, read, cut = extracted
+        read += batch.too_long          # every line, the skipped ones included
+        too_long = batch.too_long + cut
         if unmatched:
-            self._log_unmatched(lines, unmatched, batch.path)
+            self._log_unmatched(batch.data, unmatched, batch.path)
         self._derive(columns)
         columns, odd = self._set_odd_aside(columns)
         if odd:
@@ -121,14 +123,22 @@ class Parser:
                                         batch.upcoming), odd_time=odd,
                        window_newest=window_newest)
 
-    def _log_unmatched(self, lines: list[bytes], unmatched: int, path: str) -> None:
+    def _lines(self, data: bytes) -> tuple[list[bytes], int]:
+        """The lines of a batch of at most max_line bytes, and the number of longer ones."""
+        lines = split_lines(data)
+        if lines and max(map(len, lines)) > self.max_line:
+            kept = [line for line in lines if len(line) <= self.max_line]
+            return kept, len(lines) - len(kept)
+        return lines, 0
+
+    def _log_unmatched(self, data: bytes, unmatched: int, path: str) -> None:
         """Once per interval: the count, and the first line that does not match (cut, with
         control characters escaped: a log line is written by clients) with where it stops
         matching, as `plogd parse` explains it."""
         suppressed = self.unmatched_log.admit(self.input)
         if suppressed is None:
             return
-        failure = first_failure(self.format, lines)
+        failure = first_failure(self.format, self._lines(data)[0])
         first = f"; the first: {sample(failure[1])}: {failure[2]}" if failure else ""
         more = f" (and {suppressed} batch(es) with unmatched lines before)" if suppressed else ""
         self.unmatched_log.logger.warning(
