@@ -29,6 +29,5 @@ class OptionalBuildExt(build_ext):
               file=sys.stderr)
 
 
-setup(ext_modules=[Extension("plogd.formats._split", ["plogd/formats/_split.c"],
-                             extra_compile_args=["-O2"])],
+setup(ext_modules=[Extension("plogd.formats._split", ["plogd/formats/_split.c"])],
       cmdclass={"build_ext": OptionalBuildExt})

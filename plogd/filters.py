@@ -23,6 +23,8 @@ from operator import methodcaller
 import re
 from typing import Callable
 
+from .formats.compiled import has_none
+
 Columns = dict[str, list]
 Mask = Callable[[Columns, int], list]
 
@@ -177,7 +179,7 @@ class _Parser:
 
         def mask(c, n):
             column = c[field]
-            if None in column:     # an absent field compares false
+            if has_none(column):     # an absent field compares false
                 return [v is not None and compare(v, value) for v in column]
             return list(map(compare, column, repeat(value, n)))
         return mask
@@ -201,7 +203,7 @@ class _Parser:
 
         def mask(c, n):
             column = c[field]
-            if None in column:
+            if has_none(column):
                 return [v is not None and bool(test(v)) for v in column]
             return list(map(bool, map(test, column)))
         return mask

@@ -33,6 +33,7 @@ from itertools import compress
 from operator import and_
 
 from .filters import Columns, Filter
+from .formats.compiled import has_none
 from .sketches import DistinctCounter, QuantileSketch
 
 TYPES = ("count", "sum", "avg", "min", "max", "percentile", "rate", "ratio", "distinct")
@@ -150,7 +151,7 @@ class Metric:
         if self.by is None:
             if values is None:
                 return n if mask is None else sum(mask)
-            if None in values:     # lines without the field ('-') do not count
+            if has_none(values):     # lines without the field ('-') do not count
                 values = [v for v in values if v is not None]
             return _fold_values(self.kind, values)
         groups = columns[self.by]

@@ -160,3 +160,10 @@ def test_the_parser_gives_the_same_partial_on_both_paths(lines, end, too_long, c
         assert hasattr(parser.extract, "from_text") == (path == "compiled")
         partials[path] = parser.handle(batch)
     assert partials["compiled"] == partials["pure"]
+
+
+@pytest.mark.parametrize("column", [[], [None], [1, 2.5, "x"], [0, 0.0, "", float("nan"), None],
+                                    [float("nan")] * 3, (1, None), (1, 2)])
+def test_has_none_answers_as_in_does(column):
+    """The folds' and filters' `None in column`, by identity in C."""
+    assert compiled._split.has_none(column) == (None in column)

@@ -20,6 +20,9 @@
 #include <stdint.h>
 #include <string.h>
 
+/* what compiled.py expects: a module of another version (a stale build) is not used */
+#define SPLIT_VERSION 1
+
 /* column kinds: keep in step with compiled.py */
 enum { K_RAW, K_STR, K_HOST, K_INT, K_OPT_INT, K_BYTES, K_FLOAT, K_FLOAT_LIST, K_TIME };
 /* token ops */
@@ -62,6 +65,7 @@ typedef struct {
     Token *tokens;
     Column *columns;
     TimeSlot times[TIME_SLOTS];
+    TimeSlot *last;         /* the slot of the last line's time */
 } Collector;
 
 static PyObject *small_ints[1024];     /* statuses: one object each, as CPython's small ints */
@@ -233,6 +237,13 @@ fnv(const char *s, Py_ssize_t n, uint32_t h)
     return h;
 }
 
+static int
+same_time(const TimeSlot *slot, const char *d, Py_ssize_t dn, const char *z, Py_ssize_t zn)
+{
+    return slot->len == dn + zn && slot->datelen == dn && memcmp(slot->key, d, dn) == 0
+           && memcmp(slot->key + dn, z, zn) == 0;
+}
+
 /* epoch seconds of the '[date' and 'zone]' tokens: from the cache, else from Python */
 static int
 to_epoch(Collector *self, const char *d, Py_ssize_t dn, const char *z, Py_ssize_t zn,
@@ -240,14 +251,15 @@ to_epoch(Collector *self, const char *d, Py_ssize_t dn, const char *z, Py_ssize_
 {
     PyObject *date, *zone;
     int got;
-    TimeSlot *slot = NULL;
-    if (dn + zn <= TIME_KEY) {
+    TimeSlot *slot = self->last;    /* most lines are of the second before them */
+    if (dn + zn > TIME_KEY)
+        slot = NULL;
+    else if (!same_time(slot, d, dn, z, zn))
         slot = &self->times[fnv(z, zn, fnv(d, dn, 2166136261u)) % TIME_SLOTS];
-        if (slot->len == dn + zn && slot->datelen == dn && memcmp(slot->key, d, dn) == 0
-                && memcmp(slot->key + dn, z, zn) == 0) {
-            *out = Py_NewRef(slot->epoch);
-            return 1;
-        }
+    if (slot != NULL && same_time(slot, d, dn, z, zn)) {
+        self->last = slot;
+        *out = Py_NewRef(slot->epoch);
+        return 1;
     }
     if ((date = bytes_of(d, dn)) == NULL)
         return -1;
@@ -259,6 +271,7 @@ to_epoch(Collector *self, const char *d, Py_ssize_t dn, const char *z, Py_ssize_
     Py_DECREF(date);
     Py_DECREF(zone);
     if (got == 1 && slot != NULL) {
+        self->last = slot;
         Py_XSETREF(slot->epoch, Py_NewRef(*out));
         slot->len = dn + zn;
         slot->datelen = dn;
@@ -538,6 +551,28 @@ done:
     return result;
 }
 
+/* has_none(column): `None in column` for columns of ints, floats, strings and None (none
+   of which equals None), by identity: without a comparison per value */
+static PyObject *
+has_none(PyObject *module, PyObject *column)
+{
+    Py_ssize_t i, n;
+    if (!PyList_Check(column)) {
+        int found = PySequence_Contains(column, Py_None);
+        return found < 0 ? NULL : PyBool_FromLong(found);
+    }
+    n = PyList_GET_SIZE(column);
+    for (i = 0; i < n; i++)
+        if (PyList_GET_ITEM(column, i) == Py_None)
+            Py_RETURN_TRUE;
+    Py_RETURN_FALSE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"has_none", (PyCFunction)has_none, METH_O, "`None in column`, by identity"},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyMethodDef collector_methods[] = {
     {"from_text", (PyCFunction)collector_from_text, METH_VARARGS,
      "from_text(data, max_line) -> (columns, misfits, lines, too_long), or None"},
@@ -634,6 +669,7 @@ collector_init(Collector *self, PyObject *args, PyObject *kwargs)
         }
     }
     self->n_tokens = (int)n_tokens;
+    self->last = &self->times[0];
     for (k = 0; k < n_tokens; k++)     /* the zone follows its date */
         if (self->tokens[k].op == T_DATE &&
                 (k + 1 >= n_tokens || self->tokens[k + 1].op != T_ZONE)) {
@@ -676,6 +712,7 @@ static struct PyModuleDef module = {
     .m_name = "_split",
     .m_doc = "plogd's compiled split path (see compiled.py).",
     .m_size = -1,
+    .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC
@@ -686,7 +723,8 @@ PyInit__split(void)
         return NULL;
     if ((m = PyModule_Create(&module)) == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(m, "Collector", (PyObject *)&CollectorType) < 0) {
+    if (PyModule_AddObjectRef(m, "Collector", (PyObject *)&CollectorType) < 0
+            || PyModule_AddIntConstant(m, "VERSION", SPLIT_VERSION) < 0) {
         Py_DECREF(m);
         return NULL;
     }

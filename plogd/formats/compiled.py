@@ -23,6 +23,8 @@ try:
     from . import _split
 except ImportError:        # not built (no compiler or no Python headers at install)
     _split = None
+if getattr(_split, "VERSION", None) != 1:      # built from another version of _split.c
+    _split = None
 
 PURE_ENV = "PLOGD_PURE_PYTHON"
 
@@ -58,6 +60,15 @@ def log_status(logger) -> None:
     """Once at start-up: a word when parsing runs in pure Python."""
     if not active():
         logger.info("plogd: %s", status())
+
+
+def _has_none(column) -> bool:
+    return None in column
+
+
+# `None in column` for the folds and filters: by identity, without a comparison per value,
+# when compiled (the same answer: no int, float or string equals None)
+has_none = _split.has_none if active() else _has_none
 
 
 def _kind(ftype: FieldType) -> int:

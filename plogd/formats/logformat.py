@@ -321,12 +321,14 @@ class _Layout:
                              if not t.any_token and n not in sources]
         if has_time:
             checked.remove("time_local")
-        careful = self._collector(checked, has_time, careful=True)
-        quick = self._collector(checked, has_time, careful=False)
-        lists = [n for n in checked if self.raw[n] in self.rest_tokens]
-        # the C one, when built and the layout is one it does (see compiled.py)
+        # the C collector, when built and the layout is one it does (see compiled.py)
         compiled = split_collector(self, checked, sources, _epoch) \
             if time_field or not has_time else None
+        careful = quick = None
+        if compiled is None:        # the Python ones
+            careful = self._collector(checked, has_time, careful=True)
+            quick = self._collector(checked, has_time, careful=False)
+            lists = [n for n in checked if self.raw[n] in self.rest_tokens]
 
         def typed_columns(typed: Columns, tokens: Columns,
                           misfits: list[bytes]) -> tuple[Columns, int] | None:
