@@ -48,9 +48,13 @@ class ZabbixConfig:
     failed_retry_seconds: int = 600
     lld_member_ttl: int = 7 * 86400
     lld_resend_seconds: int = 3600
+    lld_max_members: int = 1000
     batch_size: int = 1000
     spool_max_bytes: int = 1 << 30
     result_rotate_bytes: int = 64 << 20
+    # every ServerActive node of agent_config, [[(host, port), ...HA nodes], ...servers];
+    # None: server and port alone
+    clusters: list | None = None
 
 
 @dataclass
@@ -195,7 +199,7 @@ TOP_KEYS = ["interval", "state_dir", "zabbix", "inputs", "max_line_length", "sta
 ZABBIX_KEYS = ["server", "port", "host", "agent_config", "tls_connect", "tls_ca_file",
                "tls_cert_file", "tls_key_file", "tls_server_name", "tls_psk_identity",
                "tls_psk_file", "failed_retry_seconds", "lld_member_ttl", "lld_resend_seconds",
-               "batch_size", "spool_max_bytes", "result_rotate_bytes"]
+               "lld_max_members", "batch_size", "spool_max_bytes", "result_rotate_bytes"]
 INPUT_KEYS = ["name", "path", "format", "log_format", "apache_format", "time_locale", "start",
               "lateness", "late", "max_skew", "rewrite", "metrics"]
 REWRITE_KEYS = ["field", "match", "replace"]
@@ -269,9 +273,11 @@ def _zabbix(section: _Section, default_host: str) -> ZabbixConfig:
         failed_retry_seconds=section.positive("failed_retry_seconds", 600),
         lld_member_ttl=section.positive("lld_member_ttl", 7 * 86400),
         lld_resend_seconds=section.positive("lld_resend_seconds", 3600),
+        lld_max_members=section.positive("lld_max_members", 1000),
         batch_size=section.positive("batch_size", 1000),
         spool_max_bytes=section.positive("spool_max_bytes", 1 << 30),
-        result_rotate_bytes=section.positive("result_rotate_bytes", 64 << 20))
+        result_rotate_bytes=section.positive("result_rotate_bytes", 64 << 20),
+        clusters=agent.clusters if agent and not {"server", "port"} & set(section.data) else None)
     for name in ("ca_file", "cert_file", "key_file", "server_name", "psk_identity", "psk_file"):
         setattr(z, f"tls_{name}", section.get(f"tls_{name}", str, getattr(tls, name, None)))
     try:
