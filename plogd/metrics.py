@@ -33,7 +33,7 @@ from itertools import compress
 from operator import and_
 
 from .filters import Columns, Filter
-from .formats.compiled import has_none
+from .formats.compiled import count_values, has_none
 from .sketches import DistinctCounter, QuantileSketch
 
 TYPES = ("count", "sum", "avg", "min", "max", "percentile", "rate", "ratio", "distinct")
@@ -158,7 +158,7 @@ class Metric:
         if mask is not None:
             groups = list(compress(groups, mask))
         if values is None:
-            return self._bounded(dict(Counter(groups)))
+            return self._bounded(dict(count_values(groups)))
         per_group: dict = {}
         for group, value in zip(groups, values):
             if value is not None:

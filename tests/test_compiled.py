@@ -167,3 +167,16 @@ def test_the_parser_gives_the_same_partial_on_both_paths(lines, end, too_long, c
 def test_has_none_answers_as_in_does(column):
     """The folds' and filters' `None in column`, by identity in C."""
     assert compiled._split.has_none(column) == (None in column)
+
+
+@pytest.mark.parametrize("column", [
+    [1.5, 2.0, 1.5, -0.0, 0.0], [0.0, -0.0], [200, 404, 200, 302], [200, 2 ** 70],
+    [-3, 3, -3], [1, 1.0], [float("nan")] * 2, [float("nan"), float("nan")], [], ["a", "a"],
+    [True, 1], [0.001 * k for k in range(300)] * 3, (1, 1), [2 ** 63 - 1, -2 ** 63]])
+def test_count_values_counts_as_counter_does(column):
+    """The folds' count by group and the percentile sketch's distinct values: the same dict,
+    same keys (the first object seen of each), same counts, same order."""
+    from collections import Counter
+    counted, expected = compiled.count_values(column), Counter(column)
+    assert list(counted.items()) == list(expected.items())
+    assert all(a is b for a, b in zip(counted, expected))

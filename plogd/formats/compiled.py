@@ -14,6 +14,7 @@ tokens, for the type's own column converter, as on the pure path.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import Callable
 
 from .fields import (BYTES, FLOAT, FLOAT_LIST, HOST, INT, OPTIONAL_INT, FieldType,
@@ -23,7 +24,7 @@ try:
     from . import _split
 except ImportError:        # not built (no compiler or no Python headers at install)
     _split = None
-if getattr(_split, "VERSION", None) != 1:      # built from another version of _split.c
+if getattr(_split, "VERSION", None) != 2:      # built from another version of _split.c
     _split = None
 
 PURE_ENV = "PLOGD_PURE_PYTHON"
@@ -69,6 +70,14 @@ def _has_none(column) -> bool:
 # `None in column` for the folds and filters: by identity, without a comparison per value,
 # when compiled (the same answer: no int, float or string equals None)
 has_none = _split.has_none if active() else _has_none
+_count_values = _split.count_values if active() else (lambda column: None)
+
+
+def count_values(column) -> dict:
+    """dict(Counter(column)): in C for a column of floats or of ints (a table of their bits
+    instead of a dict lookup per value), the same dict in the same order."""
+    counted = _count_values(column)
+    return Counter(column) if counted is None else counted
 
 
 def _kind(ftype: FieldType) -> int:
