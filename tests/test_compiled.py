@@ -125,6 +125,16 @@ def test_the_time_cache_keeps_seconds_apart():
     assert unmatched == 0 and columns["timestamp"] == [start + s for s in range(600)] * 2
 
 
+def test_empty_time_tokens_are_unmatched():
+    """'[$time_local]' as two empty tokens (spaces where the time goes): no match, and no
+    confusion with an empty place of the time cache."""
+    lines = [b"  200 1 0.1 80 -", b"[29/Nov/2026:18:20:01 +0000] 200 1 0.1 80 -"] * 2
+    with split_path("compiled"):
+        columns, unmatched = NUMBERS.batch_extractor(["timestamp", "status"])(lines)
+    assert unmatched == 2 and columns["status"] == [200, 200]
+    assert_split_path_agrees(NUMBERS, lines, "compiled")
+
+
 # -- the parser: from the batch text (compiled) as from its lines (pure) -------------------
 
 TIMED = (b'203.0.113.9 - alice [29/Nov/2026:18:20:01 +0330] "GET /a?b=1 HTTP/1.1" 200 5123 '

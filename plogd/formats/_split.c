@@ -49,10 +49,10 @@ typedef struct {
 #define TIME_SLOTS 16
 #define TIME_KEY 48
 typedef struct {
-    Py_ssize_t len;         /* of date + zone; 0: empty slot */
+    Py_ssize_t len;         /* of date + zone */
     Py_ssize_t datelen;
     char key[TIME_KEY];
-    PyObject *epoch;
+    PyObject *epoch;        /* NULL: an empty slot */
 } TimeSlot;
 
 typedef struct {
@@ -240,7 +240,8 @@ fnv(const char *s, Py_ssize_t n, uint32_t h)
 static int
 same_time(const TimeSlot *slot, const char *d, Py_ssize_t dn, const char *z, Py_ssize_t zn)
 {
-    return slot->len == dn + zn && slot->datelen == dn && memcmp(slot->key, d, dn) == 0
+    return slot->epoch != NULL && slot->len == dn + zn && slot->datelen == dn
+           && memcmp(slot->key, d, dn) == 0
            && memcmp(slot->key + dn, z, zn) == 0;
 }
 

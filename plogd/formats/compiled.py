@@ -1,15 +1,17 @@
-"""The optional compiled speedup of the split path (_split.c), and whether it is on.
+"""The optional compiled speedup (_split.c), and whether it is on.
 
 plogd builds _split.c at `pip install` when gcc and the Python headers are there; without
-them it installs all the same and parses in pure Python, with identical results (the tests
-run both paths). PLOGD_PURE_PYTHON=1 turns the speedup off (tests and CI use it to check
-the pure path; a user can to rule it out).
+them it installs all the same and runs in pure Python, with identical results (the tests
+run both paths and compare them). PLOGD_PURE_PYTHON=1 turns the speedup off (CI checks the
+pure path with it; a user can rule the speedup out with it).
 
-What it covers: the split path of a compiled format (logformat._Layout), for the columns the
-metrics read. It finds the same misfits as the Python collector and converts the common
-types itself (ints, floats, '-', strings, the time through a cache of the seconds seen, its
-misses parsed by fields.to_epoch: one authority on dates); any other type comes back as raw
-tokens, for the type's own column converter, as on the pure path.
+What it covers:
+  - the split path of a compiled format (logformat._Layout), for the columns the metrics
+    read: the same misfits as the Python collector, the common types converted in C (ints,
+    floats, '-', strings, the time through a cache of the seconds seen whose misses are
+    parsed by fields.to_epoch: one authority on dates), any other type handed back as raw
+    tokens to its own column converter, as on the pure path;
+  - for the folds: `None in column` (has_none) and dict(Counter(column)) (count_values).
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ try:
     from . import _split
 except ImportError:        # not built (no compiler or no Python headers at install)
     _split = None
-if getattr(_split, "VERSION", None) != 2:      # built from another version of _split.c
+VERSION = 2       # _split.c's SPLIT_VERSION: a module built from another version is not used
+if getattr(_split, "VERSION", None) != VERSION:
     _split = None
 
 PURE_ENV = "PLOGD_PURE_PYTHON"
@@ -86,17 +89,15 @@ def _kind(ftype: FieldType) -> int:
     return _KINDS.get(id(ftype), K_RAW)
 
 
-Collected = "tuple[dict[str, list], dict[str, list], list[bytes]] | None"
-
-
 def split_collector(layout, checked: list[str], sources: list[str],
-                    epoch: Callable[[bytes, bytes], int]) -> "Callable[[list[bytes]], Collected] | None":
+                    epoch: Callable[[bytes, bytes], int]) -> Callable | None:
     """For a layout (logformat._Layout) and the fields the batch extractor checks and
     converts: lines -> (typed columns, raw token columns, misfits), or None when a token is
     not of its type (the batch is the regex's). The typed columns are those of `sources`
     the compiler converts, and 'timestamp' from the time tokens; the raw ones, every other
     field of `checked`, for the Python converters. None (no collector) when the speedup is
-    off or the layout needs what it does not do ($time_local asked for as text)."""
+    off or the layout needs what it does not do ($time_local asked for as text). Its
+    from_text(data, max_line) does the same from the text of a batch."""
     if not active() or "time_local" in sources:
         return None
     names, columns = [], []
