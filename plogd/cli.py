@@ -18,7 +18,6 @@ from .formats import (BUILTIN_TEMPLATES, FormatError, compile_apache, compile_ng
 from .formats.compiled import status as speedup_status
 from .formats.detect import detect, explain, first_failure, match_ratio, read_sample
 from .formats.strftime import LocaleError
-from .metrics import q_text
 from .output import Progress, sender_line
 from .stages.read import read_file, split_lines
 from .stages.write import encode
@@ -29,10 +28,14 @@ result file and send it to Zabbix.
 
   plogd --multi -c FILE         the daemon: follow the inputs of FILE, one process per stage
   plogd --single -c FILE        the same in one process (the default; for debugging)
+  plogd init LOGFILE...         write a configuration for these logs (as root: and the service)
   plogd check -c FILE           validate a configuration and show what it will send
   plogd replay ...              compute the windows of existing log files
   plogd parse --format NAME     print each line's typed fields as JSON
   plogd detect FILE             which built-in format a log is in
+  plogd zabbix template -c FILE a Zabbix template (items, discovery, triggers, dashboard)
+  plogd zabbix provision -c FILE --url URL ...
+                                import the template, create the host in Zabbix (the API)
   plogd demo                    follow a log of generated nginx traffic and show the windows
   plogd top -c FILE             a live view of the running plogd of FILE (q quits)
   plogd shipped [NAME]          where the shipped example configurations and systemd files are
@@ -40,8 +43,8 @@ result file and send it to Zabbix.
   plogd completion bash|zsh     print the shell completion script
 """
 
-COMMANDS = ("check", "replay", "parse", "detect", "demo", "top", "shipped", "manpage",
-            "completion")
+COMMANDS = ("init", "check", "replay", "parse", "detect", "demo", "top", "shipped", "manpage",
+            "completion", "zabbix")
 
 EXIT_CODES = [
     (0, "success (for --multi: stopped cleanly, everything read was written)"),
@@ -116,9 +119,15 @@ def _run_parser() -> argparse.ArgumentParser:
 
 def _subparser(command: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"plogd {command}")
-    if command == "check":
-        p.description = "Validate a configuration; print its inputs, formats and Zabbix keys."
+    if command == "init":
+        from . import init
+        init.add_arguments(p)
+    elif command == "check":
+        p.description = ("Validate a configuration; print its inputs, formats and the Zabbix "
+                         "items it needs (keys, value types, units, discovery rules).")
         p.add_argument("-c", "--config", default=config_module.DEFAULT_PATH)
+        p.add_argument("--json", action="store_true",
+                       help="print the Zabbix items as JSON (for scripts) instead")
     elif command == "replay":
         p.description = ("Compute the windows of existing log files and print their value "
                          "records (JSON lines, or zabbix_sender input with --sender-format).")
@@ -153,6 +162,20 @@ def _subparser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--duration", type=float, default=30,
                        help="seconds to run, 0 for until Ctrl-C (default: %(default)s)")
         p.add_argument("--dir", help="where to put the log and the state (default: a new temp dir)")
+    elif command == "zabbix":
+        p.description = "The Zabbix side, made from the configuration."
+        actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+        t = actions.add_parser("template", help="write a Zabbix template (6.0 YAML export)",
+                               description="Write a Zabbix template export (6.0 YAML, imported "
+                               "by 6.0 and later): trapper items, discovery rules, triggers, "
+                               "value maps and a dashboard for what the configuration sends.")
+        t.add_argument("-c", "--config", default=config_module.DEFAULT_PATH)
+        t.add_argument("-o", "--output", help="write here instead of standard output")
+        t.add_argument("--name", help="the template's name (default: plogd for plogd.yaml, "
+                                      "plogd NAME for NAME.yaml)")
+        from .zabbix import provision
+        provision.add_arguments(actions.add_parser(
+            "provision", help="import the template, create the host or link it (the API)"))
     elif command == "top":
         p.description = ("A live view of a running plogd, read from its state directory "
                          "(never disturbing it): per input lines/s, status mix, latency "
@@ -183,7 +206,7 @@ def parsers() -> dict[str, argparse.ArgumentParser]:
 def _commands():
     return {"check": _check, "replay": _replay, "parse": _parse, "detect": _detect,
             "demo": _demo, "top": _top, "shipped": _shipped, "manpage": _manpage,
-            "completion": _completion}
+            "completion": _completion, "zabbix": _zabbix, "init": _init}
 
 
 def _run(args) -> int:
@@ -215,6 +238,11 @@ def _run(args) -> int:
 
 def _check(args) -> int:
     config = config_module.load(args.config)
+    from .zabbix.items import describe_metric, zabbix_items
+    items = zabbix_items(config)
+    if args.json:
+        print(json.dumps(items.as_dict(), indent=2))
+        return 0
     print(f"{config.path}: OK")
     print(f"interval {config.interval} s, state in {config.state_dir}, results in "
           f"{config.result_path}")
@@ -229,18 +257,40 @@ def _check(args) -> int:
         print("  fields:")
         for name, description in describe_fields(spec.format):
             print(f"    {name:<28} {description}")
-        print("  metrics:")
+        print("  metrics (Zabbix trapper items: key, value type, units, what):")
         if os.path.isfile(spec.path):
             _report_match(spec.format, read_sample(spec.path), spec.path)
-        for m in spec.metrics:
-            detail = m.kind + (f" of {m.field}" if m.field else "")
-            detail += f" at {', '.join(map(q_text, m.q))} %" if m.kind == "percentile" else ""
-            detail += f", one key per {m.by} (top {m.top} + other)" if m.by else ""
-            detail += f", where {m.where.text}" if m.where else ""
-            detail += f", out of lines where {m.of.text}" if m.of else ""
-            keys = [m.key.replace("{q}", q_text(q)) for q in m.q] if "{q}" in m.key else [m.key]
-            for key in keys:
-                print(f"    {key:<40} {detail}")
+        for item in items.items:
+            if item.input == spec.name:
+                print(f"    {item.key:<40} {item.value_type:<8} {item.units or '-':<6} "
+                      f"{describe_metric(item.metric, item.q)}")
+        for rule in items.discoveries:
+            if rule.input == spec.name:
+                print(f"    discovery rule {rule.key}, macro {rule.macro}, item prototypes:")
+                for item in rule.prototypes:
+                    print(f"      {item.key:<38} {item.value_type:<8} {item.units or '-':<6} "
+                          f"{describe_metric(item.metric, item.q)}")
+    print("\nplogd's own items:")
+    for item in items.plogd:
+        print(f"    {item.key:<40} {item.value_type:<8} {item.units or '-'}")
+    rule = items.plogd_inputs
+    print(f"    discovery rule {rule.key}, macro {rule.macro}, item prototypes:")
+    for item in rule.prototypes:
+        print(f"      {item.key:<38} {item.value_type:<8} {item.units or '-'}")
+    return 0
+
+
+def _zabbix(args) -> int:
+    if args.action == "provision":
+        from .zabbix import provision
+        return provision.run(args)
+    from .zabbix.template import render_template
+    text = render_template(config_module.load(args.config), args.name)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -392,3 +442,8 @@ def _completion(args) -> int:
     from .clidoc import bash_completion, zsh_completion
     sys.stdout.write((bash_completion if args.shell == "bash" else zsh_completion)(parsers()))
     return 0
+
+
+def _init(args) -> int:
+    from . import init
+    return init.run(args)

@@ -20,7 +20,7 @@ from .filters import FilterError, compile_filter
 from .formats import (BUILTIN_TEMPLATES, FormatError, LogFormat, compile_apache,
                       compile_nginx, get_format)
 from .formats.strftime import LocaleError
-from .metrics import DEFAULT_TOP, NEEDS_FIELD, NUMERIC_FIELD, TYPES, Metric
+from .metrics import DEFAULT_TOP, NEEDS_FIELD, NUMERIC_FIELD, TYPES, Alert, Metric
 from .stages.parse import Rewrite, input_fields
 
 DEFAULT_PATH = "/etc/plogd/plogd.yaml"
@@ -205,7 +205,11 @@ INPUT_KEYS = ["name", "path", "format", "log_format", "apache_format", "time_loc
 REWRITE_KEYS = ["field", "match", "replace"]
 DEFAULT_MAX_SKEW = 3600
 FORMAT_KEYS = ["format", "log_format", "apache_format"]
-METRIC_KEYS = ["key", "type", "field", "by", "where", "q", "of", "top"]
+METRIC_KEYS = ["key", "type", "field", "by", "where", "q", "of", "top", "alert"]
+ALERT_KEYS = ["above", "below", "for", "severity", "q"]
+SEVERITIES = ["info", "warning", "average", "high", "disaster"]
+_DURATION = re.compile(r"(\d+)([smhdw]?)\Z")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def load(path: str) -> Config:
@@ -246,7 +250,38 @@ def from_data(path: str, data) -> Config:
         if name in names[:i]:
             section = top.sub(f"inputs[{i}]", inputs[i], getattr(inputs, "line", 1))
             section.fail("name", f"found {name!r} a second time; every input needs its own name")
+    _check_keys_are_the_hosts_own(top, inputs, config)
     return config
+
+
+def _check_keys_are_the_hosts_own(top: _Section, raw_inputs, config: Config) -> None:
+    """Every input sends to the one host of the configuration: a key (percentiles expanded)
+    in two inputs, or two `by:` metrics with one discovery key (whose member sets would
+    overwrite each other on the server), would mix values that are not the same thing."""
+    from .stages.send import discovery_key
+    sent: dict[str, str] = {}            # key -> "inputs[i].metrics[j] (line n)"
+    discovered: dict[str, tuple[str, str]] = {}     # discovery key -> (metric key, where)
+    for i, spec in enumerate(config.inputs):
+        section = top.sub(f"inputs[{i}]", raw_inputs[i], getattr(raw_inputs, "line", 1))
+        raw_metrics = raw_inputs[i]["metrics"]
+        for j, metric in enumerate(spec.metrics):
+            place = section.sub(f"metrics[{j}]", raw_metrics[j])
+            where = f"{place.where} (line {place.key_line('key')})"
+            for _, key in metric.keys():
+                if key in sent:
+                    place.fail("key", f"found {metric.key!r}, which sends {key}, a key "
+                               f"{sent[key]} sends too; every key of host {config.host} "
+                               "comes from one metric of one input: rename one of them")
+                sent[key] = where
+            if metric.by is None:
+                continue
+            dkey = discovery_key(metric.key, metric.by)
+            if dkey in discovered:
+                other, other_where = discovered[dkey]
+                place.fail("key", f"found {metric.key!r}, whose discovery key {dkey} is that of "
+                           f"{other!r} in {other_where} too; each by: metric needs its own: "
+                           "give one of them another name before the '['")
+            discovered[dkey] = (metric.key, where)
 
 
 def _zabbix(section: _Section, default_host: str) -> ZabbixConfig:
@@ -444,7 +479,42 @@ def _metric(section: _Section, fmt: LogFormat) -> Metric:
                      "default: every line)")
     if of is not None and kind != "ratio":
         section.fail("of", f"'of:' is the denominator of a ratio; a {kind} has none")
-    return Metric(key, kind, field_name, by, where, q=q, of=of, top=top)
+    return Metric(key, kind, field_name, by, where, q=q, of=of, top=top,
+                  alert=_alert(section, kind, q))
+
+
+def _alert(section: _Section, kind: str, q: list | None) -> Alert | None:
+    """`alert: {above: 0.05, for: 5m, severity: average}`: a Zabbix trigger (see
+    plogd.zabbix.template); `q:` picks the percentile of a percentile metric with several."""
+    if "alert" not in section.data:
+        return None
+    alert = section.sub("alert", section.data["alert"])
+    alert.check_keys(ALERT_KEYS)
+    sides = [side for side in ("above", "below") if side in alert.data]
+    if len(sides) != 1:
+        alert.fail(None, f"found {' and '.join(sides) or 'neither'}; an alert needs exactly one "
+                   "of above: or below:, a number in the metric's unit (e.g. above: 0.05)")
+    threshold = alert.data[sides[0]]
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        alert.fail(sides[0], f"found {_show(threshold)}; expected a number (e.g. 0.05, 2.5, 100)")
+    duration = alert.data.get("for", 0)
+    match = _DURATION.match(str(duration)) if not isinstance(duration, bool) else None
+    if match is None:
+        alert.fail("for", f"found {_show(duration)}; expected how long, in seconds or with a "
+                   "unit: 300, 30s, 5m, 1h, 1d")
+    watched = alert.data.get("q")
+    if kind != "percentile" and watched is not None:
+        alert.fail("q", f"'q:' picks the percentile an alert watches; a {kind} has none")
+    if kind == "percentile" and watched is None and len(q) > 1:
+        alert.fail(None, f"this percentile has several q ({', '.join(map(str, q))}); say which "
+                   "one the alert watches with q:, e.g. q: 95")
+    if watched is not None and watched not in q:
+        alert.fail("q", f"found {_show(watched)}; allowed: {', '.join(map(str, q))} (the "
+                   "metric's q)")
+    return Alert(threshold=threshold, above=sides[0] == "above",
+                 for_seconds=int(match.group(1)) * _SECONDS[match.group(2)],
+                 severity=alert.get("severity", str, "warning", allowed=SEVERITIES),
+                 q=watched if watched is not None else (q[0] if q else None))
 
 
 def _percents(section: _Section, kind: str, key: str) -> list | None:

@@ -36,6 +36,7 @@ PREFIX = "plogd"
 INPUTS_DISCOVERY = "plogd.inputs.discovery"   # the inputs as {#INPUT}, sent by the sender
 COUNTERS = ("lines", "unmatched", "too_long", "late", "odd_time")
 READER = ("bytes_behind", "rotations", "truncations", "missing")
+SENDER = ("sent", "refused", "given_up")          # the sender's totals
 
 
 def values(now: float, aggregators: dict, reader_stats: dict, restarts: int,
@@ -63,7 +64,7 @@ def _sender_values(result_path: str, state_path: str) -> list:
     except (OSError, ValueError):
         state = {}
     totals = state.get("totals", {})
-    pairs = [(f"{PREFIX}.{name}", totals.get(name, 0)) for name in ("sent", "refused", "given_up")]
+    pairs = [(f"{PREFIX}.{name}", totals.get(name, 0)) for name in SENDER]
     pairs.append((f"{PREFIX}.zabbix_up", int(state.get("up", True))))
     pairs.append((f"{PREFIX}.spool_backlog", spool_backlog(result_path, state_path=state_path)))
     return pairs
