@@ -103,7 +103,8 @@ _times = st.sampled_from([
     "29/Nov/2026:18:20:01 +0000", "29/Nov/2026:18:20:02 +0000", "29/Nov/2026:18:20:01 -0330",
     "1/Jan/2000:00:00:00 +0100", "31/Dec/1999:23:59:60 +0000", "29/Feb/2024:12:00:00 +0000",
     "31/Feb/2024:10:00:00 +0000", "29/Nov/2026:24:00:00 +0000", "29/Foo/2026:18:20:01 +0000",
-    "29/Nov/2026:18:20:01 +03:30", "29/Nov/2026:18:20:01 +2500", "x"])
+    "29/Nov/2026:18:20:01 +03:30", "29/Nov/2026:18:20:01 +2500", "29/Feb/2023:12:00:00 +0000",
+    "31/Apr/2024:12:00:00 +0000", "29/Nov/2026:18:20:01 -0060", "x"])
 NUMBERS = compile_nginx("[$time_local] $status $body_bytes_sent $request_time "
                         "$server_port $upstream_response_time")
 
@@ -113,6 +114,16 @@ NUMBERS = compile_nginx("[$time_local] $status $body_bytes_sent $request_time "
 def test_numbers_and_times_convert_as_in_python(rows):
     lines = [("[%s] %s %s %s %s %s" % row).encode() for row in rows]
     assert_split_path_agrees(NUMBERS, lines, "compiled")
+
+
+def test_impossible_dates_are_unmatched_on_the_compiled_path():
+    """The C path asks fields.to_epoch for every second it has not seen: its rule on dates."""
+    lines = [b"[%s] 200 1 0.1 80 -" % t for t in (b"29/Feb/2023:12:00:00 +0000",
+             b"31/Apr/2024:12:00:00 +0000", b"29/Nov/2026:18:20:01 +2500",
+             b"29/Feb/2024:12:00:00 +0000")]
+    with split_path("compiled"):
+        columns, unmatched = NUMBERS.batch_extractor(["timestamp"])(lines)
+    assert unmatched == 3 and columns["timestamp"] == [1709208000]
 
 
 def test_the_time_cache_keeps_seconds_apart():
@@ -190,3 +201,13 @@ def test_count_values_counts_as_counter_does(column):
     counted, expected = compiled.count_values(column), Counter(column)
     assert list(counted.items()) == list(expected.items())
     assert all(a is b for a, b in zip(counted, expected))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.lists(st.sampled_from([b"a", b"\n", b"bbbb", b"cc"]), max_size=14).map(b"".join),
+       count=st.integers(1, 9))
+def test_the_last_lines_of_a_batch_without_splitting_it(data, count):
+    """The watermark's look at a batch's last lines (the compiled path does not split the
+    batch into lines): the last of the lines the pure path gives, too long ones left out."""
+    parser = Parser("in", get_format("nginx_timed"), PARSER_METRICS, 60, 3)
+    assert parser._last_lines(data, count) == parser._lines(data)[0][-count:]

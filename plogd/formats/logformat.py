@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from ..userregex import compile_user
+
 from .compiled import split_collector
 from .fields import (STRING, TIME, Derived, FieldType, by_table, derived_fields,
                      field_type, list_spaces_fit, to_epoch)
@@ -117,7 +119,7 @@ class LogFormat:
     @classmethod
     def from_regex(cls, name: str, pattern: str) -> "LogFormat":
         try:
-            compiled = re.compile(pattern.encode())
+            compiled = compile_user(pattern.encode(), f"format {name}")
         except re.error as e:
             raise FormatError(f"not a valid regular expression: {e}") from None
         if not compiled.groupindex:

@@ -708,7 +708,9 @@ class SendStage:
 
     def _log_refused(self, failed: list[dict], what: str) -> None:
         """Name the refused keys: each key at once the first time, then at most once per
-        LOG_EVERY seconds (a key refused every window does not flood the log)."""
+        LOG_EVERY seconds (a key refused every window does not flood the log). A warning:
+        nothing is lost while a value is retried (right after provisioning, the server
+        refuses new items until its configuration cache syncs); giving up is the error."""
         now = self._clock()
         keys = sorted({f"{r['host']}:{r['key']}" for r in failed})
         due = [k for k in keys if now - self._logged_keys.get(k, -1e18) >= LOG_EVERY]
@@ -719,7 +721,7 @@ class SendStage:
         if len(self._logged_keys) > 10_000:
             self._logged_keys = {k: t for k, t in self._logged_keys.items() if now - t < LOG_EVERY}
         shown = ", ".join(due[:20]) + (f" and {len(due) - 20} more" if len(due) > 20 else "")
-        _log.error("Zabbix %s refused %d value(s), keys: %s (does the item exist, with a "
+        _log.warning("Zabbix %s refused %d value(s), keys: %s (does the item exist, with a "
                    "matching type, on that host? does the host accept this connection's "
                    "encryption?); %s", self.address, len(failed), shown, what)
 
