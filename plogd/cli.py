@@ -18,6 +18,7 @@ from .formats.detect import detect, explain, first_failure, match_ratio, read_sa
 from .formats.strftime import LocaleError
 from .metrics import q_text
 from .output import Progress, sender_line
+from .sources import STDIN, check_readable, replay_order, size_of
 from .stages.read import read_file, split_lines
 from .stages.write import encode
 
@@ -45,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         return _run(_run_parser().parse_args(argv))
     except ConfigError as e:
         print(f"plogd: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.filename is None:
+            raise
+        # a path given on the command line that cannot be read (or written): one line
+        print(f"plogd: {e.filename}: {e.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -96,7 +103,9 @@ def _subparser(command: str) -> argparse.ArgumentParser:
         p.add_argument("-o", "--output", help="write here instead of standard output")
         p.add_argument("--sender-format", action="store_true",
                        help="write `zabbix_sender -T -i` input: host key clock value")
-        p.add_argument("logfiles", nargs="+", metavar="LOGFILE")
+        p.add_argument("logfiles", nargs="+", metavar="LOGFILE",
+                       help="- for standard input; gzip, bzip2, xz and zstd files are "
+                            "decompressed; a rotation set is read oldest first")
     elif command == "parse":
         p.description = "Print one JSON object per line with the typed fields of the format."
         which = p.add_mutually_exclusive_group(required=True)
@@ -106,7 +115,8 @@ def _subparser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--time-locale", metavar="LOCALE",
                        help="with --apache-format: the locale of the month and day names in "
                             "its %%{...}t times, e.g. de_DE.UTF-8 (default: C, English)")
-        p.add_argument("files", nargs="*", metavar="FILE", help="default: standard input")
+        p.add_argument("files", nargs="*", metavar="FILE",
+                       help="- or none: standard input; compressed files are decompressed")
     elif command == "detect":
         p.description = ("Read the first lines of FILE and name the built-in format that "
                          "matches best, with its match ratio.")
@@ -200,12 +210,12 @@ def _replay(args) -> int:
     else:
         raise ConfigError("replay needs -c FILE (with --input NAME) or --format NAME")
     spec = config.input(args.input)
-    for path in args.logfiles:
-        if not os.path.isfile(path):
-            raise ConfigError(f"{path}: no such file")
+    paths = replay_order(args.logfiles)
+    for path in paths:
+        check_readable(path)
     from .runner import replay
-    progress = Progress(sum(os.path.getsize(p) for p in args.logfiles))
-    result, aggregate = replay(config, spec, args.logfiles, progress.advance)
+    progress = Progress(sum(map(size_of, paths)))
+    result, aggregate = replay(config, spec, paths, progress.advance)
     progress.done()
     out = open(args.output, "wb") if args.output else sys.stdout.buffer
     with out:
@@ -239,7 +249,10 @@ def _parse(args) -> int:
     lines = unmatched = 0
     first_unmatched = None
     out = sys.stdout
-    for path in args.files or ["/dev/stdin"]:
+    paths = args.files or [STDIN]
+    for path in paths:
+        check_readable(path)
+    for path in paths:
         for batch in read_file("parse", path, config_module.DEFAULT_MAX_LINE):
             for raw in split_lines(batch.data):
                 lines += 1
@@ -256,7 +269,7 @@ def _parse(args) -> int:
         number, raw = first_unmatched
         print(f"  first unmatched, line {number}: {raw[:200]!r}\n  {explain(fmt, raw)}",
               file=sys.stderr)
-    return 0
+    return 0 if unmatched < lines else 1     # nothing matched: a wrong format, say so
 
 
 def _report_match(fmt, sample: list[bytes], path: str) -> None:
@@ -269,10 +282,7 @@ def _report_match(fmt, sample: list[bytes], path: str) -> None:
 
 
 def _detect(args) -> int:
-    try:
-        sample = read_sample(args.file, args.lines)
-    except OSError as e:
-        raise ConfigError(f"{args.file}: {e.strerror}")
+    sample = read_sample(args.file, args.lines)
     ranking = detect(sample)
     print(f"{args.file}: {len(sample)} lines read")
     for name, ratio in ranking:

@@ -6,14 +6,16 @@ from __future__ import annotations
 import re
 from itertools import islice
 
+from ..sources import open_log
 from . import BUILTIN_TEMPLATES, get_format
 from .logformat import LogFormat
 
 
 def read_sample(path: str, limit: int = 1000) -> list[bytes]:
-    """The first `limit` non-empty lines of a file, without their line ends."""
-    with open(path, "rb") as f:
-        lines = (line.rstrip(b"\r\n") for line in f)
+    """The first `limit` non-empty lines of a file (`-`: standard input; compressed ones
+    decompressed), without their line ends."""
+    with open_log(path) as source:
+        lines = (line.rstrip(b"\r\n") for line in source.stream)
         return list(islice((line for line in lines if line), limit))
 
 
