@@ -174,6 +174,7 @@ def _check(args) -> int:
         print("zabbix: not configured (results are only written)")
     for spec in config.inputs:
         names = f" (time names of {spec.time_locale})" if spec.time_locale else ""
+        names += f", times without an offset in {spec.timezone}" if spec.timezone else ""
         print(f"\ninput {spec.name}: {spec.path}, format {spec.format.name}{names}, "
               f"start {spec.start}, lateness {spec.lateness} s")
         print("  fields:")

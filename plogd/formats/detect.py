@@ -75,3 +75,15 @@ def _longest_match(elements: list[tuple[bytes, str]], line: bytes) -> tuple[int,
             break
         matched, end = count, m.end()
     return matched, end
+
+
+def time_misfit(fmt: LogFormat, field: str, layout, lines: list[bytes]) -> tuple[int, str] | None:
+    """(line number, where it stops fitting) of the first line that the format's regex
+    matches but whose time (group `field`) does not fit `layout` (a strftime.TimeLayout)."""
+    for number, line in enumerate(lines, 1):
+        m = fmt.regex.match(line)
+        raw = m and m.group(field)
+        why = raw and layout.mismatch(raw)
+        if why:
+            return number, why
+    return None
