@@ -12,9 +12,10 @@ from . import config as config_module
 from . import log
 from .config import ConfigError
 from .defaults import config_for_format
-from .formats import (BUILTIN_TEMPLATES, FormatError, compile_apache, compile_nginx,
+from .formats import (BUILTIN_FORMATS, FormatError, compile_apache, compile_nginx,
                       describe_fields, get_format)
-from .formats.detect import detect, explain, first_failure, match_ratio, read_sample
+from .formats.detect import (detect, explain, first_failure, match_ratio, read_sample,
+                             server_hint)
 from .formats.strftime import LocaleError
 from .metrics import q_text
 from .output import Progress, sender_line
@@ -109,7 +110,7 @@ def _subparser(command: str) -> argparse.ArgumentParser:
     elif command == "parse":
         p.description = "Print one JSON object per line with the typed fields of the format."
         which = p.add_mutually_exclusive_group(required=True)
-        which.add_argument("--format", help=f"{', '.join(BUILTIN_TEMPLATES)} or regex:PATTERN")
+        which.add_argument("--format", help=f"{', '.join(BUILTIN_FORMATS)} or regex:PATTERN")
         which.add_argument("--log-format", help="an nginx log_format string")
         which.add_argument("--apache-format", help="an Apache LogFormat string")
         p.add_argument("--time-locale", metavar="LOCALE",
@@ -201,7 +202,7 @@ def _replay(args) -> int:
         try:
             get_format(args.format)
         except FormatError as e:
-            raise ConfigError(f"--format: {e}; built-in formats: {', '.join(BUILTIN_TEMPLATES)}")
+            raise ConfigError(f"--format: {e}; built-in formats: {', '.join(BUILTIN_FORMATS)}")
         data = config_for_format(args.format, args.interval or 60)
         config = config_module.from_data(f"<default metrics of {args.format}>", data)
     elif args.config:
@@ -242,7 +243,7 @@ def _parse_format(args):
     except LocaleError as e:
         raise ConfigError(f"--time-locale: {e}")
     except FormatError as e:
-        raise ConfigError(f"the format: {e}; built-in formats: {', '.join(BUILTIN_TEMPLATES)}")
+        raise ConfigError(f"the format: {e}; built-in formats: {', '.join(BUILTIN_FORMATS)}")
 
 
 def _parse(args) -> int:
@@ -284,11 +285,16 @@ def _report_match(fmt, sample: list[bytes], path: str) -> None:
 
 def _detect(args) -> int:
     sample = read_sample(args.file, args.lines)
-    ranking = detect(sample)
+    ranking = detect(sample, args.file)
     print(f"{args.file}: {len(sample)} lines read")
     for name, ratio in ranking:
         print(f"  {name:<24} {ratio:7.1%}")
     best, ratio = ranking[0]
+    tied = [name for name, other in ranking[1:] if other == ratio > 0]
+    if tied:
+        print(f"{best} and {', '.join(tied)} match the same lines; {best} is first "
+              + ("by what the lines or the path show" if server_hint(sample, args.file)
+                 else "by default: if an Apache wrote the log, use the apache_ format"))
     if ratio == 0:
         print("no built-in format matches: describe the log with log_format: (nginx) or "
               "apache_format: (Apache), or a regex:")

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from .filters import FilterError, compile_filter
-from .formats import (BUILTIN_TEMPLATES, FormatError, LogFormat, compile_apache,
-                      compile_nginx, get_format)
+from .formats import (BUILTIN_FORMATS, DEFAULT_CONTINUATION, FormatError, LogFormat,
+                      compile_apache, compile_nginx, get_format)
 from .formats.detect import read_sample, time_misfit
 from .formats.strftime import LocaleError, TimeLayout, system_zone_name, time_names
 from .metrics import DEFAULT_TOP, NEEDS_FIELD, NUMERIC_FIELD, TYPES, Metric
@@ -69,6 +69,7 @@ class InputConfig:
     rewrite: list = field(default_factory=list)   # plogd.stages.parse.Rewrite rules
     time_locale: str | None = None     # apache_format, time_format: the locale of names
     timezone: str | None = None        # time_format: the zone of times without an offset
+    continuation: re.Pattern | None = None   # lines it matches continue the line before
 
 
 @dataclass
@@ -201,7 +202,7 @@ ZABBIX_KEYS = ["server", "port", "host", "agent_config", "tls_connect", "tls_ca_
                "batch_size", "spool_max_bytes", "result_rotate_bytes"]
 INPUT_KEYS = ["name", "path", "format", "log_format", "apache_format", "time_locale", "start",
               "lateness", "late", "max_skew", "rewrite", "metrics", "time_format", "timezone",
-              "time_field"]
+              "time_field", "continuation"]
 REWRITE_KEYS = ["field", "match", "replace"]
 DEFAULT_MAX_SKEW = 3600
 FORMAT_KEYS = ["format", "log_format", "apache_format"]
@@ -311,7 +312,8 @@ def _input(section: _Section, index: int) -> InputConfig:
                        max_skew=section.positive("max_skew", DEFAULT_MAX_SKEW),
                        rewrite=_rewrites(section, fmt),
                        time_locale=section.get("time_locale", str, None),
-                       timezone=_timezone_name(section))
+                       timezone=_timezone_name(section),
+                       continuation=_continuation(section, fmt))
 
 
 def _rewrites(section: _Section, fmt: LogFormat) -> list[Rewrite]:
@@ -384,8 +386,8 @@ def _format(section: _Section) -> LogFormat:
     except FormatError as e:
         if key != "format":
             section.fail(key, str(e))
-        allowed = list(BUILTIN_TEMPLATES) + ["regex:<pattern with (?P<name>...) groups>"]
-        hint = _did_you_mean(text, BUILTIN_TEMPLATES) if not text.startswith("regex:") else ""
+        allowed = list(BUILTIN_FORMATS) + ["regex:<pattern with (?P<name>...) groups>"]
+        hint = _did_you_mean(text, BUILTIN_FORMATS) if not text.startswith("regex:") else ""
         section.fail(key, f"{e}; allowed: {', '.join(allowed)}{hint}")
     if "timestamp" not in fmt.fields:
         section.fail(key, "the format logs no date and time, so lines fit no window; it needs "
@@ -393,6 +395,19 @@ def _format(section: _Section) -> LogFormat:
                      "or a regex group named time_local (in the common log format's layout; "
                      "another layout: time_format:, another group name: time_field:)")
     return fmt
+
+
+def _continuation(section: _Section, fmt: LogFormat) -> re.Pattern | None:
+    """`continuation:` a regex (matched at the start of a line): a line it matches is part of
+    the entry before it. The error formats have one (a line that does not start as their
+    entries do); `continuation: ''` turns it off."""
+    text = section.get("continuation", str, DEFAULT_CONTINUATION.get(fmt.name))
+    if not text:
+        return None
+    try:
+        return re.compile(text.encode())
+    except re.error as e:
+        section.fail("continuation", f"not a valid regular expression: {e}")
 
 
 TIME_KEYS = ["time_format", "timezone", "time_field"]

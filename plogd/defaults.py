@@ -1,11 +1,37 @@
 """The default metric set of each built-in format (used by `plogd replay --format` and the
-demo); conf/nginx.yaml and conf/apache.yaml spell the same sets out for editing."""
+demo); conf/nginx.yaml, conf/apache.yaml and conf/error-logs.yaml spell the same sets out
+for editing."""
 from __future__ import annotations
 
-from .formats import BUILTIN_TEMPLATES
+from .formats import BUILTIN_TEMPLATES, ERROR_FORMATS
+
+
+_SERIOUS = 'level in ["error", "crit", "alert", "emerg"]'
+
+
+def error_metrics_for(format_name: str) -> list[dict]:
+    """Error logs: lines by level, and what went wrong — by Apache's AH code, by nginx's
+    message with its variable parts made constant (message_kind) — capped by `top:`."""
+    prefix = "nginx" if format_name.startswith("nginx") else "apache"
+    metrics = [
+        {"key": f"{prefix}.error.lines", "type": "count"},
+        {"key": f"{prefix}.error.level[{{level}}]", "type": "count", "by": "level"},
+    ]
+    if prefix == "apache":
+        return metrics + [{"key": "apache.error.code[{ah_code}]", "type": "count",
+                           "by": "ah_code", "top": 20}]
+    return metrics + [
+        {"key": "nginx.error.kind[{message_kind}]", "type": "count", "by": "message_kind",
+         "top": 20, "where": _SERIOUS},
+        {"key": "nginx.error.upstream", "type": "count",
+         "where": f'upstream ~ "." and {_SERIOUS}'},
+        {"key": "nginx.error.limited", "type": "count", "where": "excess >= 0"},   # limit_req
+    ]
 
 
 def metrics_for(format_name: str) -> list[dict]:
+    if format_name in ERROR_FORMATS:
+        return error_metrics_for(format_name)
     prefix = "nginx" if format_name.startswith("nginx") else "apache"
     fields = BUILTIN_TEMPLATES.get(format_name, "")
     bytes_field = "bytes_sent" if "$bytes_sent" in fields else "body_bytes_sent"

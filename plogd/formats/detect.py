@@ -7,7 +7,7 @@ import re
 from itertools import islice
 
 from ..sources import open_log
-from . import BUILTIN_TEMPLATES, get_format
+from . import BUILTIN_FORMATS, get_format
 from .logformat import LogFormat
 
 
@@ -27,12 +27,29 @@ def match_ratio(fmt: LogFormat, lines: list[bytes]) -> float:
     return 1 - unmatched / len(lines)
 
 
-def detect(lines: list[bytes]) -> list[tuple[str, float]]:
-    """(built-in format, match ratio) for every built-in format, best first (on a tie, the
-    order of BUILTIN_TEMPLATES: nginx_combined before apache_combined, which match the same
-    lines when the ident is '-')."""
-    ratios = [(name, match_ratio(get_format(name), lines)) for name in BUILTIN_TEMPLATES]
-    return sorted(ratios, key=lambda item: -item[1])
+def detect(lines: list[bytes], path: str = "") -> list[tuple[str, float]]:
+    """(built-in format, match ratio) for every built-in format, best first. nginx's and
+    Apache's combined (and common) formats match the same lines when the ident is '-': at
+    such a tie the server that the lines or the file's path point to (server_hint) comes
+    first, else the order of BUILTIN_FORMATS."""
+    ratios = [(name, match_ratio(get_format(name), lines)) for name in BUILTIN_FORMATS]
+    hint = server_hint(lines, path)
+    return sorted(ratios, key=lambda item: (-item[1], hint is not None and
+                                            not item[0].startswith(hint)))
+
+
+# Apache's %b writes '-' for no body; nginx's $body_bytes_sent writes 0
+_APACHE_NO_BODY = re.compile(rb'" \d{3} -(?: |\r?$)')
+
+
+def server_hint(lines: list[bytes], path: str = "") -> str | None:
+    """'apache' or 'nginx' when the lines or the path tell which server wrote the log."""
+    if any(_APACHE_NO_BODY.search(line) for line in lines):
+        return "apache"
+    for server, names in (("apache", ("apache", "httpd")), ("nginx", ("nginx",))):
+        if any(name in path.lower() for name in names):
+            return server
+    return None
 
 
 def first_failure(fmt: LogFormat, lines: list[bytes]) -> tuple[int, bytes, str] | None:

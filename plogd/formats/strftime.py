@@ -428,6 +428,33 @@ class TimeLayout:
         return f"{shown!r} fits the layout but is no date that exists"
 
 
+class AnyOfLayouts(TimeLayout):
+    """Several layouts for one time field (a server that changed how it writes it): the
+    first that fits a text gives its time."""
+
+    def __init__(self, layouts: tuple[str, ...], names: TimeNames = C_NAMES,
+                 zone: tzinfo | None = None):
+        self.alternatives = [TimeLayout(layout, names, zone) for layout in layouts]
+        self.layout, self.zone = " or ".join(layouts), zone
+        self.pattern = b"|".join(b"(?:%s)" % a.pattern for a in self.alternatives)
+        self.epoch = lru_cache(maxsize=4096)(self._first)
+
+    def _first(self, raw: bytes) -> int:
+        for layout in self.alternatives:
+            try:
+                return layout.epoch(raw)
+            except (ValueError, OverflowError):
+                continue
+        raise ValueError(raw)
+
+    def mismatch(self, raw: bytes) -> str | None:
+        try:
+            self.epoch(raw)
+            return None
+        except ValueError:
+            return f"{raw.decode(errors='replace')!r} fits none of {self.layout}"
+
+
 def system_zone_name() -> str:
     """The name of this machine's zone (TZ, else /etc/localtime's target), for people."""
     name = os.environ.get("TZ", "").lstrip(":")
