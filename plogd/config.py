@@ -22,6 +22,7 @@ from .filters import FilterError, compile_filter
 from .formats import (BUILTIN_FORMATS, DEFAULT_CONTINUATION, FormatError, LogFormat,
                       compile_apache, compile_nginx, get_format)
 from .formats.detect import read_sample, time_misfit
+from .formats.jsonlog import json_format
 from .formats.strftime import LocaleError, TimeLayout, system_zone_name, time_names
 from .metrics import DEFAULT_TOP, NEEDS_FIELD, NUMERIC_FIELD, TYPES, Metric
 from .stages.parse import Rewrite, input_fields
@@ -202,7 +203,7 @@ ZABBIX_KEYS = ["server", "port", "host", "agent_config", "tls_connect", "tls_ca_
                "batch_size", "spool_max_bytes", "result_rotate_bytes"]
 INPUT_KEYS = ["name", "path", "format", "log_format", "apache_format", "time_locale", "start",
               "lateness", "late", "max_skew", "rewrite", "metrics", "time_format", "timezone",
-              "time_field", "continuation"]
+              "time_field", "continuation", "fields"]
 REWRITE_KEYS = ["field", "match", "replace"]
 DEFAULT_MAX_SKEW = 3600
 FORMAT_KEYS = ["format", "log_format", "apache_format"]
@@ -372,6 +373,8 @@ def _format(section: _Section) -> LogFormat:
             fmt = compile_nginx(text)
         elif key == "apache_format":
             fmt = compile_apache(text, time_locale=time_locale)
+        elif text == "json":
+            fmt = _json_format(section, layout)
         elif layout is not None:
             time_field = section.get("time_field", str, "time_local")
             try:
@@ -381,12 +384,16 @@ def _format(section: _Section) -> LogFormat:
             _check_time_format(section, fmt, time_field, layout)
         else:
             fmt = get_format(text)
+        if "fields" in section.data and text != "json":
+            section.fail("fields", f"goes with format: json (the JSON path of each field), "
+                         f"not with {key}: {text!r}")
     except LocaleError as e:
         section.fail("time_locale", str(e))
     except FormatError as e:
         if key != "format":
             section.fail(key, str(e))
-        allowed = list(BUILTIN_FORMATS) + ["regex:<pattern with (?P<name>...) groups>"]
+        allowed = list(BUILTIN_FORMATS) + ["json (with fields:)",
+                                           "regex:<pattern with (?P<name>...) groups>"]
         hint = _did_you_mean(text, BUILTIN_FORMATS) if not text.startswith("regex:") else ""
         section.fail(key, f"{e}; allowed: {', '.join(allowed)}{hint}")
     if "timestamp" not in fmt.fields:
@@ -410,6 +417,21 @@ def _continuation(section: _Section, fmt: LogFormat) -> re.Pattern | None:
         section.fail("continuation", f"not a valid regular expression: {e}")
 
 
+def _json_format(section: _Section, layout: TimeLayout | None) -> LogFormat:
+    """`format: json` with `fields:` {field: JSON path}; its time in `time_field:` (default
+    time_local), in `time_format:` (default iso8601; numbers are epoch seconds)."""
+    mapping = section.get("fields", dict)
+    if not isinstance(mapping, dict) or not mapping:
+        section.fail("fields", f"found {_show(mapping)}; expected a mapping of plogd's field "
+                     "names to JSON paths, e.g. {time_local: ts, status: status, path: "
+                     "request.uri}")
+    try:
+        return json_format("json", dict(mapping), section.get("time_field", str, "time_local"),
+                           layout)
+    except FormatError as e:
+        section.fail("fields", str(e))
+
+
 TIME_KEYS = ["time_format", "timezone", "time_field"]
 
 
@@ -423,9 +445,9 @@ def _time_layout(section: _Section, key: str, text: str, time_locale: str | None
                 section.fail(other, f"goes with time_format: (how a regex: format writes its "
                              "time), which this input does not have")
         return None
-    if key != "format" or not text.startswith("regex:"):
+    if key != "format" or not (text.startswith("regex:") or text == "json"):
         section.fail("time_format", f"found it with {key}: {text!r}; time_format: says how a "
-                     "regex: format writes its time (the other formats know theirs)")
+                     "regex: or json format writes its time (the other formats know theirs)")
     try:
         return TimeLayout(layout, time_names(time_locale), _zone(section))
     except LocaleError as e:

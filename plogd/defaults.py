@@ -1,9 +1,9 @@
 """The default metric set of each built-in format (used by `plogd replay --format` and the
-demo); conf/nginx.yaml, conf/apache.yaml and conf/error-logs.yaml spell the same sets out
-for editing."""
+demo); conf/nginx.yaml, conf/apache.yaml, conf/error-logs.yaml and conf/json-logs.yaml
+spell the same sets out for editing."""
 from __future__ import annotations
 
-from .formats import BUILTIN_TEMPLATES, ERROR_FORMATS
+from .formats import ERROR_FORMATS, get_format
 
 
 _SERIOUS = 'level in ["error", "crit", "alert", "emerg"]'
@@ -32,9 +32,9 @@ def error_metrics_for(format_name: str) -> list[dict]:
 def metrics_for(format_name: str) -> list[dict]:
     if format_name in ERROR_FORMATS:
         return error_metrics_for(format_name)
-    prefix = "nginx" if format_name.startswith("nginx") else "apache"
-    fields = BUILTIN_TEMPLATES.get(format_name, "")
-    bytes_field = "bytes_sent" if "$bytes_sent" in fields else "body_bytes_sent"
+    prefix = format_name.split("_")[0]          # nginx, apache, caddy, traefik
+    fields = get_format(format_name).fields
+    bytes_field = "body_bytes_sent" if "body_bytes_sent" in fields else "bytes_sent"
     metrics = [
         {"key": f"{prefix}.requests", "type": "count"},
         {"key": f"{prefix}.status[{{status}}]", "type": "count", "by": "status"},
@@ -42,14 +42,16 @@ def metrics_for(format_name: str) -> list[dict]:
         {"key": f"{prefix}.errors", "type": "count", "where": "status >= 500"},
         {"key": f"{prefix}.bytes", "type": "sum", "field": bytes_field},
     ]
-    if "$request_time" in fields:
+    if "request_time" in fields:
         metrics += [
             {"key": f"{prefix}.request_time.avg", "type": "avg", "field": "request_time"},
             {"key": f"{prefix}.request_time[p{{q}}]", "type": "percentile",
              "field": "request_time", "q": [50, 95, 99]},
             {"key": f"{prefix}.request_time.max", "type": "max", "field": "request_time"},
-            {"key": f"{prefix}.upstream_time.avg", "type": "avg", "field": "upstream_response_time"},
         ]
+    if "upstream_response_time" in fields:
+        metrics.append({"key": f"{prefix}.upstream_time.avg", "type": "avg",
+                        "field": "upstream_response_time"})
     return metrics
 
 

@@ -146,5 +146,5 @@ def test_time_keys_go_with_a_regex_format_only(tmp_path):
     config.write_text("inputs:\n  - path: x\n    format: nginx_main\n    time_format: clf\n"
                       "    metrics: [{key: n, type: count}]\n")
     with pytest.raises(ConfigError, match="found it with format: 'nginx_main'; time_format: "
-                                          "says how a regex: format writes its time"):
+                                          "says how a regex: or json format writes its time"):
         load(str(config))

@@ -8,6 +8,7 @@ from itertools import islice
 
 from ..sources import open_log
 from . import BUILTIN_FORMATS, get_format
+from .jsonlog import JsonFormat
 from .logformat import LogFormat
 
 
@@ -23,6 +24,9 @@ def match_ratio(fmt: LogFormat, lines: list[bytes]) -> float:
     """The share of `lines` the format matches (1.0 for no lines)."""
     if not lines:
         return 1.0
+    if isinstance(fmt, JsonFormat):    # any object fits (a missing key is an absent field):
+        stamps = fmt.batch_extractor(["timestamp"])(lines)[0]["timestamp"]   # one with a time
+        return sum(t is not None for t in stamps) / len(lines)
     _, unmatched = fmt.batch_extractor([])(lines)
     return 1 - unmatched / len(lines)
 
@@ -71,6 +75,8 @@ def explain(fmt: LogFormat, line: bytes) -> str | None:
     if bad is not None:
         field, raw = bad
         return f"the layout matches, but {field} is not valid: {raw!r}"
+    if isinstance(fmt, JsonFormat):
+        return "not a JSON object"
     if not fmt.elements:
         return f"the regex of {fmt.name} does not match the line"
     elements = fmt.elements

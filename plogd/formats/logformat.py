@@ -49,7 +49,7 @@ class LogFormat:
         self.name = name
         self.regex = regex
         self._types = types                  # every logged field, the '_' ones included
-        self._groups = dict(regex.groupindex)
+        self._groups = dict(regex.groupindex) if regex is not None else {}   # None: JSON
         self._fast_layout = fast_layout
         self._derived = derived_fields(types, derived)
         self.elements = elements or []       # (regex, what it is) in line order: see detect.py
