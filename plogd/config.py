@@ -26,6 +26,7 @@ from .formats.jsonlog import json_format
 from .formats.strftime import LocaleError, TimeLayout, system_zone_name, time_names
 from .metrics import DEFAULT_TOP, NEEDS_FIELD, NUMERIC_FIELD, TYPES, Metric
 from .stages.parse import Rewrite, input_fields
+from .syslog import ListenError, parse_address
 
 DEFAULT_PATH = "/etc/plogd/plogd.yaml"
 DEFAULT_LATENESS = 10
@@ -71,6 +72,7 @@ class InputConfig:
     time_locale: str | None = None     # apache_format, time_format: the locale of names
     timezone: str | None = None        # time_format: the zone of times without an offset
     continuation: re.Pattern | None = None   # lines it matches continue the line before
+    listen: str | None = None          # a syslog input's address (then also its `path`)
 
 
 @dataclass
@@ -203,7 +205,7 @@ ZABBIX_KEYS = ["server", "port", "host", "agent_config", "tls_connect", "tls_ca_
                "batch_size", "spool_max_bytes", "result_rotate_bytes"]
 INPUT_KEYS = ["name", "path", "format", "log_format", "apache_format", "time_locale", "start",
               "lateness", "late", "max_skew", "rewrite", "metrics", "time_format", "timezone",
-              "time_field", "continuation", "fields"]
+              "time_field", "continuation", "fields", "listen"]
 REWRITE_KEYS = ["field", "match", "replace"]
 DEFAULT_MAX_SKEW = 3600
 FORMAT_KEYS = ["format", "log_format", "apache_format"]
@@ -291,7 +293,8 @@ def _input(section: _Section, index: int) -> InputConfig:
     section.check_keys(INPUT_KEYS)
     name = section.get("name", str, f"input{index + 1}")
     fmt = _format(section)
-    path = section.get("path", str)
+    listen = _listen(section)
+    path = listen or section.get("path", str)
     metrics_data = section.get("metrics", list)
     if not isinstance(metrics_data, list) or not metrics_data:
         section.fail("metrics", f"found {_show(metrics_data)}; expected a list of metrics, "
@@ -314,7 +317,7 @@ def _input(section: _Section, index: int) -> InputConfig:
                        rewrite=_rewrites(section, fmt),
                        time_locale=section.get("time_locale", str, None),
                        timezone=_timezone_name(section),
-                       continuation=_continuation(section, fmt))
+                       continuation=_continuation(section, fmt), listen=listen)
 
 
 def _rewrites(section: _Section, fmt: LogFormat) -> list[Rewrite]:
@@ -430,6 +433,21 @@ def _json_format(section: _Section, layout: TimeLayout | None) -> LogFormat:
                            layout)
     except FormatError as e:
         section.fail("fields", str(e))
+
+
+def _listen(section: _Section) -> str | None:
+    """`listen:` a syslog input's address, instead of a `path:`."""
+    listen = section.get("listen", str, None)
+    if listen is None:
+        return None
+    if "path" in section.data:
+        section.fail("listen", "found it with path:; an input reads files (path:) or "
+                     "receives syslog messages (listen:), not both")
+    try:
+        parse_address(listen)
+    except ListenError as e:
+        section.fail("listen", str(e))
+    return listen
 
 
 TIME_KEYS = ["time_format", "timezone", "time_field"]

@@ -25,6 +25,7 @@ from ..files import (COMPRESSED, FINGERPRINT_BYTES, FileId, Position, identify, 
                      rotated_siblings, same_file, starts_like)
 from ..messages import LineBatch
 from ..sources import open_log
+from ..syslog import SyslogListener
 
 _log = logging.getLogger("plogd.read")
 
@@ -451,6 +452,11 @@ class ReadStage:
     def _scan(self) -> None:
         self._scanned_at = time.monotonic()
         for spec in self.inputs:
+            if getattr(spec, "listen", None):     # a syslog input: a socket, no files
+                if (spec.name, spec.path) not in self.followers:
+                    self.followers[spec.name, spec.path] = SyslogListener(
+                        spec.name, spec.path, self.max_line)
+                continue
             for path in _expand(spec.path):
                 if (spec.name, path) in self.followers:
                     continue
@@ -480,6 +486,8 @@ class ReadStage:
             s["truncations"] += f.truncations
             s["missing"] += f.missing
             s["bytes_behind"] += f.bytes_behind()
+            if isinstance(f, SyslogListener):
+                s["malformed"] = s.get("malformed", 0) + f.malformed
         return stats
 
     def close(self) -> None:
