@@ -4,7 +4,6 @@ field names, times are epoch seconds or ISO 8601, a missing key is an absent fie
 order of the keys does not matter. The sample lines follow the layouts the servers'
 documentation describes (Caddy's access log entry, Traefik's JSON access log fields)."""
 import json
-import random
 
 import pytest
 import yaml

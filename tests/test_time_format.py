@@ -3,7 +3,7 @@ seconds, %z) or a named one (iso8601, epoch, epoch_ms, clf), `timezone:` for tim
 an offset, `time_field:` for the group's name; a layout that does not fit the input's file
 is refused at start-up with the line and the column."""
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest

@@ -11,10 +11,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
+
+from helpers import ROOT
 
 HERE = Path(__file__).resolve().parent
 
@@ -104,6 +107,36 @@ def logrotate(template: str, logs_glob: str, postrotate: str, workdir: Path) -> 
     result = subprocess.run([need("logrotate"), "-f", "-s", str(workdir / "logrotate.state"),
                              str(config)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def wait_text(path: Path, text: str, timeout: float = 20) -> None:
+    """Wait until the file `path` (plogd's log) holds `text`."""
+    deadline = time.monotonic() + timeout
+    while text not in (path.read_text(errors="replace") if path.exists() else ""):
+        assert time.monotonic() < deadline, f"{path} never said {text!r}"
+        time.sleep(0.05)
+
+
+def start_plogd(config: Path, log: Path, ready: list[str]) -> subprocess.Popen:
+    """plogd --single, returned once its log says each of `ready` (every input followed or
+    listening: a request made before could be rotated away before plogd ever saw it)."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "plogd", "--single", "-c", str(config)],
+                                env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=out,
+                                stderr=out)
+    try:
+        for text in ready:
+            wait_text(log, text)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
+
+
+def stop_plogd(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=30)
 
 
 def totals(result_file: Path) -> Counter:

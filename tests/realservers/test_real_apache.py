@@ -5,20 +5,16 @@ real logrotate, with Debian's apache2 rotation configuration (postrotate: a grac
 restart), rotates the logs twice. plogd --single's counts per status equal the requests made,
 and its error-log counts equal the errors caused, through apache_error and through a regex:
 input with time_format:."""
-import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
 
-from helpers import ROOT
-from servers import free_port, logrotate, make_requests, need, running, wait_totals
+from servers import (free_port, logrotate, make_requests, need, running, start_plogd,
+                     stop_plogd, wait_totals)
 
 AB_REQUESTS = 300
 ERRORS = [("/missing", 40), ("/up/x", 15)]      # 404, 503
@@ -95,10 +91,9 @@ def test_plogd_counts_a_real_apache_through_two_rotations(tmp_path):
         config.write_text(yaml.safe_dump(plogd_config(tmp_path / "state", logs)))
         plogd_log = tmp_path / "plogd.log"
         apache = [need("apache2"), "-f", str(conf), "-DFOREGROUND"]
-        with running(apache, port, tmp_path / "apache.out"), open(plogd_log, "wb") as out:
-            plogd = subprocess.Popen([sys.executable, "-m", "plogd", "--single", "-c",
-                                      str(config)], env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                                     stdout=out, stderr=out)
+        with running(apache, port, tmp_path / "apache.out"):
+            plogd = start_plogd(config, plogd_log, [
+                f"{name}: following" for name in ("access", "error", "error_regex")])
             try:
                 made = {200: 0}
                 for phase in range(PHASES):
@@ -115,8 +110,7 @@ def test_plogd_counts_a_real_apache_through_two_rotations(tmp_path):
                     expected[f"{name}.ah_code[AH01114]"] = made[503]   # failed to connect
                 got = wait_totals(tmp_path / "state" / "results.jsonl", expected)
             finally:
-                plogd.send_signal(signal.SIGTERM)
-                assert plogd.wait(timeout=30) == 0
+                assert stop_plogd(plogd) == 0
         rotated = sorted(p.name for p in logs.iterdir())
         assert "access.log.1" in rotated and "access.log.2.gz" in rotated, rotated
         assert {k: got[k] for k in expected} == expected, plogd_log.read_text()[-3000:]

@@ -5,16 +5,10 @@ port (an error line each) — and the real logrotate, with Debian's nginx rotati
 configuration (postrotate: USR1), rotates the logs twice. plogd --single follows all of it:
 its counts per status equal the requests made, on every input, and its error counts equal
 the errors caused, through nginx_error and through a regex: input with time_format:."""
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import yaml
 
-from helpers import ROOT
-from servers import free_port, logrotate, make_requests, need, running, wait_totals
+from servers import (free_port, logrotate, make_requests, need, running, start_plogd,
+                     stop_plogd, wait_totals)
 
 PHASE = [("/", 200), ("/missing", 50), ("/up/x", 20)]     # 200, 404, 502
 PHASES = 3                                                # rotations between them: 2
@@ -89,12 +83,11 @@ def test_plogd_counts_a_real_nginx_through_two_rotations(tmp_path):
     config.write_text(yaml.safe_dump(plogd_config(tmp_path / "state", logs, syslog_port)))
     plogd_log = tmp_path / "plogd.log"
     nginx = [need("nginx"), "-p", str(prefix), "-c", str(conf), "-e", str(logs / "error.log")]
-    with running(nginx, port, tmp_path / "nginx.out"), open(plogd_log, "wb") as out:
-        plogd = subprocess.Popen([sys.executable, "-m", "plogd", "--single", "-c", str(config)],
-                                 env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=out,
-                                 stderr=out)
+    with running(nginx, port, tmp_path / "nginx.out"):
+        plogd = start_plogd(config, plogd_log, [
+            "syslog: listening for syslog messages",
+            *(f"{name}: following" for name in ("access", "json", "error", "error_regex"))])
         try:
-            _wait_text(plogd_log, "listening for syslog messages")
             made = {}
             for phase in range(PHASES):
                 if phase:       # Debian's init script sends USR1 to the master: the same
@@ -109,15 +102,8 @@ def test_plogd_counts_a_real_nginx_through_two_rotations(tmp_path):
             expected.update({"error.level[error]": errors, "error_regex.level[error]": errors})
             got = wait_totals(tmp_path / "state" / "results.jsonl", expected)
         finally:
-            plogd.send_signal(signal.SIGTERM)
-            assert plogd.wait(timeout=30) == 0
+            assert stop_plogd(plogd) == 0
     rotated = sorted(p.name for p in logs.iterdir())
     assert "access.log.1" in rotated and "access.log.2.gz" in rotated, rotated
     assert got == expected, plogd_log.read_text()[-3000:]     # nothing more, nothing less
 
-
-def _wait_text(path, text, timeout=20):
-    deadline = time.monotonic() + timeout
-    while text not in (path.read_text(errors="replace") if path.exists() else ""):
-        assert time.monotonic() < deadline, f"{path} never said {text!r}"
-        time.sleep(0.05)
