@@ -460,8 +460,8 @@ def _time_layout(section: _Section, key: str, text: str, time_locale: str | None
     if layout is None:
         for other in TIME_KEYS[1:]:
             if other in section.data:
-                section.fail(other, "goes with time_format: (how a regex: or json format writes its "
-                             "time), which this input does not have")
+                section.fail(other, "goes with time_format: (how a regex: or json format "
+                             "writes its time), which this input does not have")
         return None
     if key != "format" or not (text.startswith("regex:") or text == "json"):
         section.fail("time_format", f"found it with {key}: {text!r}; time_format: says how a "
