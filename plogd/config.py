@@ -24,7 +24,7 @@ from .formats import (BUILTIN_FORMATS, DEFAULT_CONTINUATION, FormatError, LogFor
 from .formats.detect import read_sample, time_misfit
 from .formats.jsonlog import json_format
 from .formats.strftime import LocaleError, TimeLayout, system_zone_name, time_names
-from .metrics import DEFAULT_TOP, NEEDS_FIELD, NUMERIC_FIELD, TYPES, Metric
+from .metrics import DEFAULT_TOP, NEEDS_FIELD, NUMERIC_FIELD, TYPES, Alert, Metric
 from .stages.parse import Rewrite, input_fields
 from .syslog import ListenError, parse_address
 
@@ -53,9 +53,13 @@ class ZabbixConfig:
     failed_retry_seconds: int = 600
     lld_member_ttl: int = 7 * 86400
     lld_resend_seconds: int = 3600
+    lld_max_members: int = 1000
     batch_size: int = 1000
     spool_max_bytes: int = 1 << 30
     result_rotate_bytes: int = 64 << 20
+    # every ServerActive node of agent_config, [[(host, port), ...HA nodes], ...servers];
+    # None: server and port alone
+    clusters: list | None = None
 
 
 @dataclass
@@ -83,6 +87,7 @@ class Config:
     host: str
     zabbix: ZabbixConfig | None
     max_line_length: int
+    stall_timeout: int = 30     # --multi: seconds a stage may make no progress (plogd.heartbeat)
     inputs: list[InputConfig] = field(default_factory=list)
 
     def input(self, name: str | None) -> InputConfig:
@@ -198,18 +203,22 @@ def _show(value) -> str:
 
 # -- the schema -------------------------------------------------------------------------
 
-TOP_KEYS = ["interval", "state_dir", "zabbix", "inputs", "max_line_length"]
+TOP_KEYS = ["interval", "state_dir", "zabbix", "inputs", "max_line_length", "stall_timeout"]
 ZABBIX_KEYS = ["server", "port", "host", "agent_config", "tls_connect", "tls_ca_file",
                "tls_cert_file", "tls_key_file", "tls_server_name", "tls_psk_identity",
                "tls_psk_file", "failed_retry_seconds", "lld_member_ttl", "lld_resend_seconds",
-               "batch_size", "spool_max_bytes", "result_rotate_bytes"]
+               "lld_max_members", "batch_size", "spool_max_bytes", "result_rotate_bytes"]
 INPUT_KEYS = ["name", "path", "format", "log_format", "apache_format", "time_locale", "start",
               "lateness", "late", "max_skew", "rewrite", "metrics", "time_format", "timezone",
               "time_field", "continuation", "fields", "listen"]
 REWRITE_KEYS = ["field", "match", "replace"]
 DEFAULT_MAX_SKEW = 3600
 FORMAT_KEYS = ["format", "log_format", "apache_format"]
-METRIC_KEYS = ["key", "type", "field", "by", "where", "q", "of", "top"]
+METRIC_KEYS = ["key", "type", "field", "by", "where", "q", "of", "top", "alert"]
+ALERT_KEYS = ["above", "below", "for", "severity", "q"]
+SEVERITIES = ["info", "warning", "average", "high", "disaster"]
+_DURATION = re.compile(r"(\d+)([smhdw]?)\Z")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def load(path: str) -> Config:
@@ -237,7 +246,8 @@ def from_data(path: str, data) -> Config:
     config = Config(path=path, interval=interval,
                     state_dir=top.get("state_dir", str, "/var/lib/plogd"),
                     host=host, zabbix=zabbix,
-                    max_line_length=top.positive("max_line_length", DEFAULT_MAX_LINE))
+                    max_line_length=top.positive("max_line_length", DEFAULT_MAX_LINE),
+                    stall_timeout=top.positive("stall_timeout", 30))
     inputs = top.get("inputs", list)
     if not isinstance(inputs, list) or not inputs:
         top.fail("inputs", f"found {_show(inputs)}; expected a list of inputs (name, path, "
@@ -249,7 +259,38 @@ def from_data(path: str, data) -> Config:
         if name in names[:i]:
             section = top.sub(f"inputs[{i}]", inputs[i], getattr(inputs, "line", 1))
             section.fail("name", f"found {name!r} a second time; every input needs its own name")
+    _check_keys_are_the_hosts_own(top, inputs, config)
     return config
+
+
+def _check_keys_are_the_hosts_own(top: _Section, raw_inputs, config: Config) -> None:
+    """Every input sends to the one host of the configuration: a key (percentiles expanded)
+    in two inputs, or two `by:` metrics with one discovery key (whose member sets would
+    overwrite each other on the server), would mix values that are not the same thing."""
+    from .stages.send import discovery_key
+    sent: dict[str, str] = {}            # key -> "inputs[i].metrics[j] (line n)"
+    discovered: dict[str, tuple[str, str]] = {}     # discovery key -> (metric key, where)
+    for i, spec in enumerate(config.inputs):
+        section = top.sub(f"inputs[{i}]", raw_inputs[i], getattr(raw_inputs, "line", 1))
+        raw_metrics = raw_inputs[i]["metrics"]
+        for j, metric in enumerate(spec.metrics):
+            place = section.sub(f"metrics[{j}]", raw_metrics[j])
+            where = f"{place.where} (line {place.key_line('key')})"
+            for _, key in metric.keys():
+                if key in sent:
+                    place.fail("key", f"found {metric.key!r}, which sends {key}, a key "
+                               f"{sent[key]} sends too; every key of host {config.host} "
+                               "comes from one metric of one input: rename one of them")
+                sent[key] = where
+            if metric.by is None:
+                continue
+            dkey = discovery_key(metric.key, metric.by)
+            if dkey in discovered:
+                other, other_where = discovered[dkey]
+                place.fail("key", f"found {metric.key!r}, whose discovery key {dkey} is that of "
+                           f"{other!r} in {other_where} too; each by: metric needs its own: "
+                           "give one of them another name before the '['")
+            discovered[dkey] = (metric.key, where)
 
 
 def _zabbix(section: _Section, default_host: str) -> ZabbixConfig:
@@ -276,9 +317,11 @@ def _zabbix(section: _Section, default_host: str) -> ZabbixConfig:
         failed_retry_seconds=section.positive("failed_retry_seconds", 600),
         lld_member_ttl=section.positive("lld_member_ttl", 7 * 86400),
         lld_resend_seconds=section.positive("lld_resend_seconds", 3600),
+        lld_max_members=section.positive("lld_max_members", 1000),
         batch_size=section.positive("batch_size", 1000),
         spool_max_bytes=section.positive("spool_max_bytes", 1 << 30),
-        result_rotate_bytes=section.positive("result_rotate_bytes", 64 << 20))
+        result_rotate_bytes=section.positive("result_rotate_bytes", 64 << 20),
+        clusters=agent.clusters if agent and not {"server", "port"} & set(section.data) else None)
     for name in ("ca_file", "cert_file", "key_file", "server_name", "psk_identity", "psk_file"):
         setattr(z, f"tls_{name}", section.get(f"tls_{name}", str, getattr(tls, name, None)))
     try:
@@ -569,7 +612,42 @@ def _metric(section: _Section, fmt: LogFormat) -> Metric:
                      "default: every line)")
     if of is not None and kind != "ratio":
         section.fail("of", f"'of:' is the denominator of a ratio; a {kind} has none")
-    return Metric(key, kind, field_name, by, where, q=q, of=of, top=top)
+    return Metric(key, kind, field_name, by, where, q=q, of=of, top=top,
+                  alert=_alert(section, kind, q))
+
+
+def _alert(section: _Section, kind: str, q: list | None) -> Alert | None:
+    """`alert: {above: 0.05, for: 5m, severity: average}`: a Zabbix trigger (see
+    plogd.zabbix.template); `q:` picks the percentile of a percentile metric with several."""
+    if "alert" not in section.data:
+        return None
+    alert = section.sub("alert", section.data["alert"])
+    alert.check_keys(ALERT_KEYS)
+    sides = [side for side in ("above", "below") if side in alert.data]
+    if len(sides) != 1:
+        alert.fail(None, f"found {' and '.join(sides) or 'neither'}; an alert needs exactly one "
+                   "of above: or below:, a number in the metric's unit (e.g. above: 0.05)")
+    threshold = alert.data[sides[0]]
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        alert.fail(sides[0], f"found {_show(threshold)}; expected a number (e.g. 0.05, 2.5, 100)")
+    duration = alert.data.get("for", 0)
+    match = _DURATION.match(str(duration)) if not isinstance(duration, bool) else None
+    if match is None:
+        alert.fail("for", f"found {_show(duration)}; expected how long, in seconds or with a "
+                   "unit: 300, 30s, 5m, 1h, 1d")
+    watched = alert.data.get("q")
+    if kind != "percentile" and watched is not None:
+        alert.fail("q", f"'q:' picks the percentile an alert watches; a {kind} has none")
+    if kind == "percentile" and watched is None and len(q) > 1:
+        alert.fail(None, f"this percentile has several q ({', '.join(map(str, q))}); say which "
+                   "one the alert watches with q:, e.g. q: 95")
+    if watched is not None and watched not in q:
+        alert.fail("q", f"found {_show(watched)}; allowed: {', '.join(map(str, q))} (the "
+                   "metric's q)")
+    return Alert(threshold=threshold, above=sides[0] == "above",
+                 for_seconds=int(match.group(1)) * _SECONDS[match.group(2)],
+                 severity=alert.get("severity", str, "warning", allowed=SEVERITIES),
+                 q=watched if watched is not None else (q[0] if q else None))
 
 
 def _percents(section: _Section, kind: str, key: str) -> list | None:

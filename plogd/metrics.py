@@ -29,6 +29,7 @@ States are JSON data after `dump` (the checkpoint) and picklable as they are.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from itertools import compress
 from operator import and_
 
@@ -116,10 +117,21 @@ def zabbix_key_param(value) -> str:
     return '"' + text.replace('"', '\\"') + '"'
 
 
+@dataclass(frozen=True)
+class Alert:
+    """`alert:` of a metric: a Zabbix trigger when the value stays above (or below) a
+    threshold for `for_seconds` (0: a single value is enough); see plogd.zabbix.template."""
+    threshold: float
+    above: bool                  # False: below
+    for_seconds: int = 0
+    severity: str = "warning"    # info | warning | average | high | disaster
+    q: float | None = None       # the percentile watched, for a percentile of several q
+
+
 class Metric:
     def __init__(self, key: str, kind: str, field: str | None = None, by: str | None = None,
                  where: Filter | None = None, q: list | None = None, of: Filter | None = None,
-                 top: int = DEFAULT_TOP):
+                 top: int = DEFAULT_TOP, alert: Alert | None = None):
         self.key = key
         self.kind = kind
         self.field = field
@@ -128,6 +140,14 @@ class Metric:
         self.q = list(q) if q else ([50] if kind == "percentile" else [])   # percents
         self.of = of              # ratio: the denominator's filter (None: every line)
         self.top = top            # by: groups kept per window (+ `other`)
+        self.alert = alert        # the Zabbix trigger of `alert:` (None: none)
+
+    def keys(self) -> list[tuple[float | None, str]]:
+        """(q, key) of each key the metric sends (q: None but for a percentile); the key of
+        a by: metric still holds its placeholder."""
+        if self.kind == "percentile":
+            return [(q, self.key.replace("{q}", q_text(q))) for q in self.q]
+        return [(None, self.key)]
 
     @property
     def fields(self) -> list[str]:

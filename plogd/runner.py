@@ -11,7 +11,7 @@ import signal
 import time
 from typing import Callable
 
-from . import checkpoint
+from . import checkpoint, systemd
 from .config import Config, InputConfig
 from .monitoring import Monitor
 from .stages.aggregate import AggregateStage
@@ -106,8 +106,12 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
 
     spool_max = config.zabbix.spool_max_bytes if sender is not None else 0
     full = False           # the spool (result files not yet accepted) is full: reading pauses
+    status = systemd.Status(config)
+    systemd.notify("READY=1")          # Type=notify works with --single too
     try:
         while not stop.requested and (until is None or time.monotonic() < until):
+            systemd.watchdog()
+            status.update()
             batches = [] if full else read.poll()
             for batch in batches:
                 aggregate.handle(parse.handle(batch))
@@ -123,6 +127,7 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
                     break
                 time.sleep(IDLE_SLEEP)
     finally:
+        systemd.notify("STOPPING=1")
         commit(force=True)    # the open windows stay in the checkpoint for the next start
         read.close()
         write.close()

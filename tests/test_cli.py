@@ -143,3 +143,11 @@ def test_demo_follows_its_log_and_shows_exact_windows(tmp_path):
     assert min(missing.values()) >= 0 and sum(missing.values()) <= late, (shown, per_window)
     records = read_records(tmp_path / "state" / "results.jsonl")
     assert sum(r["value"] for r in records if r["key"] == "nginx.requests") == sum(shown.values())
+
+
+def test_workers_default_to_the_cores_but_at_most_four(monkeypatch):
+    from plogd import cli
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert cli._run_parser().parse_args([]).workers == 4
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert cli._run_parser().parse_args([]).workers == 2

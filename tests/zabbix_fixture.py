@@ -285,6 +285,18 @@ class Testbed:
             time.sleep(0.5)
         raise TimeoutError(f"proxy 127.0.0.1:{port} does not accept {host}:{key} after {timeout} s")
 
+    def delete_named(self, prefix: str) -> None:
+        """Delete the hosts, templates, host groups and proxies whose names start with
+        `prefix` (what one test file created on the shared server)."""
+        api = self.api()
+        for method, field, id_field in ((api.host, "host", "hostid"),
+                                        (api.template, "host", "templateid"),
+                                        (api.hostgroup, "name", "groupid"),
+                                        (api.proxy, "host", "proxyid")):
+            found = method.get(search={field: prefix}, startSearch=True, output=[id_field])
+            if found:
+                method.delete(*[f[id_field] for f in found])
+
     def items_of(self, host: str, pattern: str) -> list[str]:
         return [i["key_"] for i in self.api().item.get(host=host, search={"key_": pattern},
                                                         output=["key_"])]

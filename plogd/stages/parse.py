@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from ..formats import Columns, LogFormat
+from ..formats.detect import first_failure
 from ..log import RateLimitedLog
 from ..files import Position
 from ..messages import LineBatch, Partial
@@ -25,6 +26,7 @@ from .read import split_lines
 
 _log = RateLimitedLog("plogd.parse")
 
+SAMPLE_BYTES = 200         # an unmatched line is logged cut to this: a log line may be 1 MiB
 OLDEST = 662688000         # 1991-01-01T00:00:00Z: no web server logged earlier: a broken clock
 
 
@@ -57,6 +59,13 @@ def _mapped(column: list, convert) -> list:
     return list(map(table.__getitem__, column))
 
 
+def sample(line: bytes) -> str:
+    """A log line as it may be logged: cut to SAMPLE_BYTES, decoded, quoted, every control
+    character (terminal escapes, newlines, bidi overrides) and invalid byte escaped."""
+    text = repr(line[:SAMPLE_BYTES].decode("utf-8", "backslashreplace"))
+    return text + (f" (cut, {len(line)} bytes)" if len(line) > SAMPLE_BYTES else "")
+
+
 def _without_query(path: str) -> str:
     return path.partition("?")[0]
 
@@ -79,6 +88,9 @@ class Parser:
                  max_line: int, rewrite: list[Rewrite] | tuple = (),
                  oldest: int | None = None, continuation: re.Pattern | None = None):
         self.input = input_name
+        self.format = fmt
+        # the first unmatched line of each interval is logged, with where it stops matching
+        self.unmatched_log = RateLimitedLog("plogd.parse", burst=1, period=interval)
         self.metrics = metrics
         self.interval = interval
         self.max_line = max_line
@@ -104,8 +116,7 @@ class Parser:
             lines = join_continuations(lines, self.continues)
         columns, unmatched = self.extract(lines, batch.data)
         if unmatched:
-            _log.warning("unmatched", "%s: %d line(s) of %s do not match the format",
-                         self.input, unmatched, batch.path)
+            self._log_unmatched(lines, unmatched, batch.path)
         self._derive(columns)
         columns, odd = self._set_odd_aside(columns)
         if odd:
@@ -127,6 +138,20 @@ class Parser:
                        position=Position(batch.file, batch.end, batch.mtime_ns, batch.real_path,
                                         batch.upcoming), odd_time=odd,
                        window_newest=window_newest)
+
+    def _log_unmatched(self, lines: list[bytes], unmatched: int, path: str) -> None:
+        """Once per interval: the count, and the first line that does not match (cut, with
+        control characters escaped: a log line is written by clients) with where it stops
+        matching, as `plogd parse` explains it."""
+        suppressed = self.unmatched_log.admit(self.input)
+        if suppressed is None:
+            return
+        failure = first_failure(self.format, lines)
+        first = f"; the first: {sample(failure[1])}: {failure[2]}" if failure else ""
+        more = f" (and {suppressed} batch(es) with unmatched lines before)" if suppressed else ""
+        self.unmatched_log.logger.warning(
+            "%s: %d line(s) of %s do not match the format %s%s%s", self.input, unmatched,
+            path, self.format.name, more, first)
 
     def _derive(self, columns: Columns) -> None:
         """Rewrites, then `uri` from the (rewritten) path, then the rewrites of `uri`."""
