@@ -27,6 +27,7 @@ from .formats.strftime import LocaleError, TimeLayout, system_zone_name, time_na
 from .metrics import DEFAULT_TOP, NEEDS_FIELD, NUMERIC_FIELD, TYPES, Alert, Metric
 from .stages.parse import Rewrite, input_fields
 from .syslog import ListenError, parse_address
+from .userregex import compile_user
 
 DEFAULT_PATH = "/etc/plogd/plogd.yaml"
 DEFAULT_LATENESS = 10
@@ -381,7 +382,8 @@ def _rewrites(section: _Section, fmt: LogFormat) -> list[Rewrite]:
         if fields[name] in ("int", "float") or name == "timestamp":
             rule.fail("field", f"found {name!r}, which holds numbers; a rewrite changes text")
         try:
-            pattern = re.compile(rule.get("match", str))
+            pattern = compile_user(rule.get("match", str),
+                                   f"{rule.file}:{rule.key_line('match')}: {rule.where}.match")
         except re.error as e:
             rule.fail("match", f"not a valid regular expression: {e}")
         replace = rule.get("replace", str)

@@ -23,6 +23,8 @@ from operator import methodcaller
 import re
 from typing import Callable
 
+from .userregex import compile_user
+
 Columns = dict[str, list]
 Mask = Callable[[Columns, int], list]
 
@@ -193,17 +195,18 @@ class _Parser:
             test = methodcaller("startswith", value)
         else:
             try:
-                search = re.compile(self.regex_text[pos]).search
+                found_in = compile_user(self.regex_text[pos], f"filter {self.text!r}").found_in
             except re.error as e:
                 at = pos + 1 + (e.pos or 0)       # the column in the filter of the regex error
                 raise self._error(at, f"bad regular expression {value!r}: {e.msg}") from None
-            test = search if op == "~" else (lambda v: search(v) is None)
+            # a value over the regex's time bound (None) satisfies neither ~ nor !~
+            test = (lambda v: found_in(v) is True) if op == "~" else \
+                (lambda v: found_in(v) is False)
 
         def mask(c, n):
-            column = c[field]
-            if None in column:
-                return [v is not None and bool(test(v)) for v in column]
-            return list(map(bool, map(test, column)))
+            # once per distinct value: a batch repeats its paths, agents, hosts
+            table = {v: v is not None and test(v) for v in set(c[field])}
+            return list(map(table.__getitem__, c[field]))
         return mask
 
     def _literal(self):

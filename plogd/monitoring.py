@@ -6,6 +6,7 @@ per interval beside the metrics (same host, same result file, same sending).
     plogd.lines[INPUT]              lines read (counters are totals: use Zabbix's
     plogd.unmatched[INPUT]          "change per second" preprocessing for rates)
     plogd.too_long[INPUT]  plogd.late[INPUT]  plogd.odd_time[INPUT]
+    plogd.regex_timeout[INPUT]      lines a user regex could not decide in its time bound
     plogd.lag[INPUT]                seconds between now and the newest line's time
     plogd.bytes_behind[INPUT]       written to the log but not read yet
     plogd.rotations[INPUT]  plogd.truncations[INPUT]  plogd.missing[INPUT]
@@ -35,7 +36,7 @@ from .metrics import zabbix_key_param
 
 PREFIX = "plogd"
 INPUTS_DISCOVERY = "plogd.inputs.discovery"   # the inputs as {#INPUT}, sent by the sender
-COUNTERS = ("lines", "unmatched", "too_long", "late", "odd_time")
+COUNTERS = ("lines", "unmatched", "too_long", "late", "odd_time", "regex_timeout")
 READER = ("bytes_behind", "rotations", "truncations", "missing", "malformed")  # malformed: syslog
 SENDER = ("sent", "refused", "given_up")          # the sender's totals
 

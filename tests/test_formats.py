@@ -57,6 +57,30 @@ def test_lines_that_do_not_match(line):
     assert get_format("nginx_timed").parse(line) is None
 
 
+@pytest.mark.parametrize("stamp", [b"29/Feb/2023:18:20:01 +0330", b"31/Apr/2026:18:20:01 +0330",
+                                   b"29/Nov/2026:18:20:01 +2500", b"29/Nov/2026:18:20:01 -0060"])
+def test_impossible_dates_do_not_match(stamp):
+    """Not normalized into another day (29 Feb 2023 is no 1 March), by the split path and by
+    the regex: unmatched, like any value that is not of its type."""
+    line = TIMED.replace(b"29/Nov/2026:18:20:01 +0330", stamp)
+    fmt = get_format("nginx_timed")
+    assert fmt.parse(line) is None
+    assert fmt.batch_extractor(["timestamp"])([line, TIMED]) == ({"timestamp": [1795963801]}, 1)
+    assert get_format("nginx_timed").parse(TIMED.replace(b"29/Nov/2026", b"29/Feb/2024"))
+
+
+@pytest.mark.parametrize("directive,stamp", [
+    ("%{%Y-%m-%d %H:%M:%S %z}t", b"2023-02-29 10:00:00 +0000"),
+    ("%{%Y-%m-%d %H:%M:%S %z}t", b"2026-04-10 10:00:00 +2500"),
+    ("%{%Y %j %H:%M:%S %z}t", b"2023 366 10:00:00 +0000"),
+])
+def test_impossible_strftime_dates_do_not_match(directive, stamp):
+    from plogd.formats.apache import compile_apache
+    fmt = compile_apache(f"%h {directive} %>s")
+    assert fmt.parse(b"1.2.3.4 " + stamp + b" 200") is None
+    assert fmt.batch_extractor(["timestamp"])([b"1.2.3.4 " + stamp + b" 200"])[1] == 1
+
+
 def test_vhost_combined_has_server_fields():
     line = (b'www.example.com:443 1.2.3.4 - - [01/Aug/1995:00:00:01 -0400] "GET / HTTP/1.1" '
             b'200 512 "-" "curl/8"')
@@ -83,7 +107,7 @@ def test_bad_formats_are_rejected(name, message):
 
 _pieces = st.sampled_from([b" ", b'"', b"-", b"[", b"]", b"\\", b"\\x22", b"200", b"0.5",
                            b"0.1, 0.2", b"1.2.3.4", b"GET / HTTP/1.1", b"\r", b"x", b"\t",
-                           b"9" * 25])
+                           b"9" * 25, b"29/Feb/2023", b"31/Apr/2024", b"+2500"])
 
 
 def _mutations():

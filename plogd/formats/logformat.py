@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from ..userregex import compile_user
+
 from .fields import (STRING, TIME, Derived, FieldType, by_table, derived_fields,
                      field_type, list_spaces_fit, to_epoch)
 
@@ -118,7 +120,7 @@ class LogFormat:
                    layout=None) -> "LogFormat":
         """`layout` (a strftime.TimeLayout): how the group `time_field` writes the time."""
         try:
-            compiled = re.compile(pattern.encode())
+            compiled = compile_user(pattern.encode(), f"format {name}")
         except re.error as e:
             raise FormatError(f"not a valid regular expression: {e}") from None
         if not compiled.groupindex:

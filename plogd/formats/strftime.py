@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Callable
 
-from .fields import Derived, FieldType
+from .fields import Derived, FieldType, utc_offset
 from .logformat import FormatError
 
 class LocaleError(FormatError):
@@ -130,8 +130,7 @@ def _offset(raw: bytes) -> int:
     if raw == b"Z":
         return 0
     digits = raw[1:].replace(b":", b"")
-    seconds = int(digits[:2]) * 3600 + int(digits[2:]) * 60
-    return -seconds if raw[:1] == b"-" else seconds
+    return utc_offset(raw[:1], int(digits[:2]), int(digits[2:]))
 
 
 def _spaced_int(raw: bytes) -> int:
@@ -296,7 +295,10 @@ def _date(parts: dict) -> date | None:
     if year is not None and "month" in parts and "day" in parts:
         return date(year, parts["month"], parts["day"])
     if year is not None and "yday" in parts:
-        return date(year, 1, 1) + timedelta(days=parts["yday"] - 1)
+        day = date(year, 1, 1) + timedelta(days=parts["yday"] - 1)
+        if day.year != year:         # day 366 of a common year: no day, not 1 January
+            raise ValueError(f"day {parts['yday']} of {year}")
+        return day
     if {"iso_year", "iso_week", "weekday"} <= parts.keys():
         return date.fromisocalendar(parts["iso_year"], parts["iso_week"], parts["weekday"])
     return None

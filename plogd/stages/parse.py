@@ -13,7 +13,6 @@ Between extracting the typed columns and folding them into the metrics' states, 
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ..formats import Columns, LogFormat
@@ -22,6 +21,7 @@ from ..log import RateLimitedLog
 from ..files import Position
 from ..messages import LineBatch, Partial
 from ..metrics import Metric
+from ..userregex import UserRegex, take_timeouts
 from .read import split_lines
 
 _log = RateLimitedLog("plogd.parse")
@@ -32,10 +32,11 @@ OLDEST = 662688000         # 1991-01-01T00:00:00Z: no web server logged earlier:
 
 @dataclass(frozen=True)
 class Rewrite:
-    """`rewrite:` rule of an input: in `field`, `pattern` (a compiled regex) is replaced by
-    `replace` (re.sub's template: \\1 or \\g<name> for groups; braces are literal)."""
+    """`rewrite:` rule of an input: in `field`, `pattern` (a user regex, in bounded time) is
+    replaced by `replace` (re.sub's template: \\1 or \\g<name> for groups; braces are
+    literal)."""
     field: str
-    pattern: re.Pattern
+    pattern: UserRegex
     replace: str
 
 
@@ -100,6 +101,7 @@ class Parser:
         self.derive_uri = "uri" in self.names and "uri" not in fmt.fields
         extracted = [("path" if n == "uri" and self.derive_uri else n) for n in self.names]
         self.extract = fmt.batch_extractor(list(dict.fromkeys(extracted)))
+        self.extract_time = fmt.batch_extractor(["timestamp"])
         used = [r for r in rewrite if r.field in self.names]     # others change nothing read
         self.rewrite_first = [r for r in used if not (self.derive_uri and r.field == "uri")]
         self.rewrite_uri = [r for r in used if self.derive_uri and r.field == "uri"]
@@ -128,6 +130,11 @@ class Parser:
         for window, window_columns in split.items():
             n = len(window_columns["timestamp"])
             windows[window] = (n, [m.fold(window_columns, n) for m in self.metrics])
+        slow = take_timeouts()    # lines over a user regex's time bound, in this batch
+        if slow:
+            _log.warning("regex_timeout", "%s: %d line(s) of %s took a user regex over its time "
+                         "bound: counted in regex_timeout, taken as not matching",
+                         self.input, slow, batch.path)
         stamps = columns["timestamp"]
         window_newest = None
         if len(split) > 1:       # for the aggregator, should it set a window aside
@@ -136,8 +143,19 @@ class Parser:
                        max(stamps) if stamps else None, lines=read, unmatched=unmatched,
                        too_long=too_long,
                        position=Position(batch.file, batch.end, batch.mtime_ns, batch.real_path,
-                                        batch.upcoming), odd_time=odd,
-                       window_newest=window_newest)
+                                        batch.upcoming, batch.in_long_line), odd_time=odd,
+                       window_newest=window_newest, regex_timeout=slow,
+                       last=self._last_time(lines))
+
+    def _last_time(self, lines: list[bytes], look_back: int = 8) -> int | None:
+        """The time of the batch's last line that has one: where its file's lines are now,
+        for the aggregator's watermark (the columns do not keep the line order)."""
+        oldest = float("-inf") if self.oldest is None else self.oldest
+        for line in reversed(lines[-look_back:]):
+            stamps = self.extract_time([line])[0]["timestamp"]
+            if stamps and stamps[0] is not None and stamps[0] >= oldest:
+                return stamps[0]
+        return None
 
     def _log_unmatched(self, lines: list[bytes], unmatched: int, path: str) -> None:
         """Once per interval: the count, and the first line that does not match (cut, with

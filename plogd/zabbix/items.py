@@ -155,6 +155,8 @@ _PLOGD = {
     "too_long": (UNSIGNED, "", "Lines longer than max_line_length, skipped (total)."),
     "late": (UNSIGNED, "", "Lines whose window was already closed (total)."),
     "odd_time": (UNSIGNED, "", "Lines without a usable time (total)."),
+    "regex_timeout": (UNSIGNED, "", "Lines a user regex (regex: format, ~ filter, rewrite) "
+                                    "could not decide within its time bound (total)."),
     "lag": (FLOAT, "s", "Seconds between now and the time of the newest line read."),
     "bytes_behind": (UNSIGNED, "B", "Bytes written to the log but not read yet."),
     "rotations": (UNSIGNED, "", "Rotations of the log followed (total)."),
