@@ -52,7 +52,7 @@ class LogFormat:
         self.name = name
         self.regex = regex
         self._types = types                  # every logged field, the '_' ones included
-        self._groups = dict(regex.groupindex)
+        self._groups = dict(regex.groupindex) if regex is not None else {}   # None: JSON
         self._fast_layout = fast_layout
         self._derived = derived_fields(types, derived)
         self.elements = elements or []       # (regex, what it is) in line order: see detect.py
@@ -117,7 +117,9 @@ class LogFormat:
                    chosen, elements, origins)
 
     @classmethod
-    def from_regex(cls, name: str, pattern: str) -> "LogFormat":
+    def from_regex(cls, name: str, pattern: str, time_field: str | None = None,
+                   layout=None) -> "LogFormat":
+        """`layout` (a strftime.TimeLayout): how the group `time_field` writes the time."""
         try:
             compiled = compile_user(pattern.encode(), f"format {name}")
         except re.error as e:
@@ -125,7 +127,14 @@ class LogFormat:
         if not compiled.groupindex:
             raise FormatError("the regex has no named group (?P<name>...): it yields no field")
         types = {g: field_type(g, quoted=True) for g in compiled.groupindex}
-        return cls(name, compiled, types)   # like re.match: anchored at the start only
+        if layout is None:
+            return cls(name, compiled, types)   # like re.match: anchored at the start only
+        if time_field not in types:
+            raise FormatError(f"the regex has no group named {time_field!r} for its time; "
+                              f"its groups: {', '.join(types)}")
+        types[time_field] = layout.field_type()
+        return cls(name, compiled, types, derived={"timestamp": layout.timestamp(time_field)},
+                   origins={time_field: f"(?P<{time_field}>...)"})
 
     # -- full records, for `plogd parse` and the tests
     def parse(self, line: bytes) -> dict | None:

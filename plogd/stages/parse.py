@@ -4,6 +4,8 @@ Between extracting the typed columns and folding them into the metrics' states, 
   - derives `uri` (the path without its query string) when the format logs no `uri`;
   - applies the input's `rewrite:` rules (a regex substitution on a string field, e.g.
     /items/123 -> /items/{id}), once per distinct value of the batch;
+  - joins the lines the input's `continuation:` rule matches to the line before them (a PHP
+    stack trace in an error log): one entry, its message holding them after newlines;
   - sets aside lines stamped before 1991-01-01 (before the web: a reset clock, e.g. 1970),
     and lines without a time (Apache's '-'), counted in `odd_time`: they open no window and
     do not move the watermark. (Lines stamped in the future are set aside by the aggregator,
@@ -69,10 +71,23 @@ def _without_query(path: str) -> str:
     return path.partition("?")[0]
 
 
+def join_continuations(lines: list[bytes], continues) -> list[bytes]:
+    """Each line that `continues` (a regex's match) appended to the one before, after a
+    newline. One that opens the batch continues a line of the batch before, already
+    parsed: it is left out (read, but neither a record nor unmatched)."""
+    joined: list[bytes] = []
+    for line in lines:
+        if continues(line) is None:
+            joined.append(line)
+        elif joined:
+            joined[-1] += b"\n" + line
+    return joined
+
+
 class Parser:
     def __init__(self, input_name: str, fmt: LogFormat, metrics: list[Metric], interval: int,
                  max_line: int, rewrite: list[Rewrite] | tuple = (),
-                 oldest: int | None = None):
+                 oldest: int | None = None, continuation: re.Pattern | None = None):
         self.input = input_name
         self.format = fmt
         # the first unmatched line of each interval is logged, with where it stops matching
@@ -81,6 +96,7 @@ class Parser:
         self.interval = interval
         self.max_line = max_line
         self.oldest = oldest      # earlier timestamps are odd (None: no check)
+        self.continues = continuation.match if continuation is not None else None
         self.names = fields_needed(metrics)
         self.derive_uri = "uri" in self.names and "uri" not in fmt.fields
         extracted = [("path" if n == "uri" and self.derive_uri else n) for n in self.names]
@@ -91,12 +107,16 @@ class Parser:
         self.rewrite_uri = [r for r in used if self.derive_uri and r.field == "uri"]
 
     def handle(self, batch: LineBatch) -> Partial:
-        from_text = getattr(self.extract, "from_text", None)    # the compiled speedup
+        # the compiled speedup cuts the lines itself; lines joined by a continuation rule
+        # (error logs) take the Python path
+        from_text = None if self.continues else getattr(self.extract, "from_text", None)
         extracted = from_text(batch.data, self.max_line) if from_text else None
         if extracted is None:
             lines, cut = self._lines(batch.data)
-            columns, unmatched = self.extract(lines, batch.data)
             read = len(lines) + cut
+            if self.continues is not None:
+                lines = join_continuations(lines, self.continues)
+            columns, unmatched = self.extract(lines, batch.data)
         else:
             columns, unmatched, read, cut = extracted
         read += batch.too_long          # every line, the skipped ones included
@@ -218,7 +238,7 @@ class ParseStage:
     def __init__(self, inputs, interval: int, max_line: int):
         self.parsers = {spec.name: Parser(spec.name, spec.format, spec.metrics, interval, max_line,
                                           getattr(spec, "rewrite", ()),
-                                          OLDEST)
+                                          OLDEST, getattr(spec, "continuation", None))
                         for spec in inputs}
 
     def handle(self, batch: LineBatch) -> Partial:
