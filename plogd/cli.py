@@ -13,11 +13,14 @@ from . import config as config_module
 from . import log
 from .config import ConfigError
 from .defaults import config_for_format
-from .formats import (BUILTIN_TEMPLATES, FormatError, compile_apache, compile_nginx,
+from .formats import (BUILTIN_FORMATS, FormatError, compile_apache, compile_nginx,
                       describe_fields, get_format)
-from .formats.detect import detect, explain, first_failure, match_ratio, read_sample
+from .formats.compiled import status as speedup_status
+from .formats.detect import (detect, explain, first_failure, match_ratio, read_sample,
+                             server_hint)
 from .formats.strftime import LocaleError
 from .output import Progress, sender_line
+from .sources import STDIN, check_readable, replay_order, size_of
 from .stages.read import read_file, split_lines
 from .stages.write import encode
 
@@ -76,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"plogd: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if e.filename is None:
+            raise
+        # a path given on the command line that cannot be read (or written): one line
+        print(f"plogd: {e.filename}: {e.strerror}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:    # `plogd parse ... | head`
@@ -111,7 +120,8 @@ def _run_parser() -> argparse.ArgumentParser:
                                      "names a live process")
     p.add_argument("--log-file", help="where --daemon logs (default: STATE_DIR/plogd.log)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.add_argument("--version", action="version", version=f"plogd {__version__}")
+    p.add_argument("--version", action="version",
+                   version=f"plogd {__version__}, {speedup_status()}")
     return p
 
 
@@ -138,17 +148,20 @@ def _subparser(command: str) -> argparse.ArgumentParser:
         p.add_argument("-o", "--output", help="write here instead of standard output")
         p.add_argument("--sender-format", action="store_true",
                        help="write `zabbix_sender -T -i` input: host key clock value")
-        p.add_argument("logfiles", nargs="+", metavar="LOGFILE")
+        p.add_argument("logfiles", nargs="+", metavar="LOGFILE",
+                       help="- for standard input; gzip, bzip2, xz and zstd files are "
+                            "decompressed; a rotation set is read oldest first")
     elif command == "parse":
         p.description = "Print one JSON object per line with the typed fields of the format."
         which = p.add_mutually_exclusive_group(required=True)
-        which.add_argument("--format", help=f"{', '.join(BUILTIN_TEMPLATES)} or regex:PATTERN")
+        which.add_argument("--format", help=f"{', '.join(BUILTIN_FORMATS)} or regex:PATTERN")
         which.add_argument("--log-format", help="an nginx log_format string")
         which.add_argument("--apache-format", help="an Apache LogFormat string")
         p.add_argument("--time-locale", metavar="LOCALE",
                        help="with --apache-format: the locale of the month and day names in "
                             "its %%{...}t times, e.g. de_DE.UTF-8 (default: C, English)")
-        p.add_argument("files", nargs="*", metavar="FILE", help="default: standard input")
+        p.add_argument("files", nargs="*", metavar="FILE",
+                       help="- or none: standard input; compressed files are decompressed")
     elif command == "detect":
         p.description = ("Read the first lines of FILE and name the built-in format that "
                          "matches best, with its match ratio.")
@@ -250,6 +263,7 @@ def _check(args) -> int:
         print("zabbix: not configured (results are only written)")
     for spec in config.inputs:
         names = f" (time names of {spec.time_locale})" if spec.time_locale else ""
+        names += f", times without an offset in {spec.timezone}" if spec.timezone else ""
         print(f"\ninput {spec.name}: {spec.path}, format {spec.format.name}{names}, "
               f"start {spec.start}, lateness {spec.lateness} s")
         print("  fields:")
@@ -298,7 +312,7 @@ def _replay(args) -> int:
         try:
             get_format(args.format)
         except FormatError as e:
-            raise ConfigError(f"--format: {e}; built-in formats: {', '.join(BUILTIN_TEMPLATES)}")
+            raise ConfigError(f"--format: {e}; built-in formats: {', '.join(BUILTIN_FORMATS)}")
         data = config_for_format(args.format, args.interval or 60)
         config = config_module.from_data(f"<default metrics of {args.format}>", data)
     elif args.config:
@@ -308,12 +322,12 @@ def _replay(args) -> int:
     else:
         raise ConfigError("replay needs -c FILE (with --input NAME) or --format NAME")
     spec = config.input(args.input)
-    for path in args.logfiles:
-        if not os.path.isfile(path):
-            raise ConfigError(f"{path}: no such file")
+    paths = replay_order(args.logfiles)
+    for path in paths:
+        check_readable(path)
     from .runner import replay
-    progress = Progress(sum(os.path.getsize(p) for p in args.logfiles))
-    result, aggregate = replay(config, spec, args.logfiles, progress.advance)
+    progress = Progress(sum(map(size_of, paths)))
+    result, aggregate = replay(config, spec, paths, progress.advance)
     progress.done()
     out = open(args.output, "wb") if args.output else sys.stdout.buffer
     with out:
@@ -339,7 +353,7 @@ def _parse_format(args):
     except LocaleError as e:
         raise ConfigError(f"--time-locale: {e}")
     except FormatError as e:
-        raise ConfigError(f"the format: {e}; built-in formats: {', '.join(BUILTIN_TEMPLATES)}")
+        raise ConfigError(f"the format: {e}; built-in formats: {', '.join(BUILTIN_FORMATS)}")
 
 
 def _parse(args) -> int:
@@ -347,7 +361,10 @@ def _parse(args) -> int:
     lines = unmatched = 0
     first_unmatched = None
     out = sys.stdout
-    for path in args.files or ["/dev/stdin"]:
+    paths = args.files or [STDIN]
+    for path in paths:
+        check_readable(path)
+    for path in paths:
         for batch in read_file("parse", path, config_module.DEFAULT_MAX_LINE):
             for raw in split_lines(batch.data):
                 lines += 1
@@ -364,7 +381,7 @@ def _parse(args) -> int:
         number, raw = first_unmatched
         print(f"  first unmatched, line {number}: {raw[:200]!r}\n  {explain(fmt, raw)}",
               file=sys.stderr)
-    return 0
+    return 0 if unmatched < lines else 1     # nothing matched: a wrong format, say so
 
 
 def _report_match(fmt, sample: list[bytes], path: str) -> None:
@@ -377,15 +394,17 @@ def _report_match(fmt, sample: list[bytes], path: str) -> None:
 
 
 def _detect(args) -> int:
-    try:
-        sample = read_sample(args.file, args.lines)
-    except OSError as e:
-        raise ConfigError(f"{args.file}: {e.strerror}")
-    ranking = detect(sample)
+    sample = read_sample(args.file, args.lines)
+    ranking = detect(sample, args.file)
     print(f"{args.file}: {len(sample)} lines read")
     for name, ratio in ranking:
         print(f"  {name:<24} {ratio:7.1%}")
     best, ratio = ranking[0]
+    tied = [name for name, other in ranking[1:] if other == ratio > 0]
+    if tied:
+        print(f"{best} and {', '.join(tied)} match the same lines; {best} is first "
+              + ("by what the lines or the path show" if server_hint(sample, args.file)
+                 else "by default: if an Apache wrote the log, use the apache_ format"))
     if ratio == 0:
         print("no built-in format matches: describe the log with log_format: (nginx) or "
               "apache_format: (Apache), or a regex:")

@@ -13,15 +13,20 @@ import os
 import re
 import socket
 from dataclasses import dataclass, field
+from datetime import tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
 from .filters import FilterError, compile_filter
-from .formats import (BUILTIN_TEMPLATES, FormatError, LogFormat, compile_apache,
-                      compile_nginx, get_format)
-from .formats.strftime import LocaleError
+from .formats import (BUILTIN_FORMATS, DEFAULT_CONTINUATION, FormatError, LogFormat,
+                      compile_apache, compile_nginx, get_format)
+from .formats.detect import read_sample, time_misfit
+from .formats.jsonlog import json_format
+from .formats.strftime import LocaleError, TimeLayout, system_zone_name, time_names
 from .metrics import DEFAULT_TOP, NEEDS_FIELD, NUMERIC_FIELD, TYPES, Alert, Metric
 from .stages.parse import Rewrite, input_fields
+from .syslog import ListenError, parse_address
 from .userregex import compile_user
 
 DEFAULT_PATH = "/etc/plogd/plogd.yaml"
@@ -69,7 +74,10 @@ class InputConfig:
     late: str = "drop"                 # drop | current (see README: Windows)
     max_skew: int = 3600               # seconds: farther timestamps are odd (odd_time)
     rewrite: list = field(default_factory=list)   # plogd.stages.parse.Rewrite rules
-    time_locale: str | None = None     # apache_format: the locale of %{...}t's names
+    time_locale: str | None = None     # apache_format, time_format: the locale of names
+    timezone: str | None = None        # time_format: the zone of times without an offset
+    continuation: re.Pattern | None = None   # lines it matches continue the line before
+    listen: str | None = None          # a syslog input's address (then also its `path`)
 
 
 @dataclass
@@ -202,7 +210,8 @@ ZABBIX_KEYS = ["server", "port", "host", "agent_config", "tls_connect", "tls_ca_
                "tls_psk_file", "failed_retry_seconds", "lld_member_ttl", "lld_resend_seconds",
                "lld_max_members", "batch_size", "spool_max_bytes", "result_rotate_bytes"]
 INPUT_KEYS = ["name", "path", "format", "log_format", "apache_format", "time_locale", "start",
-              "lateness", "late", "max_skew", "rewrite", "metrics"]
+              "lateness", "late", "max_skew", "rewrite", "metrics", "time_format", "timezone",
+              "time_field", "continuation", "fields", "listen"]
 REWRITE_KEYS = ["field", "match", "replace"]
 DEFAULT_MAX_SKEW = 3600
 FORMAT_KEYS = ["format", "log_format", "apache_format"]
@@ -328,6 +337,8 @@ def _input(section: _Section, index: int) -> InputConfig:
     section.check_keys(INPUT_KEYS)
     name = section.get("name", str, f"input{index + 1}")
     fmt = _format(section)
+    listen = _listen(section)
+    path = listen or section.get("path", str)
     metrics_data = section.get("metrics", list)
     if not isinstance(metrics_data, list) or not metrics_data:
         section.fail("metrics", f"found {_show(metrics_data)}; expected a list of metrics, "
@@ -342,13 +353,15 @@ def _input(section: _Section, index: int) -> InputConfig:
         if key in keys[:j]:
             section.sub(f"metrics[{j}]", metrics_data[j]).fail(
                 "key", f"found {key!r} a second time in this input; every metric needs its own key")
-    return InputConfig(name=name, path=section.get("path", str), format=fmt,
+    return InputConfig(name=name, path=path, format=fmt,
                        start=section.get("start", str, "end", allowed=["end", "beginning"]),
                        lateness=lateness, metrics=metrics,
                        late=section.get("late", str, "drop", allowed=["drop", "current"]),
                        max_skew=section.positive("max_skew", DEFAULT_MAX_SKEW),
                        rewrite=_rewrites(section, fmt),
-                       time_locale=section.get("time_locale", str, None))
+                       time_locale=section.get("time_locale", str, None),
+                       timezone=_timezone_name(section),
+                       continuation=_continuation(section, fmt), listen=listen)
 
 
 def _rewrites(section: _Section, fmt: LogFormat) -> list[Rewrite]:
@@ -398,30 +411,150 @@ def _format(section: _Section) -> LogFormat:
     key = given[0]
     text = section.get(key, str)
     time_locale = section.get("time_locale", str, None)
-    if time_locale is not None and key != "apache_format":
+    layout = _time_layout(section, key, text, time_locale)
+    if time_locale is not None and key != "apache_format" and layout is None:
         section.fail("time_locale", f"found {time_locale!r} with {key}:; time_locale is the "
-                     "locale of the month and day names in Apache's %{...}t times and goes "
-                     "only with apache_format:")
+                     "locale of the month and day names in Apache's %{...}t times or in a "
+                     "time_format:, and goes only with apache_format: or time_format:")
     try:
         if key == "log_format":
             fmt = compile_nginx(text)
         elif key == "apache_format":
             fmt = compile_apache(text, time_locale=time_locale)
+        elif text == "json":
+            fmt = _json_format(section, layout)
+        elif layout is not None:
+            time_field = section.get("time_field", str, "time_local")
+            try:
+                fmt = LogFormat.from_regex(text, text[len("regex:"):], time_field, layout)
+            except FormatError as e:
+                section.fail("time_field" if "time_field" in section.data else "format", str(e))
+            _check_time_format(section, fmt, time_field, layout)
         else:
             fmt = get_format(text)
+        if "fields" in section.data and text != "json":
+            section.fail("fields", f"goes with format: json (the JSON path of each field), "
+                         f"not with {key}: {text!r}")
     except LocaleError as e:
         section.fail("time_locale", str(e))
     except FormatError as e:
         if key != "format":
             section.fail(key, str(e))
-        allowed = list(BUILTIN_TEMPLATES) + ["regex:<pattern with (?P<name>...) groups>"]
-        hint = _did_you_mean(text, BUILTIN_TEMPLATES) if not text.startswith("regex:") else ""
+        allowed = list(BUILTIN_FORMATS) + ["json (with fields:)",
+                                           "regex:<pattern with (?P<name>...) groups>"]
+        hint = _did_you_mean(text, BUILTIN_FORMATS) if not text.startswith("regex:") else ""
         section.fail(key, f"{e}; allowed: {', '.join(allowed)}{hint}")
     if "timestamp" not in fmt.fields:
         section.fail(key, "the format logs no date and time, so lines fit no window; it needs "
                      "$time_local, $time_iso8601 or $msec (nginx), %t or %{...}t (Apache), "
-                     "or a regex group named time_local")
+                     "or a regex group named time_local (in the common log format's layout; "
+                     "another layout: time_format:, another group name: time_field:)")
     return fmt
+
+
+def _continuation(section: _Section, fmt: LogFormat) -> re.Pattern | None:
+    """`continuation:` a regex (matched at the start of a line): a line it matches is part of
+    the entry before it. The error formats have one (a line that does not start as their
+    entries do); `continuation: ''` turns it off."""
+    text = section.get("continuation", str, DEFAULT_CONTINUATION.get(fmt.name))
+    if not text:
+        return None
+    try:
+        return re.compile(text.encode())
+    except re.error as e:
+        section.fail("continuation", f"not a valid regular expression: {e}")
+
+
+def _json_format(section: _Section, layout: TimeLayout | None) -> LogFormat:
+    """`format: json` with `fields:` {field: JSON path}; its time in `time_field:` (default
+    time_local), in `time_format:` (default iso8601; numbers are epoch seconds)."""
+    mapping = section.get("fields", dict)
+    if not isinstance(mapping, dict) or not mapping:
+        section.fail("fields", f"found {_show(mapping)}; expected a mapping of plogd's field "
+                     "names to JSON paths, e.g. {time_local: ts, status: status, path: "
+                     "request.uri}")
+    try:
+        return json_format("json", dict(mapping), section.get("time_field", str, "time_local"),
+                           layout)
+    except FormatError as e:
+        section.fail("fields", str(e))
+
+
+def _listen(section: _Section) -> str | None:
+    """`listen:` a syslog input's address, instead of a `path:`."""
+    listen = section.get("listen", str, None)
+    if listen is None:
+        return None
+    if "path" in section.data:
+        section.fail("listen", "found it with path:; an input reads files (path:) or "
+                     "receives syslog messages (listen:), not both")
+    try:
+        parse_address(listen)
+    except ListenError as e:
+        section.fail("listen", str(e))
+    return listen
+
+
+TIME_KEYS = ["time_format", "timezone", "time_field"]
+
+
+def _time_layout(section: _Section, key: str, text: str, time_locale: str | None):
+    """The TimeLayout of `time_format:` (with `timezone:`), for a regex: format; None
+    without one."""
+    layout = section.get("time_format", str, None)
+    if layout is None:
+        for other in TIME_KEYS[1:]:
+            if other in section.data:
+                section.fail(other, "goes with time_format: (how a regex: or json format "
+                             "writes its time), which this input does not have")
+        return None
+    if key != "format" or not (text.startswith("regex:") or text == "json"):
+        section.fail("time_format", f"found it with {key}: {text!r}; time_format: says how a "
+                     "regex: or json format writes its time (the other formats know theirs)")
+    try:
+        return TimeLayout(layout, time_names(time_locale), _zone(section))
+    except LocaleError as e:
+        section.fail("time_locale", str(e))
+    except FormatError as e:
+        section.fail("time_format", f"{e}; expected a strftime layout such as "
+                     "'%Y-%m-%d %H:%M:%S' or one of iso8601, epoch, epoch_ms, clf")
+
+
+def _zone(section: _Section) -> tzinfo | None:
+    """`timezone:` a zone name (Europe/Berlin, UTC) or `local` (the default: the system's
+    zone); None for the local time."""
+    name = section.get("timezone", str, "local")
+    if name == "local":
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        section.fail("timezone", f"found {name!r}, a zone this machine does not know; expected "
+                     "a zone name such as Europe/Berlin or UTC, or local")
+
+
+def _timezone_name(section: _Section) -> str | None:
+    """What `plogd check` says of the zone of a time_format: input."""
+    if "time_format" not in section.data:
+        return None
+    name = section.get("timezone", str, "local")
+    return f"local ({system_zone_name()})" if name == "local" else name
+
+
+def _check_time_format(section: _Section, fmt: LogFormat, time_field: str,
+                       layout: TimeLayout) -> None:
+    """A time_format: that does not fit the input's file is refused at start-up, with the
+    first line whose time does not fit and where it stops fitting."""
+    path = section.data.get("path")
+    if not isinstance(path, str) or not os.path.isfile(path):
+        return
+    try:
+        misfit = time_misfit(fmt, time_field, layout, read_sample(path))
+    except OSError:
+        return          # the reader says so, and retries
+    if misfit is not None:
+        number, why = misfit
+        section.fail("time_format", f"{path} line {number}: {why}")
 
 
 def _metric(section: _Section, fmt: LogFormat) -> Metric:

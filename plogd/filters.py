@@ -23,6 +23,7 @@ from operator import methodcaller
 import re
 from typing import Callable
 
+from .formats.compiled import has_none
 from .userregex import compile_user
 
 Columns = dict[str, list]
@@ -179,7 +180,7 @@ class _Parser:
 
         def mask(c, n):
             column = c[field]
-            if None in column:     # an absent field compares false
+            if has_none(column):     # an absent field compares false
                 return [v is not None and compare(v, value) for v in column]
             return list(map(compare, column, repeat(value, n)))
         return mask

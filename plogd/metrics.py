@@ -34,6 +34,7 @@ from itertools import compress
 from operator import and_
 
 from .filters import Columns, Filter
+from .formats.compiled import count_values, has_none
 from .sketches import DistinctCounter, QuantileSketch
 
 TYPES = ("count", "sum", "avg", "min", "max", "percentile", "rate", "ratio", "distinct")
@@ -170,14 +171,14 @@ class Metric:
         if self.by is None:
             if values is None:
                 return n if mask is None else sum(mask)
-            if None in values:     # lines without the field ('-') do not count
+            if has_none(values):     # lines without the field ('-') do not count
                 values = [v for v in values if v is not None]
             return _fold_values(self.kind, values)
         groups = columns[self.by]
         if mask is not None:
             groups = list(compress(groups, mask))
         if values is None:
-            return self._bounded(dict(Counter(groups)))
+            return self._bounded(dict(count_values(groups)))
         per_group: dict = {}
         for group, value in zip(groups, values):
             if value is not None:

@@ -10,6 +10,7 @@ per interval beside the metrics (same host, same result file, same sending).
     plogd.lag[INPUT]                seconds between now and the newest line's time
     plogd.bytes_behind[INPUT]       written to the log but not read yet
     plogd.rotations[INPUT]  plogd.truncations[INPUT]  plogd.missing[INPUT]
+    plogd.malformed[INPUT] (syslog inputs: messages without a syslog header)
   with Zabbix configured, from the sender's state file:
     plogd.sent  plogd.refused  plogd.given_up    values accepted / refused / given up (totals)
     plogd.zabbix_up                 1 when the last send reached the server, else 0
@@ -36,7 +37,7 @@ from .metrics import zabbix_key_param
 PREFIX = "plogd"
 INPUTS_DISCOVERY = "plogd.inputs.discovery"   # the inputs as {#INPUT}, sent by the sender
 COUNTERS = ("lines", "unmatched", "too_long", "late", "odd_time", "regex_timeout")
-READER = ("bytes_behind", "rotations", "truncations", "missing")
+READER = ("bytes_behind", "rotations", "truncations", "missing", "malformed")  # malformed: syslog
 SENDER = ("sent", "refused", "given_up")          # the sender's totals
 
 

@@ -13,6 +13,7 @@ from typing import Callable
 
 from . import checkpoint, systemd
 from .config import Config, InputConfig
+from .formats.compiled import log_status as log_speedup_status
 from .monitoring import Monitor
 from .stages.aggregate import AggregateStage
 from .stages.parse import ParseStage
@@ -95,6 +96,7 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
     _log.info("plogd --single: %d input(s), results in %s, %s", len(config.inputs),
               config.result_path, f"sending to Zabbix {sender.address} as host {config.host!r}"
               if sender else "no Zabbix configured")
+    log_speedup_status(_log)
 
     def commit(force: bool = False) -> None:
         due = aggregate.take_commit(force)

@@ -39,6 +39,7 @@ import setproctitle
 from . import config as config_module
 from . import systemd
 from .config import Config, ConfigError
+from .formats.compiled import log_status as log_speedup_status
 from .heartbeat import Heartbeats, beat
 from .monitoring import Monitor
 from .runner import IDLE_SLEEP, load_state, make_sender, positions_of, spool_of, spool_full
@@ -370,6 +371,7 @@ class Supervisor:
         for fd in (woken, wake):
             os.set_blocking(fd, False)
         signal.set_wakeup_fd(wake)
+        log_speedup_status(_log)
         pipeline = self._start()
         systemd.notify("READY=1")
         while True:

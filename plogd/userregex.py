@@ -89,8 +89,10 @@ class _RE2:
         self._wrapper = re2.compile(pattern, options)      # its sub() knows re's templates
         self._engine = _re2.RE2(pattern if isinstance(pattern, bytes) else pattern.encode(),
                                 options)
-        self.groupindex = {(k.decode() if isinstance(k, bytes) else k): v
-                           for k, v in self._wrapper.groupindex.items()}
+        # in the order the groups are written, as re gives them (RE2 sorts them by name)
+        self.groupindex = dict(sorted(((k.decode() if isinstance(k, bytes) else k, v)
+                                       for k, v in self._wrapper.groupindex.items()),
+                                      key=lambda item: item[1]))
 
     def match(self, line: bytes) -> "_Match | None":
         """A match at the start of a line (bytes), or None."""

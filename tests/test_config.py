@@ -132,7 +132,8 @@ def test_time_locale_names_the_locale_of_apache_times(tmp_path):
     ("format: nginx_timed", "apache_format: '%h %Z'", ":10: inputs[0].apache_format: "),
     ("format: nginx_timed", "format: nginx_timed\n    time_locale: de_DE.UTF-8",
      ":11: inputs[0].time_locale: found 'de_DE.UTF-8' with format:; time_locale is the locale "
-     "of the month and day names in Apache's %{...}t times and goes only with apache_format:"),
+     "of the month and day names in Apache's %{...}t times or in a time_format:, and goes "
+     "only with apache_format: or time_format:"),
     ("format: nginx_timed", "apache_format: '%h %t'\n    time_locale: xx_YY.UTF-8",
      ":11: inputs[0].time_locale: the locale 'xx_YY.UTF-8' is not installed on this machine "
      "(`locale -a` lists the installed ones; as root, `localedef -i xx_YY -f UTF-8 "

@@ -3,7 +3,7 @@ regex (the authority) on every line, valid or not."""
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from helpers import assert_split_path_agrees, mutated_lines
+from helpers import SPLIT_PATHS, assert_split_path_agrees, mutated_lines, split_path
 from plogd.formats import BUILTIN_TEMPLATES, FormatError, LogFormat, get_format
 
 TIMED = (b'203.0.113.9 - alice [29/Nov/2026:18:20:01 +0330] "GET /a?b=1 HTTP/1.1" 200 5123 '
@@ -112,15 +112,18 @@ _pieces = st.sampled_from([b" ", b'"', b"-", b"[", b"]", b"\\", b"\\x22", b"200"
 
 def _mutations():
     return mutated_lines([TIMED, TIMED.replace(b"0.021", b"-"), TIMED.replace(b"alice", b"-"),
+                          TIMED.replace(b" 5123 ", b" - ").replace(b"0.023", b"-"),
+                          TIMED.replace(b"0.021", b"0.5, 0.25 : 1"),
                           b"- - - - - - -", b'- - - [-] "-" - - "-" "-"'], _pieces)
 
 
+@pytest.mark.parametrize("path", SPLIT_PATHS)
 @settings(max_examples=400, deadline=None)
 @given(lines=st.lists(_mutations(), min_size=1, max_size=8),
        name=st.sampled_from(sorted(BUILTIN_TEMPLATES)))
-def test_split_path_agrees_with_regex(lines, name):
+def test_split_path_agrees_with_regex(path, lines, name):
     fmt = get_format(name)
-    assert_split_path_agrees(fmt, lines)
+    assert_split_path_agrees(fmt, lines, path)
 
 
 @settings(max_examples=500, deadline=None)
@@ -130,12 +133,14 @@ def test_parser_never_raises_on_arbitrary_bytes(line):
         get_format(name).parse(line)
 
 
-def test_split_path_is_used_for_plain_lines():
+@pytest.mark.parametrize("path", SPLIT_PATHS)
+def test_split_path_is_used_for_plain_lines(path):
     fmt = LogFormat.from_template("t", BUILTIN_TEMPLATES["nginx_timed"])
     calls = []
     regex = fmt._regex_extractor
     fmt._regex_extractor = lambda names: (lambda line: calls.append(line) or regex(names)(line))
-    extract = fmt.batch_extractor(["timestamp", "status", "upstream_response_time"])
+    with split_path(path):
+        extract = fmt.batch_extractor(["timestamp", "status", "upstream_response_time"])
     listed = TIMED.replace(b"0.021", b"0.1, 0.2 : 0.25")    # the last token: split path too
     escaped = TIMED.replace(b"(X11)", b"\\x22X11\\x22")
     stray = listed + b" x"          # not a list: a misfit alone, not its batch to the regex
@@ -148,7 +153,8 @@ def test_split_path_is_used_for_plain_lines():
     assert extract(lines, b"\n".join(lines))[1] == 1 and calls == [stray]
 
 
-def test_numbers_too_big_for_a_window_do_not_match():
+@pytest.mark.parametrize("path", SPLIT_PATHS)
+def test_numbers_too_big_for_a_window_do_not_match(path):
     """A 400-digit time or byte count: refused (unmatched) by both paths, never an overflow
     (it used to crash the parser, and --multi restarted onto the same line forever)."""
     from plogd.formats.apache import compile_apache
@@ -162,5 +168,6 @@ def test_numbers_too_big_for_a_window_do_not_match():
         assert fmt.parse(line) is None, line[:60]
         names = list(fmt.fields)
         for args in ((), (line,)):
-            assert fmt.batch_extractor(names)([line, line], *args)[1] == 2
+            with split_path(path):
+                assert fmt.batch_extractor(names)([line, line], *args)[1] == 2
     assert get_format("nginx_timed").parse(TIMED.replace(b"0.023", b"9" * 19 + b".5"))

@@ -18,8 +18,8 @@ from plogd.clidoc import bash_completion, commands, manpage, zsh_completion
 from plogd.output import Progress
 from plogd.packaging import shipped_file, shipped_names
 
-SHIPPED = ["conf/apache.yaml", "conf/nginx.yaml", "conf/plogd.yaml", "systemd/plogd.service",
-           "systemd/plogd.sysusers.conf"]
+SHIPPED = ["conf/apache.yaml", "conf/error-logs.yaml", "conf/json-logs.yaml", "conf/nginx.yaml",
+           "conf/plogd.yaml", "systemd/plogd.service", "systemd/plogd.sysusers.conf"]
 
 
 def test_the_wheel_ships_the_configs_and_the_systemd_files(tmp_path):

@@ -26,6 +26,8 @@ from collections import deque
 from ..files import (COMPRESSED, FINGERPRINT_BYTES, FileId, Position, identify, mtime_ns,
                      rotated_siblings, same_file, starts_like)
 from ..messages import LineBatch
+from ..sources import open_log
+from ..syslog import SyslogListener
 
 _log = logging.getLogger("plogd.read")
 
@@ -87,22 +89,25 @@ def split_lines(data: bytes) -> list[bytes]:
 
 
 def read_file(input_name: str, path: str, max_line: int, progress=None):
-    """A whole file, from start to end, as batches (for replays)."""
+    """A whole file, from start to end, as batches (for replays): `-` is standard input,
+    compressed files are decompressed (plogd.sources). `progress` is told the bytes taken
+    from the file (compressed ones for a compressed file)."""
     cutter = LineCutter(max_line)
-    offset = seq = 0
-    with open(path, "rb") as f:
-        file_id = identify(f)
+    offset = seq = consumed = 0
+    with open_log(path) as source:
         while True:
-            data = f.read(CHUNK)
+            data = source.stream.read(CHUNK)
             complete = cutter.feed(data) if data else cutter.finish()
             start = offset
             offset += len(data)
             if complete or cutter.too_long:
                 seq += 1
-                yield LineBatch(input_name, seq, path, file_id, complete, start,
+                yield LineBatch(input_name, seq, path, source.file_id, complete, start,
                                 offset - len(cutter.tail), 0, cutter.take_too_long(), path)
             if progress is not None:
-                progress(len(data))
+                now = source.consumed() or offset
+                progress(now - consumed)
+                consumed = now
             if not data:
                 return
 
@@ -495,6 +500,11 @@ class ReadStage:
     def _scan(self) -> None:
         self._scanned_at = time.monotonic()
         for spec in self.inputs:
+            if getattr(spec, "listen", None):     # a syslog input: a socket, no files
+                if (spec.name, spec.path) not in self.followers:
+                    self.followers[spec.name, spec.path] = SyslogListener(
+                        spec.name, spec.path, self.max_line)
+                continue
             paths = _expand(spec.path)
             self._tell_empty_glob(spec, paths)
             for path in paths:
@@ -539,6 +549,8 @@ class ReadStage:
             s["truncations"] += f.truncations
             s["missing"] += f.missing
             s["bytes_behind"] += f.bytes_behind()
+            if isinstance(f, SyslogListener):
+                s["malformed"] = s.get("malformed", 0) + f.malformed
         return stats
 
     def close(self) -> None:

@@ -162,6 +162,8 @@ _PLOGD = {
     "rotations": (UNSIGNED, "", "Rotations of the log followed (total)."),
     "truncations": (UNSIGNED, "", "Truncations of the log (copytruncate) followed (total)."),
     "missing": (UNSIGNED, "", "Times the log was found missing or unreadable (total)."),
+    "malformed": (UNSIGNED, "", "Syslog inputs: messages without a syslog header, dropped "
+                                "(total)."),
 }
 
 
