@@ -31,10 +31,11 @@ def read_text(path: str, what: str) -> str:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         raise ConfFileError(f"{path}: cannot read {what}: {e.strerror}") from None
+    mode = os.fstat(fd).st_mode     # before fdopen, which refuses a directory itself
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise ConfFileError(f"{path}: {what} is {_kind(mode)}; expected a regular file")
     with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise ConfFileError(f"{path}: {what} is {_kind(mode)}; expected a regular file")
         try:
             data = f.read(MAX_BYTES + 1)
         except OSError as e:

@@ -16,16 +16,22 @@ import re
 import socket
 import stat
 from dataclasses import dataclass, field
+from datetime import tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
 from .conffile import ConfFileError, read_text
 from .filters import FilterError, compile_filter
-from .formats import (BUILTIN_TEMPLATES, FormatError, LogFormat, compile_apache,
-                      compile_nginx, get_format)
-from .formats.strftime import LocaleError
-from .metrics import DEFAULT_TOP, NEEDS_FIELD, NUMERIC_FIELD, TYPES, Metric
+from .formats import (BUILTIN_FORMATS, DEFAULT_CONTINUATION, FormatError, LogFormat,
+                      compile_apache, compile_nginx, get_format)
+from .formats.detect import read_sample, time_misfit
+from .formats.jsonlog import json_format
+from .formats.strftime import LocaleError, TimeLayout, system_zone_name, time_names
+from .metrics import DEFAULT_TOP, NEEDS_FIELD, NUMERIC_FIELD, TYPES, Alert, Metric
 from .stages.parse import Rewrite, input_fields
+from .syslog import ListenError, parse_address
+from .userregex import compile_user
 
 DEFAULT_PATH = "/etc/plogd/plogd.yaml"
 DEFAULT_LATENESS = 10
@@ -55,9 +61,13 @@ class ZabbixConfig:
     failed_retry_seconds: int = 600
     lld_member_ttl: int = 7 * 86400
     lld_resend_seconds: int = 3600
+    lld_max_members: int = 1000
     batch_size: int = 1000
     spool_max_bytes: int = 1 << 30
     result_rotate_bytes: int = 64 << 20
+    # every ServerActive node of agent_config, [[(host, port), ...HA nodes], ...servers];
+    # None: server and port alone
+    clusters: list | None = None
 
 
 @dataclass
@@ -71,7 +81,10 @@ class InputConfig:
     late: str = "drop"                 # drop | current (see README: Windows)
     max_skew: int = 3600               # seconds: farther timestamps are odd (odd_time)
     rewrite: list = field(default_factory=list)   # plogd.stages.parse.Rewrite rules
-    time_locale: str | None = None     # apache_format: the locale of %{...}t's names
+    time_locale: str | None = None     # apache_format, time_format: the locale of names
+    timezone: str | None = None        # time_format: the zone of times without an offset
+    continuation: re.Pattern | None = None   # lines it matches continue the line before
+    listen: str | None = None          # a syslog input's address (then also its `path`)
 
 
 @dataclass
@@ -82,6 +95,7 @@ class Config:
     host: str
     zabbix: ZabbixConfig | None
     max_line_length: int
+    stall_timeout: int = 30     # --multi: seconds a stage may make no progress (plogd.heartbeat)
     inputs: list[InputConfig] = field(default_factory=list)
     damaged_checkpoint: str = "end"    # where inputs start when the checkpoint is damaged
 
@@ -231,17 +245,23 @@ def _show(value) -> str:
 
 # -- the schema -------------------------------------------------------------------------
 
-TOP_KEYS = ["interval", "state_dir", "zabbix", "inputs", "max_line_length", "damaged_checkpoint"]
+TOP_KEYS = ["interval", "state_dir", "zabbix", "inputs", "max_line_length", "stall_timeout",
+            "damaged_checkpoint"]
 ZABBIX_KEYS = ["server", "port", "host", "agent_config", "tls_connect", "tls_ca_file",
                "tls_cert_file", "tls_key_file", "tls_server_name", "tls_psk_identity",
                "tls_psk_file", "failed_retry_seconds", "lld_member_ttl", "lld_resend_seconds",
-               "batch_size", "spool_max_bytes", "result_rotate_bytes"]
+               "lld_max_members", "batch_size", "spool_max_bytes", "result_rotate_bytes"]
 INPUT_KEYS = ["name", "path", "format", "log_format", "apache_format", "time_locale", "start",
-              "lateness", "late", "max_skew", "rewrite", "metrics"]
+              "lateness", "late", "max_skew", "rewrite", "metrics", "time_format", "timezone",
+              "time_field", "continuation", "fields", "listen"]
 REWRITE_KEYS = ["field", "match", "replace"]
 DEFAULT_MAX_SKEW = 3600
 FORMAT_KEYS = ["format", "log_format", "apache_format"]
-METRIC_KEYS = ["key", "type", "field", "by", "where", "q", "of", "top"]
+METRIC_KEYS = ["key", "type", "field", "by", "where", "q", "of", "top", "alert"]
+ALERT_KEYS = ["above", "below", "for", "severity", "q"]
+SEVERITIES = ["info", "warning", "average", "high", "disaster"]
+_DURATION = re.compile(r"(\d+)([smhdw]?)\Z")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def load(path: str) -> Config:
@@ -271,7 +291,8 @@ def from_data(path: str, data) -> Config:
                     host=host, zabbix=zabbix,
                     max_line_length=top.positive("max_line_length", DEFAULT_MAX_LINE),
                     damaged_checkpoint=top.get("damaged_checkpoint", str, "end",
-                                               allowed=["end", "beginning"]))
+                                               allowed=["end", "beginning"]),
+                    stall_timeout=top.positive("stall_timeout", 30))
     inputs = top.get("inputs", list)
     if not isinstance(inputs, list) or not inputs:
         top.fail("inputs", f"found {_show(inputs)}; expected a list of inputs (name, path, "
@@ -282,6 +303,7 @@ def from_data(path: str, data) -> Config:
         section = top.sub(f"inputs[{i}]", inputs[i], getattr(inputs, "line", 1))
         section.fail("name", f"found {config.inputs[i].name!r} a second time; every input "
                      "needs its own name")
+    _check_keys_are_the_hosts_own(top, inputs, config)
     return config
 
 
@@ -294,6 +316,36 @@ def _repeated(names: list) -> list[int]:
             repeated.append(i)
         seen.add(name)
     return repeated
+
+
+def _check_keys_are_the_hosts_own(top: _Section, raw_inputs, config: Config) -> None:
+    """Every input sends to the one host of the configuration: a key (percentiles expanded)
+    in two inputs, or two `by:` metrics with one discovery key (whose member sets would
+    overwrite each other on the server), would mix values that are not the same thing."""
+    from .stages.send import discovery_key
+    sent: dict[str, str] = {}            # key -> "inputs[i].metrics[j] (line n)"
+    discovered: dict[str, tuple[str, str]] = {}     # discovery key -> (metric key, where)
+    for i, spec in enumerate(config.inputs):
+        section = top.sub(f"inputs[{i}]", raw_inputs[i], getattr(raw_inputs, "line", 1))
+        raw_metrics = raw_inputs[i]["metrics"]
+        for j, metric in enumerate(spec.metrics):
+            place = section.sub(f"metrics[{j}]", raw_metrics[j])
+            where = f"{place.where} (line {place.key_line('key')})"
+            for _, key in metric.keys():
+                if key in sent:
+                    place.fail("key", f"found {metric.key!r}, which sends {key}, a key "
+                               f"{sent[key]} sends too; every key of host {config.host} "
+                               "comes from one metric of one input: rename one of them")
+                sent[key] = where
+            if metric.by is None:
+                continue
+            dkey = discovery_key(metric.key, metric.by)
+            if dkey in discovered:
+                other, other_where = discovered[dkey]
+                place.fail("key", f"found {metric.key!r}, whose discovery key {dkey} is that of "
+                           f"{other!r} in {other_where} too; each by: metric needs its own: "
+                           "give one of them another name before the '['")
+            discovered[dkey] = (metric.key, where)
 
 
 def _zabbix(section: _Section, default_host: str) -> ZabbixConfig:
@@ -320,9 +372,11 @@ def _zabbix(section: _Section, default_host: str) -> ZabbixConfig:
         failed_retry_seconds=section.positive("failed_retry_seconds", 600),
         lld_member_ttl=section.positive("lld_member_ttl", 7 * 86400),
         lld_resend_seconds=section.positive("lld_resend_seconds", 3600),
+        lld_max_members=section.positive("lld_max_members", 1000),
         batch_size=section.positive("batch_size", 1000),
         spool_max_bytes=section.positive("spool_max_bytes", 1 << 30),
-        result_rotate_bytes=section.positive("result_rotate_bytes", 64 << 20))
+        result_rotate_bytes=section.positive("result_rotate_bytes", 64 << 20),
+        clusters=agent.clusters if agent and not {"server", "port"} & set(section.data) else None)
     for name in ("ca_file", "cert_file", "key_file", "server_name", "psk_identity", "psk_file"):
         setattr(z, f"tls_{name}", section.get(f"tls_{name}", str, getattr(tls, name, None)))
     _secret_readable_by_others(section, "tls_key_file", z.tls_key_file)
@@ -339,6 +393,8 @@ def _input(section: _Section, index: int) -> InputConfig:
     section.check_keys(INPUT_KEYS)
     name = section.get("name", str, f"input{index + 1}")
     fmt = _format(section)
+    listen = _listen(section)
+    path = listen or section.get("path", str)
     metrics_data = section.get("metrics", list)
     if not isinstance(metrics_data, list) or not metrics_data:
         section.fail("metrics", f"found {_show(metrics_data)}; expected a list of metrics, "
@@ -352,8 +408,7 @@ def _input(section: _Section, index: int) -> InputConfig:
         section.sub(f"metrics[{j}]", metrics_data[j]).fail(
             "key", f"found {metrics[j].key!r} a second time in this input; every metric needs "
             "its own key")
-    path = section.get("path", str)
-    problem = _glob_problem(path)
+    problem = None if listen else _glob_problem(path)
     if problem:
         section.fail("path", f"found {path!r}: {problem}")
     return InputConfig(name=name, path=path, format=fmt,
@@ -362,7 +417,9 @@ def _input(section: _Section, index: int) -> InputConfig:
                        late=section.get("late", str, "drop", allowed=["drop", "current"]),
                        max_skew=section.positive("max_skew", DEFAULT_MAX_SKEW),
                        rewrite=_rewrites(section, fmt),
-                       time_locale=section.get("time_locale", str, None))
+                       time_locale=section.get("time_locale", str, None),
+                       timezone=_timezone_name(section),
+                       continuation=_continuation(section, fmt), listen=listen)
 
 
 def _glob_problem(path: str) -> str | None:
@@ -418,7 +475,8 @@ def _rewrites(section: _Section, fmt: LogFormat) -> list[Rewrite]:
         if fields[name] in ("int", "float") or name == "timestamp":
             rule.fail("field", f"found {name!r}, which holds numbers; a rewrite changes text")
         try:
-            pattern = re.compile(rule.get("match", str))
+            pattern = compile_user(rule.get("match", str),
+                                   f"{rule.file}:{rule.key_line('match')}: {rule.where}.match")
         except re.error as e:
             rule.fail("match", f"not a valid regular expression: {e}")
         except RecursionError:     # re's parser recurses once per nested group
@@ -448,17 +506,30 @@ def _format(section: _Section) -> LogFormat:
     key = given[0]
     text = section.get(key, str)
     time_locale = section.get("time_locale", str, None)
-    if time_locale is not None and key != "apache_format":
+    layout = _time_layout(section, key, text, time_locale)
+    if time_locale is not None and key != "apache_format" and layout is None:
         section.fail("time_locale", f"found {time_locale!r} with {key}:; time_locale is the "
-                     "locale of the month and day names in Apache's %{...}t times and goes "
-                     "only with apache_format:")
+                     "locale of the month and day names in Apache's %{...}t times or in a "
+                     "time_format:, and goes only with apache_format: or time_format:")
     try:
         if key == "log_format":
             fmt = compile_nginx(text)
         elif key == "apache_format":
             fmt = compile_apache(text, time_locale=time_locale)
+        elif text == "json":
+            fmt = _json_format(section, layout)
+        elif layout is not None:
+            time_field = section.get("time_field", str, "time_local")
+            try:
+                fmt = LogFormat.from_regex(text, text[len("regex:"):], time_field, layout)
+            except FormatError as e:
+                section.fail("time_field" if "time_field" in section.data else "format", str(e))
+            _check_time_format(section, fmt, time_field, layout)
         else:
             fmt = get_format(text)
+        if "fields" in section.data and text != "json":
+            section.fail("fields", f"goes with format: json (the JSON path of each field), "
+                         f"not with {key}: {text!r}")
     except LocaleError as e:
         section.fail("time_locale", str(e))
     except RecursionError:         # re's parser recurses once per nested group
@@ -466,14 +537,121 @@ def _format(section: _Section) -> LogFormat:
     except FormatError as e:
         if key != "format":
             section.fail(key, str(e))
-        allowed = list(BUILTIN_TEMPLATES) + ["regex:<pattern with (?P<name>...) groups>"]
-        hint = _did_you_mean(text, BUILTIN_TEMPLATES) if not text.startswith("regex:") else ""
+        allowed = list(BUILTIN_FORMATS) + ["json (with fields:)",
+                                           "regex:<pattern with (?P<name>...) groups>"]
+        hint = _did_you_mean(text, BUILTIN_FORMATS) if not text.startswith("regex:") else ""
         section.fail(key, f"{e}; allowed: {', '.join(allowed)}{hint}")
     if "timestamp" not in fmt.fields:
         section.fail(key, "the format logs no date and time, so lines fit no window; it needs "
                      "$time_local, $time_iso8601 or $msec (nginx), %t or %{...}t (Apache), "
-                     "or a regex group named time_local")
+                     "or a regex group named time_local (in the common log format's layout; "
+                     "another layout: time_format:, another group name: time_field:)")
     return fmt
+
+
+def _continuation(section: _Section, fmt: LogFormat) -> re.Pattern | None:
+    """`continuation:` a regex (matched at the start of a line): a line it matches is part of
+    the entry before it. The error formats have one (a line that does not start as their
+    entries do); `continuation: ''` turns it off."""
+    text = section.get("continuation", str, DEFAULT_CONTINUATION.get(fmt.name))
+    if not text:
+        return None
+    try:
+        return re.compile(text.encode())
+    except re.error as e:
+        section.fail("continuation", f"not a valid regular expression: {e}")
+
+
+def _json_format(section: _Section, layout: TimeLayout | None) -> LogFormat:
+    """`format: json` with `fields:` {field: JSON path}; its time in `time_field:` (default
+    time_local), in `time_format:` (default iso8601; numbers are epoch seconds)."""
+    mapping = section.get("fields", dict)
+    if not isinstance(mapping, dict) or not mapping:
+        section.fail("fields", f"found {_show(mapping)}; expected a mapping of plogd's field "
+                     "names to JSON paths, e.g. {time_local: ts, status: status, path: "
+                     "request.uri}")
+    try:
+        return json_format("json", dict(mapping), section.get("time_field", str, "time_local"),
+                           layout)
+    except FormatError as e:
+        section.fail("fields", str(e))
+
+
+def _listen(section: _Section) -> str | None:
+    """`listen:` a syslog input's address, instead of a `path:`."""
+    listen = section.get("listen", str, None)
+    if listen is None:
+        return None
+    if "path" in section.data:
+        section.fail("listen", "found it with path:; an input reads files (path:) or "
+                     "receives syslog messages (listen:), not both")
+    try:
+        parse_address(listen)
+    except ListenError as e:
+        section.fail("listen", str(e))
+    return listen
+
+
+TIME_KEYS = ["time_format", "timezone", "time_field"]
+
+
+def _time_layout(section: _Section, key: str, text: str, time_locale: str | None):
+    """The TimeLayout of `time_format:` (with `timezone:`), for a regex: format; None
+    without one."""
+    layout = section.get("time_format", str, None)
+    if layout is None:
+        for other in TIME_KEYS[1:]:
+            if other in section.data:
+                section.fail(other, "goes with time_format: (how a regex: or json format "
+                             "writes its time), which this input does not have")
+        return None
+    if key != "format" or not (text.startswith("regex:") or text == "json"):
+        section.fail("time_format", f"found it with {key}: {text!r}; time_format: says how a "
+                     "regex: or json format writes its time (the other formats know theirs)")
+    try:
+        return TimeLayout(layout, time_names(time_locale), _zone(section))
+    except LocaleError as e:
+        section.fail("time_locale", str(e))
+    except FormatError as e:
+        section.fail("time_format", f"{e}; expected a strftime layout such as "
+                     "'%Y-%m-%d %H:%M:%S' or one of iso8601, epoch, epoch_ms, clf")
+
+
+def _zone(section: _Section) -> tzinfo | None:
+    """`timezone:` a zone name (Europe/Berlin, UTC) or `local` (the default: the system's
+    zone); None for the local time."""
+    name = section.get("timezone", str, "local")
+    if name == "local":
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        section.fail("timezone", f"found {name!r}, a zone this machine does not know; expected "
+                     "a zone name such as Europe/Berlin or UTC, or local")
+
+
+def _timezone_name(section: _Section) -> str | None:
+    """What `plogd check` says of the zone of a time_format: input."""
+    if "time_format" not in section.data:
+        return None
+    name = section.get("timezone", str, "local")
+    return f"local ({system_zone_name()})" if name == "local" else name
+
+
+def _check_time_format(section: _Section, fmt: LogFormat, time_field: str,
+                       layout: TimeLayout) -> None:
+    """A time_format: that does not fit the input's file is refused at start-up, with the
+    first line whose time does not fit and where it stops fitting."""
+    path = section.data.get("path")
+    if not isinstance(path, str) or not os.path.isfile(path):
+        return
+    try:
+        misfit = time_misfit(fmt, time_field, layout, read_sample(path))
+    except OSError:
+        return          # the reader says so, and retries
+    if misfit is not None:
+        number, why = misfit
+        section.fail("time_format", f"{path} line {number}: {why}")
 
 
 def _metric(section: _Section, fmt: LogFormat) -> Metric:
@@ -533,7 +711,42 @@ def _metric(section: _Section, fmt: LogFormat) -> Metric:
                      "default: every line)")
     if of is not None and kind != "ratio":
         section.fail("of", f"'of:' is the denominator of a ratio; a {kind} has none")
-    return Metric(key, kind, field_name, by, where, q=q, of=of, top=top)
+    return Metric(key, kind, field_name, by, where, q=q, of=of, top=top,
+                  alert=_alert(section, kind, q))
+
+
+def _alert(section: _Section, kind: str, q: list | None) -> Alert | None:
+    """`alert: {above: 0.05, for: 5m, severity: average}`: a Zabbix trigger (see
+    plogd.zabbix.template); `q:` picks the percentile of a percentile metric with several."""
+    if "alert" not in section.data:
+        return None
+    alert = section.sub("alert", section.data["alert"])
+    alert.check_keys(ALERT_KEYS)
+    sides = [side for side in ("above", "below") if side in alert.data]
+    if len(sides) != 1:
+        alert.fail(None, f"found {' and '.join(sides) or 'neither'}; an alert needs exactly one "
+                   "of above: or below:, a number in the metric's unit (e.g. above: 0.05)")
+    threshold = alert.data[sides[0]]
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        alert.fail(sides[0], f"found {_show(threshold)}; expected a number (e.g. 0.05, 2.5, 100)")
+    duration = alert.data.get("for", 0)
+    match = _DURATION.match(str(duration)) if not isinstance(duration, bool) else None
+    if match is None:
+        alert.fail("for", f"found {_show(duration)}; expected how long, in seconds or with a "
+                   "unit: 300, 30s, 5m, 1h, 1d")
+    watched = alert.data.get("q")
+    if kind != "percentile" and watched is not None:
+        alert.fail("q", f"'q:' picks the percentile an alert watches; a {kind} has none")
+    if kind == "percentile" and watched is None and len(q) > 1:
+        alert.fail(None, f"this percentile has several q ({', '.join(map(str, q))}); say which "
+                   "one the alert watches with q:, e.g. q: 95")
+    if watched is not None and watched not in q:
+        alert.fail("q", f"found {_show(watched)}; allowed: {', '.join(map(str, q))} (the "
+                   "metric's q)")
+    return Alert(threshold=threshold, above=sides[0] == "above",
+                 for_seconds=int(match.group(1)) * _SECONDS[match.group(2)],
+                 severity=alert.get("severity", str, "warning", allowed=SEVERITIES),
+                 q=watched if watched is not None else (q[0] if q else None))
 
 
 def _percents(section: _Section, kind: str, key: str) -> list | None:

@@ -80,14 +80,19 @@ class Position:
     mtime_ns: int      # the file's mtime then: files rotated later are newer than this
     real_path: str     # where the file was (a symlink's target is no rotated sibling)
     upcoming: tuple = ()   # (FileId, real path) of the files queued after it
+    # `offset` is inside a line longer than max_line_length, counted already as too long:
+    # a restart skips the rest of it instead of counting its tail as one more line
+    in_long_line: bool = False
 
     def to_json(self) -> dict:
         return {"file": self.file.to_json(), "offset": self.offset, "mtime_ns": self.mtime_ns,
                 "real_path": self.real_path,
-                "upcoming": [[f.to_json(), path] for f, path in self.upcoming]}
+                "upcoming": [[f.to_json(), path] for f, path in self.upcoming],
+                "in_long_line": self.in_long_line}
 
     @classmethod
     def from_json(cls, data: dict) -> "Position":
         return cls(FileId.from_json(data["file"]), data["offset"], data["mtime_ns"],
                    data["real_path"],
-                   tuple((FileId.from_json(f), path) for f, path in data["upcoming"]))
+                   tuple((FileId.from_json(f), path) for f, path in data["upcoming"]),
+                   data.get("in_long_line", False))

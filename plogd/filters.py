@@ -23,6 +23,9 @@ from operator import methodcaller
 import re
 from typing import Callable
 
+from .formats.compiled import has_none
+from .userregex import compile_user
+
 Columns = dict[str, list]
 Mask = Callable[[Columns, int], list]
 
@@ -196,7 +199,7 @@ class _Parser:
 
         def mask(c, n):
             column = c[field]
-            if None in column:     # an absent field compares false
+            if has_none(column):     # an absent field compares false
                 return [v is not None and compare(v, value) for v in column]
             return list(map(compare, column, repeat(value, n)))
         return mask
@@ -212,19 +215,20 @@ class _Parser:
             test = methodcaller("startswith", value)
         else:
             try:
-                search = re.compile(self.regex_text[pos]).search
+                found_in = compile_user(self.regex_text[pos], f"filter {self.text!r}").found_in
             except re.error as e:
                 at = pos + 1 + (e.pos or 0)       # the column in the filter of the regex error
                 raise self._error(at, f"bad regular expression {value!r}: {e.msg}") from None
             except RecursionError:                # re's parser recurses per nested group
                 raise self._error(pos, "a regular expression nested too deeply") from None
-            test = search if op == "~" else (lambda v: search(v) is None)
+            # a value over the regex's time bound (None) satisfies neither ~ nor !~
+            test = (lambda v: found_in(v) is True) if op == "~" else \
+                (lambda v: found_in(v) is False)
 
         def mask(c, n):
-            column = c[field]
-            if None in column:
-                return [v is not None and bool(test(v)) for v in column]
-            return list(map(bool, map(test, column)))
+            # once per distinct value: a batch repeats its paths, agents, hosts
+            table = {v: v is not None and test(v) for v in set(c[field])}
+            return list(map(table.__getitem__, c[field]))
         return mask
 
     def _literal(self):

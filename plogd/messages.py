@@ -22,6 +22,7 @@ class LineBatch:
     real_path: str = ""        # the file's real path when opened (for the checkpoint)
     upcoming: tuple = ()       # (FileId, real path) of the files queued to be read after it
     slot: tuple | None = None  # --multi: (slot, length) of the bytes in shared memory
+    in_long_line: bool = False  # `end` is inside an over-long line, already counted too long
 
 
 @dataclass
@@ -39,6 +40,8 @@ class Partial:
     position: Position | None = None       # the end of the batch in its file
     odd_time: int = 0                      # lines set aside for an absurd or no timestamp
     window_newest: dict | None = None      # window -> its newest time, when several
+    regex_timeout: int = 0                 # lines over a user regex's time bound
+    last: int | None = None                # the time of the batch's last line (its order)
 
 
 @dataclass
@@ -58,3 +61,4 @@ class InputCounters:
     late: int = 0
     windows: int = 0
     odd_time: int = 0          # lines whose time is absurd (max_skew) or absent: in no window
+    regex_timeout: int = 0     # lines a user regex could not decide within its time bound

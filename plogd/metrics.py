@@ -29,10 +29,12 @@ States are JSON data after `dump` (the checkpoint) and picklable as they are.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from itertools import compress
 from operator import and_
 
 from .filters import Columns, Filter
+from .formats.compiled import count_values, has_none
 from .sketches import DistinctCounter, QuantileSketch
 
 TYPES = ("count", "sum", "avg", "min", "max", "percentile", "rate", "ratio", "distinct")
@@ -116,10 +118,21 @@ def zabbix_key_param(value) -> str:
     return '"' + text.replace('"', '\\"') + '"'
 
 
+@dataclass(frozen=True)
+class Alert:
+    """`alert:` of a metric: a Zabbix trigger when the value stays above (or below) a
+    threshold for `for_seconds` (0: a single value is enough); see plogd.zabbix.template."""
+    threshold: float
+    above: bool                  # False: below
+    for_seconds: int = 0
+    severity: str = "warning"    # info | warning | average | high | disaster
+    q: float | None = None       # the percentile watched, for a percentile of several q
+
+
 class Metric:
     def __init__(self, key: str, kind: str, field: str | None = None, by: str | None = None,
                  where: Filter | None = None, q: list | None = None, of: Filter | None = None,
-                 top: int = DEFAULT_TOP):
+                 top: int = DEFAULT_TOP, alert: Alert | None = None):
         self.key = key
         self.kind = kind
         self.field = field
@@ -128,6 +141,14 @@ class Metric:
         self.q = list(q) if q else ([50] if kind == "percentile" else [])   # percents
         self.of = of              # ratio: the denominator's filter (None: every line)
         self.top = top            # by: groups kept per window (+ `other`)
+        self.alert = alert        # the Zabbix trigger of `alert:` (None: none)
+
+    def keys(self) -> list[tuple[float | None, str]]:
+        """(q, key) of each key the metric sends (q: None but for a percentile); the key of
+        a by: metric still holds its placeholder."""
+        if self.kind == "percentile":
+            return [(q, self.key.replace("{q}", q_text(q))) for q in self.q]
+        return [(None, self.key)]
 
     @property
     def fields(self) -> list[str]:
@@ -150,14 +171,14 @@ class Metric:
         if self.by is None:
             if values is None:
                 return n if mask is None else sum(mask)
-            if None in values:     # lines without the field ('-') do not count
+            if has_none(values):     # lines without the field ('-') do not count
                 values = [v for v in values if v is not None]
             return _fold_values(self.kind, values)
         groups = columns[self.by]
         if mask is not None:
             groups = list(compress(groups, mask))
         if values is None:
-            return self._bounded(dict(Counter(groups)))
+            return self._bounded(dict(count_values(groups)))
         per_group: dict = {}
         for group, value in zip(groups, values):
             if value is not None:

@@ -6,16 +6,24 @@ per interval beside the metrics (same host, same result file, same sending).
     plogd.lines[INPUT]              lines read (counters are totals: use Zabbix's
     plogd.unmatched[INPUT]          "change per second" preprocessing for rates)
     plogd.too_long[INPUT]  plogd.late[INPUT]  plogd.odd_time[INPUT]
+    plogd.regex_timeout[INPUT]      lines a user regex could not decide in its time bound
     plogd.lag[INPUT]                seconds between now and the newest line's time
     plogd.bytes_behind[INPUT]       written to the log but not read yet
     plogd.rotations[INPUT]  plogd.truncations[INPUT]  plogd.missing[INPUT]
+    plogd.malformed[INPUT] (syslog inputs: messages without a syslog header)
   with Zabbix configured, from the sender's state file:
     plogd.sent  plogd.refused  plogd.given_up    values accepted / refused / given up (totals)
     plogd.zabbix_up                 1 when the last send reached the server, else 0
     plogd.spool_backlog             bytes of results written but not yet accepted
 
-Each set carries the start of the current interval as its clock, so a set taken twice in
-one interval (after a restart) is stored once.
+The per-input values are discovered: the writer tags them (LLDTagger) and the sender sends
+the inputs as the discovery set INPUTS_DISCOVERY, macro {#INPUT}, before their first values,
+so that one template (a discovery rule and prototypes plogd.lines[{#INPUT}] ...) fits every
+host whatever its inputs are called.
+
+Each set carries the start of the current interval as its clock, and the sender sends one
+value per key and clock: a set taken again in the same interval (after a restart, with other
+values) is not sent.
 """
 from __future__ import annotations
 
@@ -27,8 +35,10 @@ from .messages import ClosedWindow
 from .metrics import zabbix_key_param
 
 PREFIX = "plogd"
-COUNTERS = ("lines", "unmatched", "too_long", "late", "odd_time")
-READER = ("bytes_behind", "rotations", "truncations", "missing")
+INPUTS_DISCOVERY = "plogd.inputs.discovery"   # the inputs as {#INPUT}, sent by the sender
+COUNTERS = ("lines", "unmatched", "too_long", "late", "odd_time", "regex_timeout")
+READER = ("bytes_behind", "rotations", "truncations", "missing", "malformed")  # malformed: syslog
+SENDER = ("sent", "refused", "given_up")          # the sender's totals
 
 
 def values(now: float, aggregators: dict, reader_stats: dict, restarts: int,
@@ -56,7 +66,7 @@ def _sender_values(result_path: str, state_path: str) -> list:
     except (OSError, ValueError):
         state = {}
     totals = state.get("totals", {})
-    pairs = [(f"{PREFIX}.{name}", totals.get(name, 0)) for name in ("sent", "refused", "given_up")]
+    pairs = [(f"{PREFIX}.{name}", totals.get(name, 0)) for name in SENDER]
     pairs.append((f"{PREFIX}.zabbix_up", int(state.get("up", True))))
     pairs.append((f"{PREFIX}.spool_backlog", spool_backlog(result_path, state_path=state_path)))
     return pairs

@@ -36,13 +36,22 @@ class Progress:
         now = time.monotonic()
         if self.enabled and now - self._last >= 0.2:
             self._last = now
-            share = min(self.done_bytes / self.total, 1.0)
-            rate = self.done_bytes / max(now - self._start, 1e-9) / 1e6
-            bar = "#" * int(share * 30)
-            self.stream.write(f"\r[{bar:<30}] {share:6.1%}  {rate:6.1f} MB/s")
+            self.stream.write("\r" + self.line(now - self._start))
             self.stream.flush()
+
+    def line(self, elapsed: float) -> str:
+        """e.g. "[#########                     ]  31.0%    42.3 MB/s  ETA 0:12"."""
+        share = min(self.done_bytes / self.total, 1.0)
+        rate = self.done_bytes / max(elapsed, 1e-9)
+        bar = "#" * int(share * 30)
+        eta = "--:--"
+        if rate > 0:
+            minutes, seconds = divmod(int((self.total - min(self.done_bytes, self.total))
+                                          / rate + 0.5), 60)
+            eta = f"{minutes}:{seconds:02d}"
+        return f"[{bar:<30}] {share:6.1%}  {rate / 1e6:6.1f} MB/s  ETA {eta}"
 
     def done(self) -> None:
         if self.enabled:
-            self.stream.write("\r" + " " * 60 + "\r")
+            self.stream.write("\r" + " " * 80 + "\r")
             self.stream.flush()

@@ -14,8 +14,9 @@ import time
 from dataclasses import replace
 from typing import Callable
 
-from . import checkpoint, statedir
+from . import checkpoint, statedir, systemd
 from .config import Config, ConfigError, InputConfig
+from .formats.compiled import log_status as log_speedup_status
 from .monitoring import Monitor
 from .stages.aggregate import AggregateStage
 from .stages.parse import ParseStage
@@ -129,6 +130,7 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
     _log.info("plogd --single: %d input(s), results in %s, %s", len(config.inputs),
               config.result_path, f"sending to Zabbix {sender.address} as host {config.host!r}"
               if sender else "no Zabbix configured")
+    log_speedup_status(_log)
 
     refused = None         # a commit the full disk refused: tried again before reading on
     refused_at = 0.0
@@ -157,8 +159,12 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
 
     spool_max = config.zabbix.spool_max_bytes if sender is not None else 0
     full = False           # the spool (result files not yet accepted) is full: reading pauses
+    status = systemd.Status(config)
+    systemd.notify("READY=1")          # Type=notify works with --single too
     try:
         while not stop.requested and (until is None or time.monotonic() < until):
+            systemd.watchdog()
+            status.update()
             batches = [] if full or refused else read.poll()
             for batch in batches:
                 aggregate.handle(parse.handle(batch))
@@ -174,6 +180,7 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
                     break
                 time.sleep(IDLE_SLEEP)
     finally:
+        systemd.notify("STOPPING=1")
         refused_at = 0.0
         commit()              # what the full disk refused, if anything, first
         commit(force=True)    # the open windows stay in the checkpoint for the next start

@@ -69,6 +69,8 @@ from itertools import repeat
 from operator import methodcaller, mul
 from typing import Iterable
 
+from .formats.compiled import count_values
+
 __all__ = ["QuantileSketch", "DistinctCounter", "stable_hash64"]
 
 _FLOAT_MAX = sys.float_info.max
@@ -78,7 +80,7 @@ class QuantileSketch:
     """Mergeable quantile sketch with relative error ``relative_accuracy`` (see module doc).
 
     Values are non-negative finite numbers (ints or floats).  ``add_many`` takes a whole
-    column: it counts distinct values first (C-level Counter) and computes the bucket of each
+    column: it counts distinct values first (count_values) and computes the bucket of each
     distinct value once."""
 
     __slots__ = ("relative_accuracy", "max_buckets", "_gamma", "_ln_gamma", "_inv_ln_gamma",
@@ -109,7 +111,7 @@ class QuantileSketch:
     def add_many(self, values: Iterable[float]) -> None:
         """Add a column of non-negative finite numbers.  Raises ValueError (and adds nothing)
         on a negative, NaN, infinite or larger-than-float value."""
-        counts = Counter(values)
+        counts = count_values(values)
         if not counts:
             return
         zero = counts.pop(0, 0)             # also pops 0.0 and -0.0

@@ -7,11 +7,15 @@ The processes run the very stage objects `--single` runs; bounded queues connect
 slow stage blocks the ones before it (backpressure) and memory stays bounded. Every process
 is named for `ps` (setproctitle): "plogd: parser 1/2".
 
-Failure: when a stage dies (an exception, SIGKILL), the supervisor notices within a second,
-logs the cause, stops the other stages and starts the whole pipeline again from the last
-checkpoint — the messages in flight are simply read again, so the numbers stay exact. When
-it keeps dying, restarts back off (1 s, 2 s, 4 s … 60 s). A stage dies with its supervisor
+Failure: when a stage dies (an exception, SIGKILL), or stalls (alive but making no progress
+for longer than its bound: a read blocked on a network file system, a send that never
+returns, SIGSTOP; see plogd.heartbeat), the supervisor notices within a second, logs the
+cause, stops the other stages and starts the whole pipeline again from the last checkpoint
+— the messages in flight are simply read again, so the numbers stay exact. When it keeps
+dying, restarts back off (1 s, 2 s, 4 s … 60 s). A stage dies with its supervisor
 (the kernel's parent-death signal), so a killed plogd leaves no orphan stage behind.
+systemd's watchdog (WATCHDOG=1) is fed only while no stage is stalled: a supervisor that
+cannot end a stuck stage (uninterruptible I/O) stops feeding it, and systemd restarts plogd.
 
 Signals: SIGTERM/SIGINT stop the reader; what it sent is parsed, merged and written; the
 open windows go to the checkpoint for the next start; exit 0. SIGHUP re-reads the
@@ -25,6 +29,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import queue
 import signal
 import time
 from dataclasses import dataclass
@@ -34,6 +39,8 @@ import setproctitle
 from . import config as config_module
 from . import systemd
 from .config import Config, ConfigError
+from .formats.compiled import log_status as log_speedup_status
+from .heartbeat import Heartbeats, beat
 from .monitoring import Monitor
 from .runner import IDLE_SLEEP, load_state, make_sender, positions_of, spool_of, spool_full
 from .slots import BatchSlots
@@ -50,6 +57,7 @@ STOP_TIMEOUT = 30.0        # seconds a graceful stop may take before stages are 
 BACKOFF_MAX = 60.0
 SLOT_SLACK = 1 << 16       # a batch is a 1 MiB read plus the line it finished
 STATS_EVERY = 1.0          # seconds between the reader's self-monitoring counts
+BEAT_EVERY = 0.5           # a stage waiting for work or for room beats this often
 
 
 @dataclass
@@ -81,7 +89,27 @@ def _title(config: Config, role: str) -> str:
 PR_SET_PDEATHSIG = 1
 
 
-def _stage(supervisor: int, run, *args) -> None:
+def _put(q, message) -> None:
+    """Put, beating while the queue is full: waiting for room is not stalling (the stage
+    downstream, if stuck, is the one that stops beating)."""
+    while True:
+        try:
+            q.put(message, timeout=BEAT_EVERY)
+            return
+        except queue.Full:
+            beat()
+
+
+def _get(q):
+    """Get, beating while there is nothing to get."""
+    while True:
+        try:
+            return q.get(timeout=BEAT_EVERY)
+        except queue.Empty:
+            beat()
+
+
+def _stage(supervisor: int, heartbeats: Heartbeats, name: str, run, *args) -> None:
     """A stage process: it dies with its supervisor. Killed with SIGKILL, a supervisor cannot
     stop its stages, and orphans would go on reading and writing beside the next plogd."""
     signal.set_wakeup_fd(-1)                # the supervisor's, inherited
@@ -97,6 +125,7 @@ def _stage(supervisor: int, run, *args) -> None:
                      "supervisor", os.strerror(ctypes.get_errno()))
     if os.getppid() != supervisor:          # it died before prctl: nobody will send the signal
         os._exit(1)
+    heartbeats.attach(name)
     run(*args)
 
 
@@ -113,6 +142,7 @@ def _reader(config: Config, state, lines, slots: BatchSlots, stop_reading, worke
     full, next_check = False, 0.0
     try:
         while not stop_reading.is_set():
+            beat()
             if spool_max and time.monotonic() >= next_check:
                 full = spool_full(spool_backlog(config.result_path,
                                                 state_path=send_state_path(config)),
@@ -122,40 +152,41 @@ def _reader(config: Config, state, lines, slots: BatchSlots, stop_reading, worke
                 stop_reading.wait(IDLE_SLEEP)
                 continue
             if time.monotonic() - last_stats >= STATS_EVERY:
-                lines.put(ReaderStats(read.stats()))
+                _put(lines, ReaderStats(read.stats()))
                 last_stats = time.monotonic()
             batches = read.poll()
             for batch in batches:
-                lines.put(slots.pack(batch))
+                _put(lines, slots.pack(batch))
                 sent[batch.input, batch.path] = batch.seq
             if batches:
                 continue
             if read.idle:
                 if once:       # a last tick: the wall clock closes what is complete
-                    lines.put(Tick(time.time(), dict(sent)))
+                    _put(lines, Tick(time.time(), dict(sent)))
                     break
                 if time.monotonic() - last_tick >= IDLE_SLEEP:
-                    lines.put(Tick(time.time(), dict(sent)))
+                    _put(lines, Tick(time.time(), dict(sent)))
                     last_tick = time.monotonic()
             slots.release_idle()
             stop_reading.wait(IDLE_SLEEP)
     finally:
         read.close()
         for _ in range(workers):
-            lines.put(Stop())
+            _put(lines, Stop())
 
 
 def _parser(config: Config, lines, slots: BatchSlots, partials, index: int, workers: int) -> None:
     setproctitle.setproctitle(_title(config, f"parser {index}/{workers}"))
     parse = ParseStage(config.inputs, config.interval, config.max_line_length)
     while True:
-        message = lines.get()
+        message = _get(lines)
+        beat()
         if isinstance(message, (Tick, ReaderStats, Stop)):
-            partials.put(message)
+            _put(partials, message)
             if isinstance(message, Stop):
                 return
             continue
-        partials.put(parse.handle(slots.unpack(message)))
+        _put(partials, parse.handle(slots.unpack(message)))
 
 
 def _aggregator(config: Config, state, partials, commits, workers: int, restarts: int) -> None:
@@ -166,9 +197,10 @@ def _aggregator(config: Config, state, partials, commits, workers: int, restarts
                                                restarts, spool_of(config)))
     stops = 0
     while stops < workers:
+        beat()
         try:
             message = partials.get(timeout=AggregateStage.COMMIT_EVERY)
-        except Exception:          # queue.Empty: nothing came; maybe a commit is due
+        except queue.Empty:        # nothing came; maybe a commit is due
             message = None
         if isinstance(message, Stop):
             stops += 1
@@ -180,9 +212,9 @@ def _aggregator(config: Config, state, partials, commits, workers: int, restarts
             aggregate.handle(message)
         due = aggregate.take_commit()
         if due is not None:
-            commits.put(due)
-    commits.put(aggregate.take_commit(force=True))
-    commits.put(Stop())
+            _put(commits, due)
+    _put(commits, aggregate.take_commit(force=True))
+    _put(commits, Stop())
 
 
 def _writer(config: Config, commits, sender_stop) -> None:
@@ -191,10 +223,11 @@ def _writer(config: Config, commits, sender_stop) -> None:
                        rotate_bytes=config.zabbix.result_rotate_bytes if config.zabbix else 0)
     try:
         while True:
-            message = commits.get()
+            message = _get(commits)
             if isinstance(message, Stop):
                 return
             _commit_waiting(write, config.state_dir, message)
+            beat()
     finally:
         write.close()
         sender_stop.set()           # all is written: the sender may finish
@@ -214,6 +247,7 @@ def _commit_waiting(write: WriteStage, state_dir: str, message) -> None:
                 log_disk_full(state_dir, e)
             refused = True
             time.sleep(DISK_RETRY)
+            beat()          # waiting for room is not stalling
             continue
         if refused:
             _log.warning("%s takes writes again: reading goes on", state_dir)
@@ -226,6 +260,7 @@ def _sender(config: Config, sender_stop) -> None:
     sender = make_sender(config)
     try:
         while not sender_stop.wait(IDLE_SLEEP):
+            beat()
             sender.poll()
         sender.poll()              # a last try; the result file keeps what is not sent
     finally:
@@ -258,8 +293,11 @@ class Pipeline:
                    ("writer", _writer, (config, commits, sender_stop))]
         if config.zabbix is not None:     # no Zabbix, no sender
             stages.append(("zabbix-sender", _sender, (config, sender_stop)))
-        self.processes = {name: _mp.Process(target=_stage, args=(os.getpid(), target, *args),
-                                            name=name, daemon=True)
+        self.heartbeats = Heartbeats([name for name, _, _ in stages], _mp)
+        self.bounds = {name: stall_bound(name, config.stall_timeout) for name, _, _ in stages}
+        self.processes = {name: _mp.Process(target=_stage, name=name, daemon=True,
+                                            args=(os.getpid(), self.heartbeats, name, target,
+                                                  *args))
                           for name, target, args in stages}
         for process in self.processes.values():
             process.start()
@@ -268,6 +306,12 @@ class Pipeline:
         """Stages that exited before being asked to (with their exit status)."""
         return [f"{name} ({_status(p.exitcode)})" for name, p in self.processes.items()
                 if not p.is_alive() and p.exitcode != 0]
+
+    def stalled(self) -> list[str]:
+        """Stages alive but silent for longer than their bound (stopped, or blocked)."""
+        return [f"{name} (no progress for {seconds:.0f} s)"
+                for name, seconds in self.heartbeats.stalled(self.bounds)
+                if self.processes[name].is_alive()]
 
     def finished(self) -> bool:
         return all(not p.is_alive() for p in self.processes.values())
@@ -306,6 +350,14 @@ class Pipeline:
             q.close()
 
 
+def stall_bound(stage: str, stall_timeout: float) -> float:
+    """How long a stage may go without a beat. Healthy, every stage beats at least every
+    BEAT_EVERY seconds but for one step: a 1 MiB batch parsed, a commit fsynced — or, for the
+    sender, a whole exchange with Zabbix (several round trips, each up to its timeout), hence
+    twice the bound."""
+    return 2 * stall_timeout if stage == "zabbix-sender" else stall_timeout
+
+
 def _drain(fd: int) -> None:
     try:
         while os.read(fd, 512):
@@ -330,6 +382,7 @@ class Supervisor:
         self.restarts = 0
         self._signal: int | None = None
         self._failures: list[float] = []    # when recent restarts happened
+        self.status = systemd.Status(config)   # STATUS= for `systemctl status`
 
     def run(self) -> int:
         setproctitle.setproctitle(_title(self.config, "supervisor"))
@@ -339,12 +392,16 @@ class Supervisor:
         for fd in (woken, wake):
             os.set_blocking(fd, False)
         signal.set_wakeup_fd(wake)
+        log_speedup_status(_log)
         pipeline = self._start()
         systemd.notify("READY=1")
         while True:
             pipeline.wait(1.0, woken)
             _drain(woken)
-            systemd.watchdog()
+            stalled = pipeline.stalled()
+            if not stalled:     # systemd's watchdog sees the pipeline move, not only us
+                systemd.watchdog()
+            self.status.update(f"restarts {self.restarts}; " if self.restarts else "")
             if self._signal in (signal.SIGTERM, signal.SIGINT):
                 systemd.notify("STOPPING=1")
                 _log.info("stopping: reading stops, what was read is written, open windows "
@@ -356,7 +413,9 @@ class Supervisor:
                 continue
             dead = pipeline.dead()
             if dead:
-                pipeline = self._recover(pipeline, dead)
+                pipeline = self._recover(pipeline, dead, "died")
+            elif stalled:
+                pipeline = self._recover(pipeline, stalled, "stalled")
             elif self.once and pipeline.finished():
                 pipeline.kill()
                 return 0
@@ -369,15 +428,17 @@ class Supervisor:
                   len(self.config.inputs), self.workers, self.config.result_path)
         return Pipeline(self.config, self.workers, self.once, self.restarts)
 
-    def _recover(self, pipeline: Pipeline, dead: list[str]) -> Pipeline:
+    def _recover(self, pipeline: Pipeline, stages: list[str], what: str) -> Pipeline:
         self.restarts += 1
         now = time.monotonic()
         self._failures = [t for t in self._failures if now - t < 300] + [now]
         delay = min(2.0 ** (len(self._failures) - 1), BACKOFF_MAX) if len(self._failures) > 1 else 0
-        _log.error("stage %s died; restarting the pipeline from the last checkpoint%s "
-                   "(restart %d)", ", ".join(dead), f" in {delay:g} s" if delay else "",
+        _log.error("stage %s %s; restarting the pipeline from the last checkpoint%s "
+                   "(restart %d)", ", ".join(stages), what, f" in {delay:g} s" if delay else "",
                    self.restarts)
-        pipeline.kill()
+        systemd.notify(f"STATUS=restarting the pipeline (restart {self.restarts}): stage "
+                       f"{', '.join(stages)} {what}")      # for `systemctl status`
+        pipeline.kill()         # SIGKILL ends a stopped or blocked stage too
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline and self._signal is None:
             time.sleep(0.1)
@@ -395,6 +456,7 @@ class Supervisor:
         _log.info("SIGHUP: applying the new configuration %s", new.path)
         pipeline.stop()
         self.config = new
+        self.status = systemd.Status(new)
         new_pipeline = self._start()
         systemd.notify("READY=1")
         return new_pipeline

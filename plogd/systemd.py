@@ -33,3 +33,26 @@ def watchdog() -> None:
     if now - _last_watchdog >= int(usec) / 2e6:
         _last_watchdog = now
         notify("WATCHDOG=1")
+
+
+STATUS_EVERY = 5.0      # seconds between STATUS= updates
+
+
+class Status:
+    """STATUS= for `systemctl status`: inputs, lines/s, lag and the output's state, read
+    from the state directory (plogd.livestate) as `plogd top` reads it — the same in both
+    modes, whichever process does the work."""
+
+    def __init__(self, config):
+        self.config = config
+        self._previous = None
+        self._next = 0.0
+
+    def update(self, prefix: str = "") -> None:
+        if not os.environ.get("NOTIFY_SOCKET") or time.monotonic() < self._next:
+            return
+        from .livestate import status_line, take
+        self._next = time.monotonic() + STATUS_EVERY
+        current = take(self.config)
+        notify("STATUS=" + prefix + status_line(self._previous, current))
+        self._previous = current

@@ -1,13 +1,13 @@
 """Zabbix settings from the agent's configuration (`zabbix.agent_config`), so that plogd
 reports as the agent's host, to the agent's server, with the agent's encryption:
 
-    ServerActive=zbx.example.com:10051     -> server, port (the first node; see below)
+    ServerActive=zbx.example.com:10051     -> the servers (every node; see below)
     Hostname=web01                         -> host (default: this machine's hostname)
     TLSConnect=psk|cert|unencrypted, TLSPSKIdentity, TLSPSKFile,
     TLSCAFile, TLSCertFile, TLSKeyFile     -> the TLS settings
 
-`ServerActive` may list several servers (`a,b`: plogd sends to the first one only) and HA
-cluster nodes (`a;b`: also the first; an unreachable node is retried with backoff).
+`ServerActive` may list several servers (`a,b`: each gets every value, as the agent does) and
+HA cluster nodes (`a;b`: the first node that accepts the connection takes the values).
 `Include=` lines (a file, a directory or a glob) are followed, as the agent does.
 Works for zabbix_agentd.conf and zabbix_agent2.conf alike.
 """
@@ -28,11 +28,12 @@ class AgentConfigError(Exception):
 
 @dataclass
 class AgentSettings:
-    server: str | None
+    server: str | None           # the first node of ServerActive
     port: int | None
     host: str | None
     tls: TLSConfig | None
     path: str
+    clusters: list[list[tuple[str, int]]] | None = None   # every node of ServerActive
 
 
 def _lines(path: str, depth: int = 0):
@@ -60,18 +61,27 @@ def _lines(path: str, depth: int = 0):
         yield path, number, key, value
 
 
-def parse_server(value: str, where: str) -> tuple[str, int]:
-    """The first node of ServerActive: `host`, `host:port`, `[v6]:port`, `a;b,c`."""
-    first = value.split(",")[0].split(";")[0].strip()
-    if not first:
+def parse_clusters(value: str, where: str) -> list[list[tuple[str, int]]]:
+    """ServerActive as (host, port) nodes: `a;b,c` -> [[a, b], [c]] (`,` separates servers
+    that each get every value, `;` the nodes of one HA cluster). A node is `host`,
+    `host:port`, `[v6]:port` or a bare IPv6 address."""
+    if not value.strip():
         raise AgentConfigError(f"{where}: ServerActive is empty")
-    if first.startswith("["):
-        host, _, rest = first[1:].partition("]")
+    return [[_parse_node(node.strip(), where) for node in cluster.split(";")]
+            for cluster in value.split(",")]
+
+
+def _parse_node(node: str, where: str) -> tuple[str, int]:
+    if node.startswith("["):
+        host, _, rest = node[1:].partition("]")
         port = rest[1:] if rest.startswith(":") else ""
-    elif first.count(":") == 1:
-        host, port = first.split(":")
+    elif node.count(":") == 1:
+        host, port = node.split(":")
     else:
-        host, port = first, ""          # a name, an IPv4 address or a bare IPv6 address
+        host, port = node, ""          # a name, an IPv4 address or a bare IPv6 address
+    if not host:
+        raise AgentConfigError(f"{where}: ServerActive: an empty server or node; expected "
+                               "host[:port] separated by ',' (servers) or ';' (HA nodes)")
     try:
         number = int(port) if port else 10051
     except ValueError:
@@ -86,9 +96,10 @@ def read_agent_config(path: str) -> AgentSettings:
     values: dict[str, tuple[str, str]] = {}
     for file, number, key, value in _lines(path):
         values[key] = (value, f"{file}:{number}")      # the last one wins, as in the agent
-    server = port = None
+    server = port = clusters = None
     if "ServerActive" in values:
-        server, port = parse_server(*values["ServerActive"])
+        clusters = parse_clusters(*values["ServerActive"])
+        server, port = clusters[0][0]
     host = values.get("Hostname", (None, ""))[0]
     if host:
         host = host.split(",")[0].strip()   # agent 2 allows a list; the first is the host
@@ -102,7 +113,8 @@ def read_agent_config(path: str) -> AgentSettings:
         tls = TLSConfig(connect, ca_file=get("TLSCAFile"), cert_file=get("TLSCertFile"),
                         key_file=get("TLSKeyFile"), psk_identity=get("TLSPSKIdentity"),
                         psk_file=get("TLSPSKFile"))
-    return AgentSettings(server=server, port=port, host=host or None, tls=tls, path=path)
+    return AgentSettings(server=server, port=port, host=host or None, tls=tls, path=path,
+                         clusters=clusters)
 
 
 def default_host() -> str:

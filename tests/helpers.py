@@ -5,15 +5,18 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 
 
-def plogd(*args: str, check: bool = True, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    """Run `python -m plogd ARGS` from this checkout; returns the completed process."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+def plogd(*args: str, check: bool = True, timeout: float = 120, env: dict | None = None,
+          **kw) -> subprocess.CompletedProcess:
+    """Run `python -m plogd ARGS` from this checkout (`env`: variables to set for it);
+    returns the completed process."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
     result = subprocess.run([sys.executable, "-m", "plogd", *args], capture_output=True,
                             timeout=timeout, env=env, **kw)
     if check and result.returncode != 0:
@@ -51,15 +54,47 @@ def mutated_lines(lines: list[bytes], pieces, span: int = 400):
     return st.tuples(st.sampled_from(lines), ops).map(mutate)
 
 
-def assert_split_path_agrees(fmt, lines: list[bytes]) -> None:
+SPLIT_PATHS = ("pure", "compiled")     # the split path in Python, and the compiled speedup
+
+
+@contextmanager
+def split_path(path: str):
+    """Batch extractors made inside use the pure-Python split path or the compiled one
+    (which must be built: tests/run builds it), as PLOGD_PURE_PYTHON chooses in plogd."""
+    from plogd.formats import compiled
+    assert path != "compiled" or compiled.built(), \
+        "the compiled speedup is not built (apt-get install gcc python3-dev; pip install -e .)"
+    before = os.environ.get(compiled.PURE_ENV)
+    os.environ[compiled.PURE_ENV] = "1" if path == "pure" else ""
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[compiled.PURE_ENV]
+        else:
+            os.environ[compiled.PURE_ENV] = before
+
+
+def assert_split_path_agrees(fmt, lines: list[bytes], path: str = "pure") -> None:
     """The split path of `fmt` (with and without the batch text) gives the rows the regex,
-    the authority, gives line by line, and counts the others as unmatched."""
-    names = list(fmt.fields)
-    columns, unmatched = fmt.batch_extractor(names)(lines)
-    # given the text of the batch (as the parser does): the same
-    assert fmt.batch_extractor(names)(lines, b"\n".join(lines)) == (columns, unmatched)
-    split_rows = sorted(map(repr, zip(*(columns[n] for n in names))))
-    regex = fmt._regex_extractor(names)
-    authority = [row for row in map(regex, lines) if row is not None]
-    assert split_rows == sorted(map(repr, authority))
-    assert unmatched == len(lines) - len(authority)
+    the authority, gives line by line, and counts the others as unmatched; the compiled
+    path gives exactly what the pure one gives (same values, same order). Checked for every
+    field, and for every field but $time_local as text (what metrics ask for: the compiled
+    path leaves $time_local as text to the pure one)."""
+    every = list(fmt.fields)
+    for names in (every, [n for n in every if n != "time_local"]):
+        with split_path(path):
+            extract = fmt.batch_extractor(names)
+            columns, unmatched = extract(lines)
+            # given the text of the batch (as the parser does): the same
+            assert fmt.batch_extractor(names)(lines, b"\n".join(lines)) == (columns, unmatched)
+        if path != "pure":
+            assert getattr(extract, "compiled", False) == (
+                fmt._fast_layout is not None and "time_local" not in names)
+            with split_path("pure"):
+                assert fmt.batch_extractor(names)(lines) == (columns, unmatched)
+        split_rows = sorted(map(repr, zip(*(columns[n] for n in names))))
+        regex = fmt._regex_extractor(names)
+        authority = [row for row in map(regex, lines) if row is not None]
+        assert split_rows == sorted(map(repr, authority))
+        assert unmatched == len(lines) - len(authority)

@@ -92,7 +92,7 @@ def test_check_prints_the_summary_or_the_error(tmp_path):
     good = plogd("check", "-c", str(write(tmp_path, GOOD)))
     out = good.stdout.decode()
     assert "input nginx: /var/log/nginx/access.log, format nginx_timed" in out
-    assert "nginx.status[{status}]" in out and "one key per status" in out
+    assert "nginx.status[{#STATUS}]" in out and "one key per status" in out
     assert re.search(r"\n    status +int, \$status\n", out)
     assert re.search(r"\n    request_time +float, \$request_time\n", out)
     bad = plogd("check", "-c", str(write(tmp_path, GOOD.replace("type: count}", "type: cnt}", 1))),
@@ -135,7 +135,8 @@ def test_time_locale_names_the_locale_of_apache_times(tmp_path):
     ("format: nginx_timed", "apache_format: '%h %Z'", ":10: inputs[0].apache_format: "),
     ("format: nginx_timed", "format: nginx_timed\n    time_locale: de_DE.UTF-8",
      ":11: inputs[0].time_locale: found 'de_DE.UTF-8' with format:; time_locale is the locale "
-     "of the month and day names in Apache's %{...}t times and goes only with apache_format:"),
+     "of the month and day names in Apache's %{...}t times or in a time_format:, and goes "
+     "only with apache_format: or time_format:"),
     ("format: nginx_timed", "apache_format: '%h %t'\n    time_locale: xx_YY.UTF-8",
      ":11: inputs[0].time_locale: the locale 'xx_YY.UTF-8' is not installed on this machine "
      "(`locale -a` lists the installed ones; as root, `localedef -i xx_YY -f UTF-8 "
@@ -318,3 +319,63 @@ def test_a_tls_key_readable_by_others_is_used_with_a_warning(tmp_path, caplog):
     except ConfigError:
         pass
     assert "readable by every user" not in caplog.text
+
+
+SECOND_INPUT = """\
+  - name: api
+    path: /var/log/nginx/api.log
+    format: nginx_timed
+    metrics:
+      - {key: api.requests, type: count}
+      - {key: "api.request_time[p{q}]", type: percentile, field: request_time, q: [50, 95]}
+"""
+
+
+@pytest.mark.parametrize("old,new,expected", [
+    ("{key: api.requests, type: count}", "{key: nginx.requests, type: count}",
+     ":23: inputs[1].metrics[0].key: found 'nginx.requests', which sends nginx.requests, a key "
+     "inputs[0].metrics[0] (line 13) sends too; every key of host web01 comes from one metric "
+     "of one input: rename one of them"),
+    ('"api.request_time[p{q}]"', '"nginx.request_time[{q}]"', None),
+    ('"api.request_time[p{q}]", type: percentile, field: request_time, q: [50, 95]}',
+     '"nginx.request_time.avg[p{q}]", type: percentile, field: request_time, q: [50]}', None),
+    ("{key: api.requests, type: count}", '{key: "nginx.status[{status},api]", type: count, by: status}',
+     ":23: inputs[1].metrics[0].key: found 'nginx.status[{status},api]', whose discovery key "
+     "nginx.status.discovery is that of 'nginx.status[{status}]' in inputs[0].metrics[1] "
+     "(line 14) too; each by: metric needs its own: give one of them another name before "
+     "the '['"),
+])
+def test_keys_shared_by_two_inputs_of_the_host_stop_start_up(tmp_path, old, new, expected):
+    """All inputs send to one host: a key, or a discovery key, in two places is refused."""
+    path = write(tmp_path, GOOD + SECOND_INPUT.replace(old, new, 1))
+    if expected is None:        # a different key that does not collide loads
+        load(str(path))
+        return
+    with pytest.raises(ConfigError) as err:
+        load(str(path))
+    assert str(err.value) == str(path) + expected
+
+
+def test_a_percentile_key_equal_to_a_plain_one_stops_start_up(tmp_path):
+    text = GOOD.replace("      - {key: nginx.request_time.max, type: max, field: request_time}\n",
+                        "      - {key: \"nginx.request_time[p95]\", type: max, field: request_time}\n"
+                        "      - {key: \"nginx.request_time[p{q}]\", type: percentile, "
+                        "field: request_time, q: [50, 95]}\n")
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load(str(path))
+    assert str(err.value).startswith(
+        f"{path}:19: inputs[0].metrics[6].key: found 'nginx.request_time[p{{q}}]', which sends "
+        "nginx.request_time[p95], a key inputs[0].metrics[5] (line 18) sends too")
+
+
+def test_two_by_metrics_of_one_input_with_one_discovery_key_stop_start_up(tmp_path):
+    text = GOOD.replace("      - {key: nginx.errors,",
+                        "      - {key: \"nginx.status[{status},bytes]\", type: sum, "
+                        "field: body_bytes_sent, by: status}\n      - {key: nginx.errors,")
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=r"plogd.yaml:15: inputs\[0\]\.metrics\[2\]\.key: found "
+                       r"'nginx.status\[\{status\},bytes\]', whose discovery key "
+                       r"nginx.status.discovery is that of 'nginx.status\[\{status\}\]' in "
+                       r"inputs\[0\]\.metrics\[1\] \(line 14\) too"):
+        load(str(path))

@@ -3,7 +3,7 @@ regex (the authority) on every line, valid or not."""
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from helpers import assert_split_path_agrees, mutated_lines
+from helpers import SPLIT_PATHS, assert_split_path_agrees, mutated_lines, split_path
 from plogd.formats import BUILTIN_TEMPLATES, FormatError, LogFormat, get_format
 
 TIMED = (b'203.0.113.9 - alice [29/Nov/2026:18:20:01 +0330] "GET /a?b=1 HTTP/1.1" 200 5123 '
@@ -57,6 +57,30 @@ def test_lines_that_do_not_match(line):
     assert get_format("nginx_timed").parse(line) is None
 
 
+@pytest.mark.parametrize("stamp", [b"29/Feb/2023:18:20:01 +0330", b"31/Apr/2026:18:20:01 +0330",
+                                   b"29/Nov/2026:18:20:01 +2500", b"29/Nov/2026:18:20:01 -0060"])
+def test_impossible_dates_do_not_match(stamp):
+    """Not normalized into another day (29 Feb 2023 is no 1 March), by the split path and by
+    the regex: unmatched, like any value that is not of its type."""
+    line = TIMED.replace(b"29/Nov/2026:18:20:01 +0330", stamp)
+    fmt = get_format("nginx_timed")
+    assert fmt.parse(line) is None
+    assert fmt.batch_extractor(["timestamp"])([line, TIMED]) == ({"timestamp": [1795963801]}, 1)
+    assert get_format("nginx_timed").parse(TIMED.replace(b"29/Nov/2026", b"29/Feb/2024"))
+
+
+@pytest.mark.parametrize("directive,stamp", [
+    ("%{%Y-%m-%d %H:%M:%S %z}t", b"2023-02-29 10:00:00 +0000"),
+    ("%{%Y-%m-%d %H:%M:%S %z}t", b"2026-04-10 10:00:00 +2500"),
+    ("%{%Y %j %H:%M:%S %z}t", b"2023 366 10:00:00 +0000"),
+])
+def test_impossible_strftime_dates_do_not_match(directive, stamp):
+    from plogd.formats.apache import compile_apache
+    fmt = compile_apache(f"%h {directive} %>s")
+    assert fmt.parse(b"1.2.3.4 " + stamp + b" 200") is None
+    assert fmt.batch_extractor(["timestamp"])([b"1.2.3.4 " + stamp + b" 200"])[1] == 1
+
+
 def test_vhost_combined_has_server_fields():
     line = (b'www.example.com:443 1.2.3.4 - - [01/Aug/1995:00:00:01 -0400] "GET / HTTP/1.1" '
             b'200 512 "-" "curl/8"')
@@ -83,20 +107,23 @@ def test_bad_formats_are_rejected(name, message):
 
 _pieces = st.sampled_from([b" ", b'"', b"-", b"[", b"]", b"\\", b"\\x22", b"200", b"0.5",
                            b"0.1, 0.2", b"1.2.3.4", b"GET / HTTP/1.1", b"\r", b"x", b"\t",
-                           b"9" * 25])
+                           b"9" * 25, b"29/Feb/2023", b"31/Apr/2024", b"+2500"])
 
 
 def _mutations():
     return mutated_lines([TIMED, TIMED.replace(b"0.021", b"-"), TIMED.replace(b"alice", b"-"),
+                          TIMED.replace(b" 5123 ", b" - ").replace(b"0.023", b"-"),
+                          TIMED.replace(b"0.021", b"0.5, 0.25 : 1"),
                           b"- - - - - - -", b'- - - [-] "-" - - "-" "-"'], _pieces)
 
 
+@pytest.mark.parametrize("path", SPLIT_PATHS)
 @settings(max_examples=400, deadline=None)
 @given(lines=st.lists(_mutations(), min_size=1, max_size=8),
        name=st.sampled_from(sorted(BUILTIN_TEMPLATES)))
-def test_split_path_agrees_with_regex(lines, name):
+def test_split_path_agrees_with_regex(path, lines, name):
     fmt = get_format(name)
-    assert_split_path_agrees(fmt, lines)
+    assert_split_path_agrees(fmt, lines, path)
 
 
 @settings(max_examples=500, deadline=None)
@@ -106,12 +133,14 @@ def test_parser_never_raises_on_arbitrary_bytes(line):
         get_format(name).parse(line)
 
 
-def test_split_path_is_used_for_plain_lines():
+@pytest.mark.parametrize("path", SPLIT_PATHS)
+def test_split_path_is_used_for_plain_lines(path):
     fmt = LogFormat.from_template("t", BUILTIN_TEMPLATES["nginx_timed"])
     calls = []
     regex = fmt._regex_extractor
     fmt._regex_extractor = lambda names: (lambda line: calls.append(line) or regex(names)(line))
-    extract = fmt.batch_extractor(["timestamp", "status", "upstream_response_time"])
+    with split_path(path):
+        extract = fmt.batch_extractor(["timestamp", "status", "upstream_response_time"])
     listed = TIMED.replace(b"0.021", b"0.1, 0.2 : 0.25")    # the last token: split path too
     escaped = TIMED.replace(b"(X11)", b"\\x22X11\\x22")
     stray = listed + b" x"          # not a list: a misfit alone, not its batch to the regex
@@ -124,7 +153,8 @@ def test_split_path_is_used_for_plain_lines():
     assert extract(lines, b"\n".join(lines))[1] == 1 and calls == [stray]
 
 
-def test_numbers_too_big_for_a_window_do_not_match():
+@pytest.mark.parametrize("path", SPLIT_PATHS)
+def test_numbers_too_big_for_a_window_do_not_match(path):
     """A 400-digit time or byte count: refused (unmatched) by both paths, never an overflow
     (it used to crash the parser, and --multi restarted onto the same line forever)."""
     from plogd.formats.apache import compile_apache
@@ -138,5 +168,6 @@ def test_numbers_too_big_for_a_window_do_not_match():
         assert fmt.parse(line) is None, line[:60]
         names = list(fmt.fields)
         for args in ((), (line,)):
-            assert fmt.batch_extractor(names)([line, line], *args)[1] == 2
+            with split_path(path):
+                assert fmt.batch_extractor(names)([line, line], *args)[1] == 2
     assert get_format("nginx_timed").parse(TIMED.replace(b"0.023", b"9" * 19 + b".5"))

@@ -7,7 +7,7 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from helpers import assert_split_path_agrees, mutated_lines
+from helpers import SPLIT_PATHS, assert_split_path_agrees, mutated_lines, split_path
 from plogd.formats import (BUILTIN_TEMPLATES, FormatError, compile_apache, compile_nginx,
                            describe_fields, get_format)
 from plogd.formats.detect import detect, explain, first_failure, match_ratio, read_sample
@@ -333,11 +333,12 @@ def _sample_batches(draw):
     return fmt, draw(st.lists(_mutated(lines), min_size=1, max_size=8))
 
 
+@pytest.mark.parametrize("path", SPLIT_PATHS)
 @settings(max_examples=600, deadline=None)
 @given(sample=_sample_batches())
-def test_split_path_agrees_with_regex_on_compiled_formats(sample):
+def test_split_path_agrees_with_regex_on_compiled_formats(path, sample):
     fmt, lines = sample
-    assert_split_path_agrees(fmt, lines)
+    assert_split_path_agrees(fmt, lines, path)
 
 
 def test_samples_use_the_split_path_and_parse():
@@ -346,9 +347,12 @@ def test_samples_use_the_split_path_and_parse():
     assert all(fmt._fast_layout is not None for fmt, _ in SAMPLES)
 
 
+@pytest.mark.parametrize("path", SPLIT_PATHS)
 @settings(max_examples=300, deadline=None)
 @given(line=st.binary(max_size=200))
-def test_compiled_parsers_never_raise_on_arbitrary_bytes(line):
+def test_compiled_parsers_never_raise_on_arbitrary_bytes(path, line):
     for fmt, _ in SAMPLES:
         fmt.parse(line)
-        fmt.batch_extractor(list(fmt.fields))([line])
+        with split_path(path):
+            for names in (list(fmt.fields), [n for n in fmt.fields if n != "time_local"]):
+                fmt.batch_extractor(names)([line])

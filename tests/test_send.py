@@ -3,6 +3,7 @@ duplicate (item, clock, ns) is "processed" and stored once, an unknown key "fail
 answer never says which)."""
 import json
 import logging
+import os
 
 import pytest
 
@@ -118,7 +119,7 @@ def test_crash_after_send_before_offset_resends_harmlessly(tmp_path):
     t, clock = FakeTrapper({("web01", "a")}), Clock()
     append(tmp_path / "results.jsonl", [rec("a", c, value=c) for c in range(10)])
     s = stage(tmp_path, t, clock)
-    s._save = lambda: (_ for _ in ()).throw(KeyboardInterrupt)   # "killed" before the save
+    s._save = lambda **_: (_ for _ in ()).throw(KeyboardInterrupt)   # "killed" before the save
     with pytest.raises(KeyboardInterrupt):
         s.poll()
     stage(tmp_path, t, clock).poll()            # restart: same batch again
@@ -155,7 +156,7 @@ def test_refused_value_is_given_up_after_the_retry_time(tmp_path, caplog):
     # retries were spaced by backoff, not every poll
     assert len(t.requests) < 15
     # a restart does not bring it back
-    assert json.loads((tmp_path / "send.json").read_text())["retry"] == []
+    assert json.loads((tmp_path / "send.retry.json").read_text())["retry"] == []
 
 
 def test_all_refused_is_not_bisected(tmp_path):
@@ -199,7 +200,8 @@ def test_discovery_is_sent_before_the_first_value_of_a_new_member(tmp_path, capl
     assert ("web01", "nginx.status[404]", 120, 0) in t.stored
     # a new member's values waiting for the item are not reported as errors
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert "wait until the server creates the items: web01:nginx.status[404]" in caplog.text
+    assert "waiting for discovery: 1 new item(s) not yet known to the server" in caplog.text
+    assert caplog.text.count("web01:nginx.status[404]") == 1        # logged once
     # persisted across a restart: no new announcement for known members
     n = len(t.requests)
     s2 = stage(tmp_path, t, clock)
@@ -330,12 +332,13 @@ def test_refused_keys_are_each_named_at_once_then_rate_limited(tmp_path, caplog)
     s.poll()
     append(path, [rec("a", 2), rec("y", 2), rec("x", 2)])
     s.poll()                        # y is new: named at once; x again: not repeated
-    errors = [r.message for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 2 and "web01:x" in errors[0] and "keys: web01:y " in errors[1]
+    named = [r.message for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(named) == 2 and "web01:x" in named[0] and "keys: web01:y " in named[1]
     for _ in range(10):
         append(path, [rec("x", 3)])
         s.poll()
-    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 2
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 2
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]   # none given up yet
 
 
 @pytest.mark.parametrize("damage", [b'{"offset": 12, "ino', b"", b"\x00\xffgarbage",
@@ -352,3 +355,131 @@ def test_a_damaged_state_is_kept_aside_and_the_spool_sent_again(tmp_path, caplog
     aside = [p.name for p in tmp_path.iterdir() if p.name.startswith("send.json.damaged-")]
     assert len(aside) == 1 and (tmp_path / aside[0]).read_bytes() == damage
     assert "sending the result files again from their start" in caplog.text
+
+
+def test_plogd_own_per_input_values_are_tagged_for_the_inputs_discovery():
+    from plogd.stages.send import LLDTagger
+    tagger = LLDTagger([])
+    assert tagger.tag("plogd", {"key": 'plogd.lines["web 1"]'}) == {
+        "key": 'plogd.lines["web 1"]', "by": "input", "member": "web 1",
+        "template": "plogd.lines[{input}]", "discovery": "plogd.inputs.discovery"}
+    assert tagger.tag("plogd", {"key": "plogd.heartbeat"}) == {"key": "plogd.heartbeat"}
+    assert discovery_macro("input") == "{#INPUT}"
+
+
+def test_inputs_discovery_is_sent_before_the_first_per_input_values(tmp_path):
+    from plogd.stages.send import LLDTagger
+    tagger = LLDTagger([])
+    t, clock = FakeTrapper({("web01", "plogd.inputs.discovery"), ("web01", "plogd.heartbeat"),
+                            ("web01", "plogd.lines[web]"), ("web01", "plogd.lines[api]")}), Clock()
+    append(tmp_path / "results.jsonl", [tagger.tag("plogd", rec(k, 60)) for k in
+                                        ("plogd.heartbeat", "plogd.lines[web]", "plogd.lines[api]")])
+    stage(tmp_path, t, clock).poll()
+    assert t.requests[0] == ["plogd.inputs.discovery"]
+    assert t.lld["web01", "plogd.inputs.discovery"] == [{"{#INPUT}": "api"}, {"{#INPUT}": "web"}]
+    assert len(t.stored) == 3
+
+
+def test_a_refused_discovery_set_is_retried_with_backoff_until_the_rule_exists(tmp_path, caplog):
+    t, clock = FakeTrapper({("web01", "nginx.status[200]")}), Clock()
+    append(tmp_path / "results.jsonl", [lld_rec(200, 60)])
+    s = stage(tmp_path, t, clock)
+    s.poll()
+    assert t.requests == [["nginx.status.discovery"], ["nginx.status[200]"]]   # values anyway
+    assert "is there a trapper discovery rule with key nginx.status.discovery" in caplog.text
+    for _ in range(30):                     # 30 s: tries at +5, +15 (5, 10, 20 s apart)
+        clock.t += 1
+        s.poll()
+    tries = sum(r == ["nginx.status.discovery"] for r in t.requests)
+    assert tries == 3
+    # a restart keeps it due; the rule appears: the next try announces the set
+    s = stage(tmp_path, t, clock)
+    t.items.add(("web01", "nginx.status.discovery"))
+    for _ in range(30):
+        clock.t += 1
+        s.poll()
+    assert t.lld["web01", "nginx.status.discovery"] == [{"{#STATUS}": "200"}]
+    assert sum(r == ["nginx.status.discovery"] for r in t.requests) == 4   # then no more
+
+
+def test_discovery_members_are_capped_across_windows(tmp_path, caplog):
+    """A by: over client-chosen values (paths) stays bounded, not only within one window:
+    the least recently seen members make room."""
+    t, clock = FakeTrapper({("web01", "nginx.status.discovery")}), Clock()
+    path = tmp_path / "results.jsonl"
+    s = stage(tmp_path, t, clock, lld_max_members=3)
+    for w in range(10):
+        append(path, [lld_rec(200, 60 * w), lld_rec(1000 + w, 60 * w)])    # 200 and a new one
+        clock.t += 5
+        s.poll()
+    assert t.lld["web01", "nginx.status.discovery"] == [
+        {"{#STATUS}": "1008"}, {"{#STATUS}": "1009"}, {"{#STATUS}": "200"}]
+    saved = json.loads((tmp_path / "send.lld.json").read_text())["lld"]
+    assert len(saved["web01\x00nginx.status.discovery"]["members"]) == 3
+    assert caplog.text.count("more than 3 members (zabbix.lld_max_members)") == 1   # per minute
+
+
+def test_state_is_written_in_proportion_to_what_changed(tmp_path):
+    """send.json (offset, totals) is small after every batch; the discovery sets and the
+    retry list are rewritten only when they change."""
+    t, clock = FakeTrapper({("web01", "nginx.status.discovery")} |
+                           {("web01", f"nginx.status[{m}]") for m in range(500)}), Clock()
+    path = tmp_path / "results.jsonl"
+    s = stage(tmp_path, t, clock)
+    append(path, [lld_rec(m, 60) for m in range(500)])
+    s.poll()
+    lld_file = os.stat(tmp_path / "send.lld.json")
+    for w in range(2, 10):                       # the same members, window after window
+        append(path, [lld_rec(m, 60 * w) for m in range(500)])
+        clock.t += 60
+        s.poll()
+    assert os.stat(tmp_path / "send.lld.json").st_ino == lld_file.st_ino     # not rewritten
+    assert not (tmp_path / "send.retry.json").exists()
+    assert os.path.getsize(tmp_path / "send.json") < 500
+    assert len(t.stored) == 500 * 9
+
+
+def test_older_state_with_retry_and_discovery_in_send_json_is_taken_over(tmp_path):
+    t, clock = FakeTrapper({("web01", "nginx.status.discovery")}), Clock()
+    (tmp_path / "send.json").write_text(json.dumps({
+        "offset": 0, "retry": [{"r": rec("x", 1), "since": 1000, "next": 2000, "n": 1}],
+        "lld": {"web01\x00nginx.status.discovery": {"macro": "{#STATUS}", "members": {"200": 990},
+                                                    "sent": 990, "announced": True}}}))
+    s = stage(tmp_path, t, clock)
+    assert [e["r"]["key"] for e in s.retry] == ["x"]
+    assert list(s.lld["web01\x00nginx.status.discovery"]["members"]) == ["200"]
+
+
+def test_own_values_are_sent_once_per_clock_whatever_a_restart_makes_again(tmp_path):
+    t, clock = FakeTrapper({("web01", "plogd.restarts"), ("web01", "a")}), Clock()
+    path = tmp_path / "results.jsonl"
+    append(path, [rec("plogd.restarts", 60, value=0)])
+    stage(tmp_path, t, clock).poll()
+    # a restart within the interval: the set of clock 60 is made again, with other values
+    append(path, [rec("plogd.restarts", 60, value=1), rec("a", 60), rec("plogd.restarts", 120, value=1)])
+    s = stage(tmp_path, t, clock)
+    t.down = True                              # and the server is away for a moment:
+    s.poll()                                   # the batch waits, its clocks are not taken yet
+    t.down = False
+    clock.t += 2
+    s.poll()
+    assert t.stored == {("web01", "plogd.restarts", 60, 0): 0, ("web01", "a", 60, 0): 1,
+                        ("web01", "plogd.restarts", 120, 0): 1}
+    assert sum(r.count("plogd.restarts") for r in t.requests) == 2
+
+
+def test_a_value_refused_by_each_of_several_servers_is_one_refused_value():
+    from zabbix_utils.types import TrapperResponse
+    from plogd.stages.send import refused_count
+
+    def reply(failed, total):
+        return {"response": "success", "info": f"processed: {total - failed}; failed: {failed}; "
+                                               f"total: {total}; seconds spent: 0.000100"}
+    response = TrapperResponse()
+    response.details = {}
+    for node, failures in (("a:10051", (1, 0)), ("b:10051", (1, 2))):     # two chunks each
+        for i, failed in enumerate(failures, 1):
+            response.add(reply(failed, 250), i)
+            response.details.setdefault(node, []).append(TrapperResponse(i).add(reply(failed, 250)))
+    assert response.failed == 4
+    assert refused_count(response) == 1 + 2

@@ -41,5 +41,5 @@ def test_unit_has_what_the_daemon_relies_on():
     text = UNIT.read_text()
     for line in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "WatchdogSec=",
                  "StateDirectory=plogd", "SupplementaryGroups=adm", "NoNewPrivileges=yes",
-                 "ProtectSystem=strict", "PrivateTmp=yes"):
+                 "ProtectSystem=strict", "PrivateTmp=yes", "RestartPreventExitStatus=2"):
         assert line in text

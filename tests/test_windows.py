@@ -243,3 +243,47 @@ def test_self_monitoring_values_once_per_interval():
     assert got["plogd.lag[in]"] == 30.5 and got["plogd.bytes_behind[in]"] == 7
     assert monitor.due(180, {"in": chain.agg}).start == 180
     assert dict(values(0, {}, {}, 0)) == {"plogd.heartbeat": 0, "plogd.restarts": 0}
+
+
+def _follow(now, lateness=10):
+    """One path followed with a wall clock `now`: feed(stamps) merges a batch of it."""
+    metrics = [Metric("requests", "count")]
+    parser = Parser("in", FMT, metrics, 60, 65536, oldest=662688000)
+    agg = Aggregator("in", metrics, 60, lateness, max_skew=3600, clock=lambda: now)
+    seq = iter(range(1, 1000))
+
+    def feed(stamps):
+        data = b"".join(line(t) + b"\n" for t in stamps)
+        return agg.handle(parser.handle(LineBatch("in", next(seq), "/x", FileId(1, 2, 0, ""),
+                                                  data, 0, 0)))
+    return agg, feed
+
+
+def test_a_jump_ahead_is_held_until_the_lines_go_there():
+    """After a quiet hour the lines resume later: the first one alone is held (it may be an
+    outlier), the next batch confirms it and the old windows close; nothing is odd."""
+    t0 = 1_700_000_000 // 60 * 60
+    agg, feed = _follow(now=t0 + 86400)
+    feed([t0, t0 + 1])
+    assert feed([t0 + 7200]) == [] and agg.newest == t0 + 1 and agg.held
+    closed = feed([t0 + 7201, t0 + 7202])
+    assert [w.start for w in closed] == [t0] and agg.newest == t0 + 7202 and not agg.held
+    # a line after the jump confirms it at once; the batch's last line waits for the next
+    closed = feed([t0 + 7230, t0 + 9000, t0 + 9100])
+    assert [w.start for w in closed] == [t0 + 7200] and agg.newest == t0 + 9000
+    assert [w[0] for w in agg.held["/x"]] == [t0 + 9060]
+    assert agg.counters.odd_time == 0 and agg.counters.late == 0
+
+
+def test_a_held_window_is_confirmed_by_the_idle_wall_clock_and_kept_in_the_checkpoint():
+    now = 1_800_000_000
+    agg, feed = _follow(now)
+    feed([now - 30])
+    feed([now + 600])                                 # ahead of the wall clock: held
+    restored = Aggregator("in", agg.metrics, 60, 10, max_skew=3600, clock=lambda: now)
+    restored.restore(json.loads(json.dumps(agg.snapshot())))
+    assert restored.held == agg.held and restored.tick(now) == [] and restored.held
+    closed = restored.tick(now + 700)                 # the log stayed quiet: it was right
+    assert not restored.held and restored.counters.odd_time == 0
+    assert values(closed) == {((now - 30) // 60 * 60, "requests"): 1,
+                              ((now + 600) // 60 * 60, "requests"): 1}

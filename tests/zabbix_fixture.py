@@ -11,6 +11,7 @@ Clean state: reset_trapper_items() deletes the items and creates them again, so 
 starts with new itemids and therefore an empty history (history rows belong to an itemid;
 the testbed never runs the housekeeper, which is harmless for a throw-away server).
 """
+import configparser
 import glob
 import json
 import os
@@ -285,6 +286,18 @@ class Testbed:
             time.sleep(0.5)
         raise TimeoutError(f"proxy 127.0.0.1:{port} does not accept {host}:{key} after {timeout} s")
 
+    def delete_named(self, prefix: str) -> None:
+        """Delete the hosts, templates, host groups and proxies whose names start with
+        `prefix` (what one test file created on the shared server)."""
+        api = self.api()
+        for method, field, id_field in ((api.host, "host", "hostid"),
+                                        (api.template, "host", "templateid"),
+                                        (api.hostgroup, "name", "groupid"),
+                                        (api.proxy, "host", "proxyid")):
+            found = method.get(search={field: prefix}, startSearch=True, output=[id_field])
+            if found:
+                method.delete(*[f[id_field] for f in found])
+
     def items_of(self, host: str, pattern: str) -> list[str]:
         return [i["key_"] for i in self.api().item.get(host=host, search={"key_": pattern},
                                                         output=["key_"])]
@@ -357,6 +370,14 @@ def python313() -> str:
             raise RuntimeError("no Python >= 3.13 for the PSK test: install one (pyenv install "
                                "3.13) or set PLOGD_PYTHON313")
         subprocess.run([found[-1], "-m", "venv", str(venv)], check=True, timeout=120)
+    # plogd runs from the checkout (PYTHONPATH) with what it needs installed here: again
+    # whenever setup.cfg's requirements change
+    setup = configparser.ConfigParser()
+    setup.read(Path(__file__).resolve().parent.parent / "setup.cfg")
+    needs = [r.strip() for r in setup["options"]["install_requires"].splitlines() if r.strip()]
+    installed = venv / "plogd-requirements.txt"
+    if not installed.exists() or installed.read_text().splitlines() != needs:
         subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                        "zabbix-utils>=2.0"], check=True, timeout=600)
+                        *needs], check=True, timeout=600)
+        installed.write_text("\n".join(needs))
     return str(python)

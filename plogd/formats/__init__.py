@@ -30,6 +30,16 @@ BUILTIN_TEMPLATES = {
 # writes $time_local and the quotes of its log_format, so an nginx line of dashes is garbage.
 APACHE_DASHED = frozenset({"time_local", "request"})
 
+# the error logs: a fixed head and free text, no template (errorlog.py)
+ERROR_FORMATS = ("nginx_error", "apache_error")
+# JSON access logs (jsonlog.py); `format: json` with `fields:` maps any other
+JSON_PRESETS = ("caddy_json", "traefik_json", "nginx_json")
+BUILTIN_FORMATS = (*BUILTIN_TEMPLATES, *ERROR_FORMATS, *JSON_PRESETS)
+# an error log's line that does not start as its entries do continues the entry before
+# (a PHP stack trace passed on from FastCGI's stderr): the inputs' default `continuation:`
+DEFAULT_CONTINUATION = {"nginx_error": r"(?!\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[)",
+                        "apache_error": r"(?!\[)"}
+
 _compiled: dict[str, LogFormat] = {}
 
 
@@ -37,8 +47,14 @@ def get_format(name: str) -> LogFormat:
     """A built-in format by name, or 'regex:<pattern>'. Raises FormatError."""
     if name.startswith("regex:"):
         return LogFormat.from_regex(name, name[len("regex:"):])
-    if name not in BUILTIN_TEMPLATES:
+    if name not in BUILTIN_FORMATS:
         raise FormatError(f"unknown format {name!r}")
+    if name in ERROR_FORMATS and name not in _compiled:
+        from .errorlog import error_format
+        _compiled[name] = error_format(name)
+    if name in JSON_PRESETS and name not in _compiled:
+        from .jsonlog import preset
+        _compiled[name] = preset(name)
     if name not in _compiled:
         dashed = APACHE_DASHED if name.startswith("apache_") else frozenset()
         _compiled[name] = LogFormat.from_template(name, BUILTIN_TEMPLATES[name], dashed)
@@ -57,5 +73,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["BUILTIN_TEMPLATES", "BatchExtractor", "Columns", "FormatError", "LogFormat",
+__all__ = ["BUILTIN_FORMATS", "BUILTIN_TEMPLATES", "DEFAULT_CONTINUATION", "ERROR_FORMATS",
+           "JSON_PRESETS", "BatchExtractor", "Columns", "FormatError", "LogFormat",
            "compile_apache", "compile_nginx", "describe_fields", "get_format"]

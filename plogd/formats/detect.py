@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 
+from ..sources import open_log
 from ..stages.read import LineCutter, split_lines
-from . import BUILTIN_TEMPLATES, get_format
+from . import BUILTIN_FORMATS, get_format
+from .jsonlog import JsonFormat
 from .logformat import LogFormat
 
 SAMPLE_BYTES = 16 << 20    # detect and check read at most this much of a file
@@ -14,15 +16,15 @@ SAMPLE_CHUNK = 1 << 16
 
 
 def read_sample(path: str, limit: int = 1000, max_line: int = 64 * 1024) -> list[bytes]:
-    """The first `limit` non-empty lines of a file, without their line ends. Bounded as the
-    reader is: a line longer than `max_line` is skipped, and at most SAMPLE_BYTES are read
-    (a huge line, /dev/zero)."""
+    """The first `limit` non-empty lines of a file (`-`: standard input; compressed ones
+    decompressed), without their line ends. Bounded as the reader is: a line longer than
+    `max_line` is skipped, and at most SAMPLE_BYTES are read (a huge line, /dev/zero)."""
     cutter = LineCutter(max_line)
     lines: list[bytes] = []
     taken = 0
-    with open(path, "rb") as f:
+    with open_log(path) as source:
         while len(lines) < limit and taken < SAMPLE_BYTES:
-            data = f.read(SAMPLE_CHUNK)
+            data = source.stream.read(SAMPLE_CHUNK)
             taken += len(data)
             complete = cutter.feed(data) if data else cutter.finish()
             lines += filter(None, (line.rstrip(b"\r") for line in split_lines(complete)))
@@ -35,16 +37,36 @@ def match_ratio(fmt: LogFormat, lines: list[bytes]) -> float:
     """The share of `lines` the format matches (1.0 for no lines)."""
     if not lines:
         return 1.0
+    if isinstance(fmt, JsonFormat):    # any object fits (a missing key is an absent field):
+        stamps = fmt.batch_extractor(["timestamp"])(lines)[0]["timestamp"]   # one with a time
+        return sum(t is not None for t in stamps) / len(lines)
     _, unmatched = fmt.batch_extractor([])(lines)
     return 1 - unmatched / len(lines)
 
 
-def detect(lines: list[bytes]) -> list[tuple[str, float]]:
-    """(built-in format, match ratio) for every built-in format, best first (on a tie, the
-    order of BUILTIN_TEMPLATES: nginx_combined before apache_combined, which match the same
-    lines when the ident is '-')."""
-    ratios = [(name, match_ratio(get_format(name), lines)) for name in BUILTIN_TEMPLATES]
-    return sorted(ratios, key=lambda item: -item[1])
+def detect(lines: list[bytes], path: str = "") -> list[tuple[str, float]]:
+    """(built-in format, match ratio) for every built-in format, best first. nginx's and
+    Apache's combined (and common) formats match the same lines when the ident is '-': at
+    such a tie the server that the lines or the file's path point to (server_hint) comes
+    first, else the order of BUILTIN_FORMATS."""
+    ratios = [(name, match_ratio(get_format(name), lines)) for name in BUILTIN_FORMATS]
+    hint = server_hint(lines, path)
+    return sorted(ratios, key=lambda item: (-item[1], hint is not None and
+                                            not item[0].startswith(hint)))
+
+
+# Apache's %b writes '-' for no body; nginx's $body_bytes_sent writes 0
+_APACHE_NO_BODY = re.compile(rb'" \d{3} -(?: |\r?$)')
+
+
+def server_hint(lines: list[bytes], path: str = "") -> str | None:
+    """'apache' or 'nginx' when the lines or the path tell which server wrote the log."""
+    if any(_APACHE_NO_BODY.search(line) for line in lines):
+        return "apache"
+    for server, names in (("apache", ("apache", "httpd")), ("nginx", ("nginx",))):
+        if any(name in path.lower() for name in names):
+            return server
+    return None
 
 
 def first_failure(fmt: LogFormat, lines: list[bytes]) -> tuple[int, bytes, str] | None:
@@ -66,6 +88,8 @@ def explain(fmt: LogFormat, line: bytes) -> str | None:
     if bad is not None:
         field, raw = bad
         return f"the layout matches, but {field} is not valid: {raw!r}"
+    if isinstance(fmt, JsonFormat):
+        return "not a JSON object"
     if not fmt.elements:
         return f"the regex of {fmt.name} does not match the line"
     elements = fmt.elements
@@ -87,3 +111,15 @@ def _longest_match(elements: list[tuple[bytes, str]], line: bytes) -> tuple[int,
             break
         matched, end = count, m.end()
     return matched, end
+
+
+def time_misfit(fmt: LogFormat, field: str, layout, lines: list[bytes]) -> tuple[int, str] | None:
+    """(line number, where it stops fitting) of the first line that the format's regex
+    matches but whose time (group `field`) does not fit `layout` (a strftime.TimeLayout)."""
+    for number, line in enumerate(lines, 1):
+        m = fmt.regex.match(line)
+        raw = m and m.group(field)
+        why = raw and layout.mismatch(raw)
+        if why:
+            return number, why
+    return None

@@ -198,12 +198,22 @@ def _parse_clf_time(raw: bytes | str) -> int:
     m = _CLF_TIME.fullmatch(raw.encode() if isinstance(raw, str) else raw)
     if m is None or m.group(2) not in MONTHS:
         raise ValueError(raw)
-    day, _, year, hour, minute, second, sign, tzh, tzm = m.groups()
+    sign, zone = m.group(7), m.group(8, 9)
+    day, year, hour, minute, second = map(int, m.group(1, 3, 4, 5, 6))
     month = MONTHS[m.group(2)]
-    if not (1 <= int(day) <= 31 and int(hour) < 24 and int(minute) < 60 and int(second) < 61):
+    # timegm would normalize an impossible date (29/Feb/2023 -> 1 March): a writer never logs one
+    if not (1 <= day <= calendar.monthrange(year, month)[1] and hour < 24 and minute < 60
+            and second < 61):
         raise ValueError(raw)
-    offset = (int(tzh) * 3600 + int(tzm) * 60) * (-1 if sign == b"-" else 1)
-    return calendar.timegm((int(year), month, int(day), int(hour), int(minute), int(second))) - offset
+    return calendar.timegm((year, month, day, hour, minute, second)) - \
+        utc_offset(sign, *map(int, zone))
+
+
+def utc_offset(sign: bytes, hours: int, minutes: int) -> int:
+    """Seconds east of UTC of a zone '+hhmm'; ValueError past 23:59 (+2500 is no zone)."""
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"{sign.decode()}{hours:02}{minutes:02}")
+    return (hours * 3600 + minutes * 60) * (-1 if sign == b"-" else 1)
 
 
 def time_local_epoch(text: str | None) -> int | None:

@@ -21,6 +21,9 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from ..userregex import compile_user
+
+from .compiled import split_collector
 from .fields import (STRING, TIME, Derived, FieldType, by_table, derived_fields,
                      field_type, list_spaces_fit, to_epoch)
 
@@ -49,7 +52,7 @@ class LogFormat:
         self.name = name
         self.regex = regex
         self._types = types                  # every logged field, the '_' ones included
-        self._groups = dict(regex.groupindex)
+        self._groups = dict(regex.groupindex) if regex is not None else {}   # None: JSON
         self._fast_layout = fast_layout
         self._derived = derived_fields(types, derived)
         self.elements = elements or []       # (regex, what it is) in line order: see detect.py
@@ -114,15 +117,24 @@ class LogFormat:
                    chosen, elements, origins)
 
     @classmethod
-    def from_regex(cls, name: str, pattern: str) -> "LogFormat":
+    def from_regex(cls, name: str, pattern: str, time_field: str | None = None,
+                   layout=None) -> "LogFormat":
+        """`layout` (a strftime.TimeLayout): how the group `time_field` writes the time."""
         try:
-            compiled = re.compile(pattern.encode())
+            compiled = compile_user(pattern.encode(), f"format {name}")
         except re.error as e:
             raise FormatError(f"not a valid regular expression: {e}") from None
         if not compiled.groupindex:
             raise FormatError("the regex has no named group (?P<name>...): it yields no field")
         types = {g: field_type(g, quoted=True) for g in compiled.groupindex}
-        return cls(name, compiled, types)   # like re.match: anchored at the start only
+        if layout is None:
+            return cls(name, compiled, types)   # like re.match: anchored at the start only
+        if time_field not in types:
+            raise FormatError(f"the regex has no group named {time_field!r} for its time; "
+                              f"its groups: {', '.join(types)}")
+        types[time_field] = layout.field_type()
+        return cls(name, compiled, types, derived={"timestamp": layout.timestamp(time_field)},
+                   origins={time_field: f"(?P<{time_field}>...)"})
 
     # -- full records, for `plogd parse` and the tests
     def parse(self, line: bytes) -> dict | None:
@@ -320,24 +332,29 @@ class _Layout:
                              if not t.any_token and n not in sources]
         if has_time:
             checked.remove("time_local")
-        careful = self._collector(checked, has_time, careful=True)
-        quick = self._collector(checked, has_time, careful=False)
-        lists = [n for n in checked if self.raw[n] in self.rest_tokens]
+        # the C collector, when built and the layout is one it does (see compiled.py)
+        compiled = split_collector(self, checked, sources, _epoch) \
+            if time_field or not has_time else None
+        careful = quick = None
+        if compiled is None:        # the Python ones
+            careful = self._collector(checked, has_time, careful=True)
+            quick = self._collector(checked, has_time, careful=False)
+            lists = [n for n in checked if self.raw[n] in self.rest_tokens]
 
-        def extract(lines: list[bytes], text: bytes | None = None) -> tuple[Columns, int]:
-            # the quick collector when no line holds an escape (one look at the text), then
-            # the careful one if a list took more than a list (one look per list column)
-            quick_enough = text is not None and b"\\" not in text
-            tokens, misfits = (quick if quick_enough else careful)(lines)
-            if quick_enough and not all(list_spaces_fit(b"\n".join(tokens[n])) for n in lists):
-                tokens, misfits = careful(lines)
+        def typed_columns(typed: Columns, tokens: Columns,
+                          misfits: list[bytes]) -> tuple[Columns, int] | None:
+            """The columns of `names` from the collected ones (`typed`: converted already,
+            by the compiled collector), the misfits by the regex; None when a token is not
+            of its type."""
             try:
-                values = {n: self.types[n].column_converter(tokens[n])
+                values = {n: typed[n] if n in typed else self.types[n].column_converter(tokens[n])
                           for n in checked if n in sources}
                 for n in checked:
-                    if n not in sources:             # not asked for: checked only
+                    if n not in sources and n in tokens:     # not asked for: checked only
                         self.types[n].column_checker(tokens[n])
-                if has_time:
+                if "timestamp" in typed:
+                    values["timestamp"] = typed["timestamp"]
+                elif has_time:
                     dates, zones = tokens["[date"], tokens["zone]"]
                     if time_field:
                         values["timestamp"] = _epochs(dates, zones)
@@ -346,13 +363,41 @@ class _Layout:
                 columns = {n: values[n] if n in values else self._derive(n, values)
                            for n in names}
             except (ValueError, OverflowError):   # a token not of its type: the regex decides
-                return by_regex(lines)
+                return None
             if misfits:
                 extra, unmatched = by_regex(misfits)
                 for n in names:
                     columns[n] += extra[n]
                 return columns, unmatched
             return columns, 0
+
+        def extract(lines: list[bytes], text: bytes | None = None) -> tuple[Columns, int]:
+            if compiled is not None:
+                collected = compiled(lines)
+            else:
+                # the quick collector when no line holds an escape (one look at the text),
+                # then the careful one if a list took more than a list (one look per list)
+                quick_enough = text is not None and b"\\" not in text
+                tokens, misfits = (quick if quick_enough else careful)(lines)
+                if quick_enough and not all(list_spaces_fit(b"\n".join(tokens[n]))
+                                            for n in lists):
+                    tokens, misfits = careful(lines)
+                collected = {}, tokens, misfits
+            done = None if collected is None else typed_columns(*collected)
+            return by_regex(lines) if done is None else done
+
+        def extract_text(data: bytes, max_line: int) -> "tuple[Columns, int, int, int] | None":
+            """The compiled path from the text of a batch: (columns, unmatched, lines, lines
+            longer than max_line, skipped), or None: then split it and call extract."""
+            collected = compiled.from_text(data, max_line)
+            if collected is None:
+                return None
+            done = typed_columns(*collected[:3])
+            return None if done is None else (*done, *collected[3:])
+
+        extract.compiled = compiled is not None     # for the tests
+        if compiled is not None:
+            extract.from_text = extract_text
         return extract
 
     def _derive(self, name: str, values: Columns) -> list:

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import calendar
 import locale
+import os
 import re
 import threading
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Callable
 
-from .fields import FieldType
+from .fields import Derived, FieldType, utc_offset
 from .logformat import FormatError
 
 class LocaleError(FormatError):
@@ -129,8 +130,7 @@ def _offset(raw: bytes) -> int:
     if raw == b"Z":
         return 0
     digits = raw[1:].replace(b":", b"")
-    seconds = int(digits[:2]) * 3600 + int(digits[2:]) * 60
-    return -seconds if raw[:1] == b"-" else seconds
+    return utc_offset(raw[:1], int(digits[:2]), int(digits[2:]))
 
 
 def _spaced_int(raw: bytes) -> int:
@@ -163,6 +163,7 @@ _CONVERSIONS: dict[str, tuple[bytes, str | None, Callable[[bytes], object] | Non
     "s": (rb"-?\d+", "epoch", int),
     "z": (rb"Z|[+-]\d\d:?\d\d", "offset", _offset),
     "Z": (rb"[A-Za-z]+", "zone", lambda raw: raw.decode().upper()),
+    "f": (rb"\d{1,9}", None, None),   # Python's fractional seconds: a window needs none
     "n": (rb"\s*", None, None),      # strptime: any white space, or none
     "t": (rb"\s*", None, None),
 }
@@ -262,9 +263,10 @@ def _conversions(fmt: str, names: TimeNames = C_NAMES) -> list[tuple[str, str | 
 
 # -- putting a time together --------------------------------------------------------------
 
-def epoch(parts: dict) -> int | None:
+def epoch(parts: dict, zone: tzinfo | None = None) -> int | None:
     """Epoch seconds from the parts, or None when they do not make a date and a time;
-    ValueError for a date that does not exist."""
+    ValueError for a date that does not exist. A time without an offset is in `zone`
+    (None: this machine's local time)."""
     if "epoch" in parts:
         return parts["epoch"]
     if "epoch_ms" in parts:
@@ -279,6 +281,8 @@ def epoch(parts: dict) -> int | None:
         return calendar.timegm(moment.timetuple()) - parts["offset"]
     if parts.get("zone") in ("UTC", "GMT", "Z"):
         return calendar.timegm(moment.timetuple())
+    if zone is not None:
+        return int(moment.replace(tzinfo=zone).timestamp())
     return int(time.mktime((*moment.timetuple()[:6], 0, 0, -1)))   # local time
 
 
@@ -291,7 +295,10 @@ def _date(parts: dict) -> date | None:
     if year is not None and "month" in parts and "day" in parts:
         return date(year, parts["month"], parts["day"])
     if year is not None and "yday" in parts:
-        return date(year, 1, 1) + timedelta(days=parts["yday"] - 1)
+        day = date(year, 1, 1) + timedelta(days=parts["yday"] - 1)
+        if day.year != year:         # day 366 of a common year: no day, not 1 January
+            raise ValueError(f"day {parts['yday']} of {year}")
+        return day
     if {"iso_year", "iso_week", "weekday"} <= parts.keys():
         return date.fromisocalendar(parts["iso_year"], parts["iso_week"], parts["weekday"])
     return None
@@ -326,3 +333,137 @@ def combiner() -> Callable[..., int | None]:
             return None
         return epoch(dict(pair for parts in logged for pair in parts))
     return combine
+
+
+# -- time_format: the time of a regex (or JSON) input ---------------------------------------
+
+# named layouts; the others are strftime layouts
+NAMED_LAYOUTS = {"clf": "%d/%b/%Y:%H:%M:%S %z"}
+_ISO8601 = (rb"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?"
+            rb"(?:Z|[+-]\d\d(?::?\d\d)?)?")
+_EPOCH = rb"-?\d+(?:\.\d+)?"
+
+
+def _whole_seconds(raw: bytes, per_second: int) -> int:
+    """'1700000000.25' (per_second 1) or '1700000000250' (1000) -> 1700000000."""
+    whole = raw.split(b".")[0]
+    return int(whole) // per_second if raw[:1] != b"-" or whole == raw else \
+        (int(whole) - 1) // per_second
+
+
+class TimeLayout:
+    """A `time_format:`: a strftime layout (month and day names in `names`' locale, %f for
+    fractional seconds, %z for an offset) or a named one (iso8601, epoch, epoch_ms, clf).
+    `zone` is the zone of times that carry no offset (None: this machine's local time).
+    epoch(raw) -> epoch seconds, or ValueError; mismatch(raw) says where a text stops
+    fitting."""
+
+    def __init__(self, layout: str, names: TimeNames = C_NAMES, zone: tzinfo | None = None):
+        self.layout, self.zone = layout, zone
+        if layout in ("epoch", "epoch_ms"):
+            self._text, self.pattern = None, _EPOCH
+            per_second = 1 if layout == "epoch" else 1000
+            self._epoch = lambda raw: _whole_seconds(raw, per_second)
+        elif layout == "iso8601":
+            self._text, self.pattern = None, _ISO8601
+            self._epoch = self._iso
+        else:
+            self._text = TimeText(NAMED_LAYOUTS.get(layout, layout), names)
+            if not is_complete(self._text.parts):
+                raise FormatError(f"the time format {layout!r} gives no full date and time "
+                                  f"of day (it needs a year, a month and a day, or an epoch, "
+                                  f"and the hours and minutes)")
+            self.pattern = self._text.pattern
+            self._epoch = lambda raw: epoch(dict(self._text.parse(raw)), zone)
+        self._whole = re.compile(rb"(?:%s)\Z" % self.pattern, re.S).match
+        self.epoch = lru_cache(maxsize=4096)(self._checked)
+
+    def _checked(self, raw: bytes) -> int:
+        if self._whole(raw) is None:
+            raise ValueError(raw)
+        return self._epoch(raw)
+
+    def _iso(self, raw: bytes) -> int:
+        moment = datetime.fromisoformat(raw.decode().replace(",", "."))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=self.zone) if self.zone is not None else \
+                moment.astimezone()      # naive: local time
+        return int(moment.timestamp() // 1)
+
+    def field_type(self) -> FieldType:
+        """The time as a field: its text, checked to be a time of this layout."""
+        def checked_text(raw: bytes) -> str:
+            self.epoch(raw)
+            return raw.decode()
+        return FieldType(f"time, {self.layout}", self.pattern, checked_text, False)
+
+    def timestamp(self, field: str) -> Derived:
+        """`timestamp` from the time field (its text, as field_type gives it)."""
+        return Derived((field,), lambda text: None if text is None else
+                       self.epoch(text.encode()), "epoch seconds")
+
+    def mismatch(self, raw: bytes) -> str | None:
+        """None when `raw` fits; else what it stops fitting at, e.g. "at column 4 of
+        '2024/01/02 10:00': expected '-' then %m"."""
+        try:
+            self.epoch(raw)
+            return None
+        except (ValueError, OverflowError):
+            pass
+        shown = raw.decode(errors="replace")
+        if self._text is None:
+            return f"{shown!r} is not a time in the layout {self.layout}"
+        pieces = _conversions(NAMED_LAYOUTS.get(self.layout, self.layout), self._text.names)
+        fitted = b""
+        for literal, code in pieces:
+            step = re.escape(literal.encode())
+            if code is not None:
+                step += b"(?:%s)" % (self._text.names.conversion(code)[0] if code in _NAMED
+                                     else _CONVERSIONS[code][0])
+            m = re.match(fitted + step, raw, re.S)
+            if m is None:
+                column = len(re.match(fitted, raw, re.S).group()) + 1
+                wanted = (f"{literal!r} then " if literal else "") + (f"%{code}" if code
+                                                                      else "the end")
+                return f"at column {column} of {shown!r}: expected {wanted}"
+            fitted += step
+        return f"{shown!r} fits the layout but is no date that exists"
+
+
+class AnyOfLayouts(TimeLayout):
+    """Several layouts for one time field (a server that changed how it writes it): the
+    first that fits a text gives its time."""
+
+    def __init__(self, layouts: tuple[str, ...], names: TimeNames = C_NAMES,
+                 zone: tzinfo | None = None):
+        self.alternatives = [TimeLayout(layout, names, zone) for layout in layouts]
+        self.layout, self.zone = " or ".join(layouts), zone
+        self.pattern = b"|".join(b"(?:%s)" % a.pattern for a in self.alternatives)
+        self.epoch = lru_cache(maxsize=4096)(self._first)
+
+    def _first(self, raw: bytes) -> int:
+        for layout in self.alternatives:
+            try:
+                return layout.epoch(raw)
+            except (ValueError, OverflowError):
+                continue
+        raise ValueError(raw)
+
+    def mismatch(self, raw: bytes) -> str | None:
+        try:
+            self.epoch(raw)
+            return None
+        except ValueError:
+            return f"{raw.decode(errors='replace')!r} fits none of {self.layout}"
+
+
+def system_zone_name() -> str:
+    """The name of this machine's zone (TZ, else /etc/localtime's target), for people."""
+    name = os.environ.get("TZ", "").lstrip(":")
+    if not name:
+        try:
+            target = os.readlink("/etc/localtime")
+            name = target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else target
+        except OSError:
+            name = "/".join(dict.fromkeys(time.tzname))
+    return name or "UTC"

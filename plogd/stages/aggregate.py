@@ -9,9 +9,20 @@ added to any window (a value already written and sent to Zabbix is never changed
 twice); with `late: current` they are added to the oldest window still open (the one
 starting at `closed_before`, the next to close), created if need be.
 
-Odd timestamps: the parser sets aside lines far from their batch's median time (max_skew);
-here, while following, windows starting more than max_skew seconds after the wall clock are
-counted in `odd_time` and dropped, and do not move the watermark (`newest`).
+Odd timestamps: the parser sets aside lines without a time or before 1991; here, while
+following, windows starting more than max_skew seconds after the wall clock are counted in
+`odd_time` and dropped, and do not move the watermark (`newest`).
+
+One line from the future, even within max_skew, must not close the present: a window that
+starts more than `jump` (max(lateness, interval)) after the watermark (before the first
+line, the wall clock) is held aside, per path, until the path's lines tell whether they
+went there: the last line of a later batch (`Partial.last`) at or past it (less `jump`)
+confirms it — it is merged and moves the watermark, as after a quiet hour; back in the
+present, it refutes it — its lines are counted in `odd_time`, in no window. The last line
+of its own batch may be the outlier itself, so it decides only the windows it has passed.
+While the input is idle, a held window that the wall clock has reached is confirmed. Held
+windows are in the checkpoint. A line less than `jump` ahead is indistinguishable from
+traffic: it moves the watermark.
 
 Partials are merged in the order of their batches (parsers may finish them out of order), so
 that the open windows always hold exactly the lines up to each path's recorded position:
@@ -53,6 +64,8 @@ class Aggregator:
         self.newest: int | None = None         # newest event time seen
         self.counters = InputCounters()
         self.positions: dict[str, Position] = {}      # path -> end of the last merged batch
+        self.jump = max(lateness or 0, interval)      # further ahead of the watermark: held
+        self.held: dict[str, list[list]] = {}         # path -> [start, lines, newest, states]
         self._expected: dict[str, int] = {}           # path -> next batch number to merge
         self._early: dict[str, dict[int, Partial]] = {}   # batches that came before their turn
         self.file_switched = False
@@ -72,7 +85,15 @@ class Aggregator:
         return closed
 
     def tick(self, now: float) -> list[ClosedWindow]:
-        """The input is idle: close what the wall clock says is complete."""
+        """The input is idle: confirm the held windows the wall clock has reached, and close
+        what the wall clock says is complete."""
+        for path, held in list(self.held.items()):
+            for window in [w for w in held if w[0] <= now]:
+                held.remove(window)
+                self._add(window[0], window[1], window[3])
+                self.newest = max(self.newest, window[2])
+            if not held:
+                del self.held[path]
         return self._close_until(int(now))
 
     def merged_up_to(self, path: str) -> int:
@@ -88,6 +109,10 @@ class Aggregator:
         return {"metrics": [m.key for m in self.metrics], "types": _types(self.metrics),
                 "open": [[start, [m.dump(s) for m, s in zip(self.metrics, states)]]
                          for start, states in self.open.items()],
+                "held": {path: [[start, lines, newest, [m.dump(s) for m, s in
+                                                        zip(self.metrics, states)]]
+                                for start, lines, newest, states in held]
+                         for path, held in self.held.items()},
                 "closed_before": self.closed_before, "newest": self.newest,
                 "counters": asdict(self.counters),
                 "positions": {path: p.to_json() for path, p in self.positions.items()}}
@@ -101,6 +126,10 @@ class Aggregator:
             try:
                 self.open = {start: [m.load(s) for m, s in zip(self.metrics, states)]
                              for start, states in snap["open"]}
+                self.held = {path: [[start, lines, newest,
+                                     [m.load(s) for m, s in zip(self.metrics, states)]]
+                                    for start, lines, newest, states in held]
+                             for path, held in snap.get("held", {}).items()}
             except (ValueError, TypeError, KeyError, IndexError):
                 changed = True
         if changed:
@@ -117,40 +146,76 @@ class Aggregator:
         counters.unmatched += partial.unmatched
         counters.too_long += partial.too_long
         counters.odd_time += partial.odd_time
-        newest = partial.newest
+        counters.regex_timeout += partial.regex_timeout
+        following = self.lateness is not NEVER
         ahead = None      # following: a window starting after this is in the future: odd
-        if self.max_skew is not None and self.lateness is not NEVER:
+        if self.max_skew is not None and following:
             ahead = self.clock() + self.max_skew
-        accepted = []
+        merged = []       # the newest times of the windows merged: the watermark follows them
+        kept = self._decide(self.held.pop(partial.path, []), partial.last, merged, False)
+        newest = max([*merged, self.newest]) if merged else self.newest
+        if newest is None and following:   # the first lines ever: against the wall clock
+            newest = int(self.clock())
+        far = newest + self.jump if following and newest is not None else None
+        fresh = []
         for start, (lines, states) in sorted(partial.windows.items()):
+            newest = partial.window_newest[start] if partial.window_newest else partial.newest
             if ahead is not None and start > ahead:
-                counters.odd_time += lines
-                _odd_log.warning("future", "%s: %d line(s) stamped more than %d s ahead of the "
-                                 "wall clock are counted in odd_time, in no window",
-                                 self.input, lines, self.max_skew)
-                # the watermark moves to the accepted lines only
-                newest = max(partial.window_newest[s] for s in accepted) if accepted else None
-                continue
-            accepted.append(start)
-            if self.closed_before is not None and start < self.closed_before:
-                counters.late += lines
-                if self.late != "current":
-                    continue
-                start = self.closed_before      # the oldest window still open
-            current = self.open.get(start)
-            if current is None:
-                self.open[start] = states
+                self._odd(lines, f"stamped more than {self.max_skew} s ahead of the wall clock")
+            elif far is not None and start > far:
+                fresh.append([start, lines, newest, states])
             else:
-                self.open[start] = [m.merge(a, b) for m, a, b in zip(self.metrics, current, states)]
+                self._add(start, lines, states)
+                merged.append(newest)
+        kept += self._decide(fresh, partial.last, merged, True)
+        if kept:
+            self.held[partial.path] = kept
         if partial.position is not None:
             previous = self.positions.get(partial.path)
             if previous is None or (previous.file, previous.upcoming) != (
                     partial.position.file, partial.position.upcoming):
                 self.file_switched = True    # another file, or files queued: checkpoint now
             self.positions[partial.path] = partial.position
-        if newest is not None and (self.newest is None or newest > self.newest):
-            self.newest = newest
+        if merged and (self.newest is None or max(merged) > self.newest):
+            self.newest = max(merged)
         return self._close_until(self.newest)
+
+    def _decide(self, held: list[list], last: int | None, merged: list[int],
+                own_batch: bool) -> list[list]:
+        """Merge the held windows the path's lines went to (their times into `merged`),
+        count as odd those they stayed behind, return the others (not known yet). `last`:
+        the time of the path's latest line; `own_batch`: it is from the windows' batch, so
+        it may be the outlier itself, and decides only the windows it has passed."""
+        kept = []
+        for window in held:
+            start, lines, newest, states = window
+            if last is None or own_batch and start <= last < start + self.interval:
+                kept.append(window)
+            elif last >= start - self.jump:
+                self._add(start, lines, states)
+                merged.append(newest)
+            else:
+                self._odd(lines, f"stamped more than {self.jump} s ahead of the lines after "
+                          "them")
+        return kept
+
+    def _add(self, start: int, lines: int, states: list) -> None:
+        """A window's lines and states into the open windows (or counted late)."""
+        if self.closed_before is not None and start < self.closed_before:
+            self.counters.late += lines
+            if self.late != "current":
+                return
+            start = self.closed_before      # the oldest window still open
+        current = self.open.get(start)
+        if current is None:
+            self.open[start] = states
+        else:
+            self.open[start] = [m.merge(a, b) for m, a, b in zip(self.metrics, current, states)]
+
+    def _odd(self, lines: int, why: str) -> None:
+        self.counters.odd_time += lines
+        _odd_log.warning("future", "%s: %d line(s) %s are counted in odd_time, in no window",
+                         self.input, lines, why)
 
     def _close_until(self, now: int | None) -> list[ClosedWindow]:
         if now is None or self.lateness is NEVER:

@@ -15,15 +15,19 @@ exceeds `max_line` is skipped (and counted) without being held in memory.
 """
 from __future__ import annotations
 
+import errno
 import glob
 import logging
 import os
+import stat
 import time
 from collections import deque
 
 from ..files import (COMPRESSED, FINGERPRINT_BYTES, FileId, Position, identify, mtime_ns,
                      rotated_siblings, same_file, starts_like)
 from ..messages import LineBatch
+from ..sources import open_log
+from ..syslog import SyslogListener
 
 _log = logging.getLogger("plogd.read")
 
@@ -32,6 +36,12 @@ CHUNK = 1 << 20
 # on USR1, Apache on graceful restart): a file that is no longer the path's is left once it
 # has not been written to for this long (by its mtime, so also after a restart).
 ROTATE_WAIT = 1.0
+# A file that cannot be read (EIO, a FIFO or a device at the path) is retried after 1 s, then
+# twice as long each time up to RETRY_MAX: a failing disk is not hammered, and the other paths
+# go on meanwhile. A path that does not exist yet, or is not readable by plogd, costs nothing
+# to try again: it is retried at each poll, so that it is read as soon as it can be.
+RETRY_MAX = 30.0
+RETRY_AT_ONCE = {errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM}
 
 
 class LineCutter:
@@ -79,22 +89,25 @@ def split_lines(data: bytes) -> list[bytes]:
 
 
 def read_file(input_name: str, path: str, max_line: int, progress=None):
-    """A whole file, from start to end, as batches (for replays)."""
+    """A whole file, from start to end, as batches (for replays): `-` is standard input,
+    compressed files are decompressed (plogd.sources). `progress` is told the bytes taken
+    from the file (compressed ones for a compressed file)."""
     cutter = LineCutter(max_line)
-    offset = seq = 0
-    with open(path, "rb") as f:
-        file_id = identify(f)
+    offset = seq = consumed = 0
+    with open_log(path) as source:
         while True:
-            data = f.read(CHUNK)
+            data = source.stream.read(CHUNK)
             complete = cutter.feed(data) if data else cutter.finish()
             start = offset
             offset += len(data)
             if complete or cutter.too_long:
                 seq += 1
-                yield LineBatch(input_name, seq, path, file_id, complete, start,
+                yield LineBatch(input_name, seq, path, source.file_id, complete, start,
                                 offset - len(cutter.tail), 0, cutter.take_too_long(), path)
             if progress is not None:
-                progress(len(data))
+                now = source.consumed() or offset
+                progress(now - consumed)
+                consumed = now
             if not data:
                 return
 
@@ -124,19 +137,33 @@ class FileFollower:
         self.truncations = 0
         self.missing = 0            # times the path was found missing or unreadable
         self._seq = 0
+        self._problems: dict[str, OSError] = {}    # path -> the error last reported
+        self._retry_at = 0.0                   # monotonic time of the next try after an error
+        self._retry_delay = 0.0
         self._cur: _Open | None = None
         self._next: deque[_Open] = deque()      # rotated files to read after the current one
         self._cutter = LineCutter(max_line)
         self._seek_end = start == "end" and resume is None
-        self._problem: str | None = None        # the last reported open error
         self._resume = resume
         self._rotated = False       # the path names another file; finishing the current one
         self._announced: tuple | None = None    # (file, queued files) the batches last told
 
     # -- the stage interface
     def poll(self) -> list[LineBatch]:
-        """What is new since the last call (an empty list: nothing new)."""
-        batches = self._poll()
+        """What is new since the last call (an empty list: nothing new). A read error is
+        reported once and the file retried later: it never reaches the other inputs."""
+        if time.monotonic() < self._retry_at:
+            return []
+        try:
+            batches = self._poll()
+        except OSError as e:     # EIO on a file that could be opened: retried from where it was
+            self._report(self._cur.path if self._cur is not None else self.path, e)
+            self._back_off()
+            return []
+        if batches and self._retry_delay:
+            self._retry_delay = 0.0
+            if self._cur is not None and self._problems.pop(self._cur.path, None):
+                _log.info("%s: %s can be read again", self.input, self._cur.path)
         cur = self._cur
         if cur is not None and (cur, self._upcoming()) != self._announced:
             # Another file, or other files queued after it: say so at once (an empty batch
@@ -148,7 +175,8 @@ class FileFollower:
                 batches.append(LineBatch(self.input, self._seq, self.path, cur.id, b"",
                                          cur.read_to - len(self._cutter.tail),
                                          cur.read_to - len(self._cutter.tail), cur.mtime_ns(),
-                                         0, cur.real_path, self._upcoming()))
+                                         0, cur.real_path, self._upcoming(),
+                                         in_long_line=self._cutter.skipping))
         return batches
 
     def _poll(self) -> list[LineBatch]:
@@ -190,24 +218,48 @@ class FileFollower:
 
     # -- opening
     def _open(self, path: str) -> "object | None":
+        """The regular file at `path`, open, or None (the problem reported once). Opened
+        without blocking: a FIFO would block open() until a writer comes, forever."""
         try:
-            f = open(path, "rb")
+            f = open(path, "rb", opener=_nonblocking)
         except OSError as e:
-            if e.strerror != self._problem:
-                self.missing += 1
-                _log.warning("%s: cannot open %s (%s); retrying", self.input, path, e.strerror)
-                self._problem = e.strerror
+            self._report(path, e)
             return None
-        if self._problem is not None:
+        try:
+            mode = os.fstat(f.fileno()).st_mode
+            if not stat.S_ISREG(mode):   # a FIFO blocks, /dev/zero never ends: not a log
+                raise OSError(errno.EINVAL, "not a regular file but a " + _kind(mode) +
+                              "; only regular files are read")
+            os.pread(f.fileno(), 1, 0)   # /proc/self/mem opens, then fails with EIO
+        except OSError as e:
+            f.close()
+            self._report(path, e)
+            return None
+        if self._problems.pop(path, None) is not None:
             _log.info("%s: %s can be read again", self.input, path)
-            self._problem = None
         return f
+
+    def _report(self, path: str, error: OSError) -> None:
+        """Once per path and error."""
+        known = self._problems.get(path)
+        if known is None or known.strerror != error.strerror:
+            self.missing += 1
+            _log.warning("%s: cannot read %s (%s); retrying, the other files go on",
+                         self.input, path, error.strerror)
+        self._problems[path] = error
+
+    def _back_off(self) -> None:
+        self._retry_delay = min(max(2 * self._retry_delay, 1.0), RETRY_MAX)
+        self._retry_at = time.monotonic() + self._retry_delay
 
     def _open_path(self, seek_end: bool) -> bool:
         f = self._open(self.path)
         if f is None:
             self._seek_end = False   # a file that appears later holds only new lines
+            if self._problems[self.path].errno not in RETRY_AT_ONCE:
+                self._back_off()
             return False
+        self._retry_delay = 0.0
         self._cur = _Open(f, self.path)
         if seek_end:
             self._cur.read_to = f.seek(0, os.SEEK_END)
@@ -225,6 +277,7 @@ class FileFollower:
                          "that were lost while plogd was stopped", self.input, position.offset)
         else:
             _log.info("%s: resuming %s at byte %d", self.input, found.path, position.offset)
+            self._cutter.skipping = position.in_long_line    # its rest is not a line
         self._cur = found
         for file_id, real_path in position.upcoming:
             upcoming = self._find(file_id, real_path, 0)
@@ -290,7 +343,7 @@ class FileFollower:
         self._seq += 1
         return LineBatch(self.input, self._seq, self.path, cur.id, complete, start, end,
                          cur.mtime_ns(), self._cutter.take_too_long(), cur.real_path,
-                         self._upcoming())
+                         self._upcoming(), in_long_line=self._cutter.skipping)
 
     def _final_line(self) -> list[LineBatch]:
         """The unterminated tail of a file that will not grow any more is a line."""
@@ -360,9 +413,8 @@ class FileFollower:
             found.append((mtime, o))
         found.sort(key=lambda item: item[0])
         self._next.extend(o for _, o in found)
-        try:
-            f = open(self.path, "rb")
-        except OSError:
+        f = self._open(self.path)
+        if f is None:
             return
         o = _Open(f, self.path)
         if self._known(o.id):
@@ -414,6 +466,7 @@ class ReadStage:
         self._started = False
         self._progress_at = 0.0
         self._behind: dict[str, tuple[int, float]] = {}   # input -> (bytes, when) reported
+        self._empty_globs: set[str] = set()    # globs that matched nothing at the last scan
 
     def poll(self) -> list[LineBatch]:
         if time.monotonic() - self._scanned_at >= self.RESCAN:
@@ -447,7 +500,14 @@ class ReadStage:
     def _scan(self) -> None:
         self._scanned_at = time.monotonic()
         for spec in self.inputs:
-            for path in _expand(spec.path):
+            if getattr(spec, "listen", None):     # a syslog input: a socket, no files
+                if (spec.name, spec.path) not in self.followers:
+                    self.followers[spec.name, spec.path] = SyslogListener(
+                        spec.name, spec.path, self.max_line)
+                continue
+            paths = _expand(spec.path)
+            self._tell_empty_glob(spec, paths)
+            for path in paths:
                 if (spec.name, path) in self.followers:
                     continue
                 resume = self.positions.get(spec.name, {}).get(path)
@@ -457,6 +517,19 @@ class ReadStage:
                 self.followers[spec.name, path] = FileFollower(
                     spec.name, path, start, self.max_line, resume=resume)
         self._started = True
+
+    def _tell_empty_glob(self, spec, paths: list[str]) -> None:
+        """A glob that matches nothing is most likely a typo: said at start-up, and again
+        when it starts matching."""
+        if not glob.has_magic(spec.path):
+            return
+        if not paths and spec.path not in self._empty_globs:
+            self._empty_globs.add(spec.path)
+            _log.warning("%s: %s matches no file; plogd reads the files it matches once they "
+                         "appear", spec.name, spec.path)
+        elif paths and spec.path in self._empty_globs:
+            self._empty_globs.discard(spec.path)
+            _log.warning("%s: %s now matches %d file(s)", spec.name, spec.path, len(paths))
 
     @property
     def idle(self) -> bool:
@@ -476,11 +549,23 @@ class ReadStage:
             s["truncations"] += f.truncations
             s["missing"] += f.missing
             s["bytes_behind"] += f.bytes_behind()
+            if isinstance(f, SyslogListener):
+                s["malformed"] = s.get("malformed", 0) + f.malformed
         return stats
 
     def close(self) -> None:
         for follower in self.followers.values():
             follower.close()
+
+
+def _nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)
+
+
+def _kind(mode: int) -> str:
+    return ("FIFO" if stat.S_ISFIFO(mode) else "character device" if stat.S_ISCHR(mode) else
+            "block device" if stat.S_ISBLK(mode) else "socket" if stat.S_ISSOCK(mode) else
+            "directory" if stat.S_ISDIR(mode) else "special file")
 
 
 def _newest_first(paths: list[str]) -> list[str]:

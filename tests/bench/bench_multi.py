@@ -6,7 +6,8 @@ time and the processing time (from the moment the reader starts — its "followi
 pays once), the speed-ups, and the peak memory of all plogd processes together (RSS and PSS
 summed over the process tree, sampled every 20 ms in a run of its own: the sampling takes CPU
 the timed runs need). Also checks that every run wrote the same windows (plogd's own plogd.*
-values differ from run to run).
+values differ from run to run), and times bench_replay's mawk aggregate on the same file in
+the same run, for the ratios to mawk.
 
     python tests/bench/bench_multi.py [--lines 1000000] [--workers 2] [--reps 3] [--keep DIR]
 """
@@ -23,9 +24,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from plogd.traffic import write_file  # noqa: E402
+from bench_replay import MAWK_PROG  # noqa: E402
 
 
 def tree_memory(pid: int) -> tuple[int, int]:
@@ -100,7 +102,11 @@ def main() -> int:
     # timed runs, the two modes in turn, unobserved: sampling /proc costs CPU the 2 cores need
     best = {name: (float("inf"), float("inf")) for name in modes}
     digests = {name: set() for name in modes}
+    mawk = float("inf")       # bench_replay's mawk aggregate on the same file, in the same run
     for _ in range(args.reps):
+        start = time.perf_counter()
+        subprocess.run(["mawk", MAWK_PROG, str(log)], check=True, stdout=subprocess.DEVNULL)
+        mawk = min(mawk, time.perf_counter() - start)
         for name, mode in modes.items():
             whole, processing, _, digest = run(mode, log, workdir, sample=False)
             best[name] = (min(best[name][0], whole), min(best[name][1], processing))
@@ -116,6 +122,8 @@ def main() -> int:
     (single_w, single_p), (multi_w, multi_p) = best.values()
     print(f"speed-up multi/single (best of {args.reps}): processing {single_p / multi_p:.2f}x, "
           f"whole command {single_w / multi_w:.2f}x")
+    print(f"mawk (bench_replay's aggregate) {mawk:.2f} s; whole command / mawk: single "
+          f"{single_w / mawk:.2f}x, multi x{args.workers} {multi_w / mawk:.2f}x")
     same = len(set.union(*digests.values())) == 1
     print("windows written:", "IDENTICAL in every run" if same else "DIFFERENT")
     return 0 if same else 1

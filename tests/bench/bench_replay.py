@@ -1,10 +1,13 @@
 """Benchmark `plogd replay` against a mawk one-liner on a generated nginx_timed log.
 
-    python tests/bench/bench_replay.py [--lines 1000000] [--keep DIR] [--plogd CMD]
+    python tests/bench/bench_replay.py [--lines 1000000] [--keep DIR] [--plogd CMD] [--json]
 
 plogd runs twice: with the simple aggregate mawk computes (count, count by status, bytes,
 request_time sum and max: SIMPLE below) and with the default nginx set (conf/nginx.yaml's:
 adds status classes, errors, request_time avg/p50/p95/p99, upstream time avg).
+--json: the same requests also as nginx `escape=json` lines (format nginx_json, SIMPLE's
+metrics), replayed and checked against mawk's totals of the plain lines; and the JSON
+decoders (json, orjson, msgspec) timed on those lines.
 
 Not a pytest test.  Exit status: 0 totals match, 1 mismatch, 2 the mawk
 reference failed its self-check, 3 `plogd replay` is missing or failed.
@@ -37,6 +40,8 @@ inputs:
       - {key: nginx.request_time.sum, type: sum, field: request_time}
       - {key: nginx.request_time.max, type: max, field: request_time}
 """
+JSON_KEYS = ("time_local", "remote_addr", "remote_user", "request", "status", "body_bytes_sent",
+             "http_referer", "http_user_agent", "request_time", "upstream_response_time")
 PLOGD_DEFAULT = [sys.executable, "-c",
                  "import sys; from plogd.cli import main; sys.argv[0] = 'plogd'; sys.exit(main())"]
 ENV = dict(os.environ, LC_ALL="C", PYTHONPATH=os.pathsep.join(
@@ -53,6 +58,40 @@ def run(cmd, stdout=subprocess.DEVNULL):
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return (wall, cpu), p
+
+
+def write_json(plain, path):
+    """The lines of `plain` as nginx writes them with escape=json: every value a string,
+    '-' for an absent one, keys in the log_format's order."""
+    from plogd.formats import get_format
+    fmt, dumps = get_format("nginx_timed"), json.dumps
+    with open(plain, "rb") as src, open(path, "w") as out:
+        for line in src:
+            rec = fmt.parse(line.rstrip(b"\n"))
+            out.write(dumps({k: "-" if rec[k] is None else str(rec[k]) for k in JSON_KEYS},
+                            separators=(",", ":")) + "\n")
+
+
+def time_decoders(path):
+    """Lines per second of each JSON library decoding `path` line by line (best of 3)."""
+    import importlib
+    lines = Path(path).read_bytes().splitlines()
+    print(f"\nJSON decoders, {len(lines)} lines, one call per line (best of 3):")
+    for name, function in (("json", "loads"), ("orjson", "loads"), ("msgspec.json", "decode")):
+        try:
+            loads = getattr(importlib.import_module(name), function)
+        except ImportError:
+            print(f"  {name:<12} not installed (pip install {name.split('.')[0]})")
+            continue
+        best = min(_timed(loads, lines) for _ in range(3))
+        print(f"  {name:<12} {len(lines) / best:>12,.0f} lines/s")
+
+
+def _timed(loads, lines):
+    t0 = time.perf_counter()
+    for line in lines:
+        loads(line)
+    return time.perf_counter() - t0
 
 
 def mawk_totals(path):
@@ -118,6 +157,8 @@ def main():
     ap.add_argument("--keep", metavar="DIR", help="write the log and outputs here and keep them")
     ap.add_argument("--plogd", help="plogd command (default: this checkout's plogd.cli:main)")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--json", action="store_true",
+                    help="also replay the same requests as nginx escape=json lines")
     args = ap.parse_args()
     plogd = shlex.split(args.plogd) if args.plogd else PLOGD_DEFAULT
     tmp = None if args.keep else tempfile.TemporaryDirectory(prefix="plogd-bench-")
@@ -153,6 +194,17 @@ def main():
     if not missing:
         cmds["simple"] = plogd + ["replay", "-c", str(simple), str(log), "-o", str(outs["simple"])]
         cmds["full"] = plogd + ["replay", "--format", "nginx_timed", str(log), "-o", str(out)]
+    if args.json and not missing:
+        json_log, json_config = work / "access.json.log", work / "json.yaml"
+        t0 = time.perf_counter()
+        write_json(log, json_log)
+        print(f"wrote them as JSON ({json_log.stat().st_size / 1e6:.1f} MB) in "
+              f"{time.perf_counter() - t0:.1f} s -> {json_log}")
+        json_config.write_text((SIMPLE % json_log).replace("nginx_timed", "nginx_json"))
+        outs["json"] = work / "json.jsonl"
+        cmds["json"] = plogd + ["replay", "-c", str(json_config), str(json_log),
+                                "-o", str(outs["json"])]
+        time_decoders(json_log)
     best = dict.fromkeys(cmds, float("inf"))
     best_cpu = dict.fromkeys(cmds, float("inf"))
     for _ in range(args.reps):

@@ -43,4 +43,4 @@ def test_permission_denied_is_reported_and_retried(tmp_path):
     os.chmod(path, 0o644)
     out, err = proc.communicate("go\n", timeout=20)
     assert out.strip() == "[b'one']"
-    assert "Permission denied" in err and err.count("cannot open") == 1
+    assert "Permission denied" in err and err.count("cannot read") == 1

@@ -37,3 +37,24 @@ def test_daemon_detaches_and_stops_on_sigterm(tmp_path):
     assert not pidfile.exists()
     text = logfile.read_text()
     assert "daemon started" in text and "stopping" in text
+
+
+def test_daemon_log_file_survives_logrotate(tmp_path):
+    """logrotate moves the file away (no copytruncate, no signal): plogd writes on in a new
+    file at the configured path, not in the rotated one."""
+    config = make_config(tmp_path, make_log(tmp_path / "access.log", 1000))
+    pidfile, logfile = tmp_path / "plogd.pid", tmp_path / "daemon.log"
+    plogd("--multi", "--daemon", "--pidfile", str(pidfile), "--log-file", str(logfile),
+          "-c", str(config))
+    deadline = time.monotonic() + 10
+    while "daemon started" not in (logfile.read_text() if logfile.exists() else ""):
+        assert time.monotonic() < deadline, "the daemon never logged its start"
+        time.sleep(0.1)
+    pid = int(pidfile.read_text())
+    logfile.rename(tmp_path / "daemon.log.1")
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "stopping" in logfile.read_text()
+    assert "stopping" not in (tmp_path / "daemon.log.1").read_text()

@@ -1,5 +1,6 @@
-"""--single, --multi --workers 1 and --multi --workers 2 write identical result files, on
-the real logs and on a generated one."""
+"""--single and --multi with 1, 2 and 4 workers write identical result files, on the real
+logs and on a generated one, with the compiled speedup and in pure Python
+(PLOGD_PURE_PYTHON=1)."""
 import shutil
 
 import pytest
@@ -12,8 +13,15 @@ REAL = [("basjes-small/access_log", "apache_combined"),
         ("nasa-aug95-repaired/NASA_access_log_Aug95.repaired", "apache_common")]
 
 
+PURE = {"PLOGD_PURE_PYTHON": "1"}
+COMPILED = {"PLOGD_PURE_PYTHON": ""}
+MODES = {"--single": COMPILED, "--multi --workers 1": COMPILED, "--multi --workers 2": COMPILED,
+         "--multi --workers 4": COMPILED,
+         "--single, pure Python": PURE, "--multi --workers 2, pure Python": PURE}
+
+
 def result_of(tmp_path, log, fmt, mode):
-    workdir = tmp_path / mode.replace(" ", "_").replace("-", "")
+    workdir = tmp_path / mode.replace(" ", "_").replace("-", "").replace(",", "")
     workdir.mkdir()
     config = workdir / "plogd.yaml"
     config.write_text(f"""
@@ -28,7 +36,7 @@ inputs:
       - {{key: "method[{{method}}]", type: count, by: method}}
       - {{key: bytes, type: sum, field: body_bytes_sent}}
 """)
-    plogd(*mode.split(), "--once", "-c", str(config), timeout=120)
+    plogd(*mode.split(",")[0].split(), "--once", "-c", str(config), timeout=120, env=MODES[mode])
     lines = (workdir / "state" / "results.jsonl").read_bytes().splitlines(keepends=True)
     return b"".join(l for l in lines if b'"key": "plogd.' not in l)   # not self-monitoring
 
@@ -41,8 +49,7 @@ def test_three_modes_write_identical_results(tmp_path, name, fmt):
     else:
         log = tmp_path / "access.log"
         shutil.copyfile(DATA / "logs" / name, log)
-    results = {mode: result_of(tmp_path, log, fmt, mode)
-               for mode in ("--single", "--multi --workers 1", "--multi --workers 2")}
+    results = {mode: result_of(tmp_path, log, fmt, mode) for mode in MODES}
     assert results["--single"], "nothing was written"
-    assert results["--multi --workers 1"] == results["--single"]
-    assert results["--multi --workers 2"] == results["--single"]
+    for mode, result in results.items():
+        assert result == results["--single"], mode

@@ -4,12 +4,15 @@ SIGTERM — checked on a real notify socket, as systemd would read it; a receive
 not read never blocks it."""
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+
+import pytest
 
 from daemon import log_text, make_config, make_log, stage_pid, wait_log
 
@@ -109,3 +112,29 @@ def test_a_notify_socket_nobody_reads_does_not_hold_plogd(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
         sock.close()
+
+
+@pytest.mark.parametrize("mode", ["--single", "--multi"])
+def test_ready_and_status_in_both_modes(tmp_path, mode):
+    """Type=notify works with --single too, and both modes tell `systemctl status` what
+    they do: inputs, lines/s, lag, the output's state."""
+    sock, received = _listen(tmp_path)
+    config = make_config(tmp_path, make_log(tmp_path / "access.log", 200_000),
+                         extra="zabbix: {server: 127.0.0.1, port: 9, host: t}")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NOTIFY_SOCKET=str(tmp_path / "notify.sock"))
+    proc = subprocess.Popen([sys.executable, "-m", "plogd", mode, "-c", str(config)], env=env,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not any("lines/s" in m for _, m in received) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        sock.close()
+    messages = [m for _, m in received]
+    assert messages[0] == "READY=1"
+    [status] = [m for m in messages if "lines/s" in m][:1]
+    assert re.fullmatch(r"STATUS=1 input, \d+ lines/s, lag \d+ (s|min|h), "
+                        r"Zabbix (up|DOWN|not reached yet), backlog [\d.]+ k?B", status), status
+    assert "STOPPING=1" in messages

@@ -29,9 +29,10 @@ ZBX_HOSTS=${ZBX_HOSTS:-web01}
 PG_VER=15
 PGBIN=/usr/lib/postgresql/$PG_VER/bin
 PKGS=("postgresql-$PG_VER" zabbix-server-pgsql zabbix-agent zabbix-frontend-php
-      php8.2-cli php8.2-cgi php8.2-pgsql python3 openssl)
+      php8.2-cli php8.2-cgi php8.2-pgsql python3 openssl locales)
       # zabbix-agent ships /usr/bin/zabbix_sender; php8.2-cgi satisfies the php
-      # metapackage's SAPI dependency without pulling in apache2
+      # metapackage's SAPI dependency without pulling in apache2; locales: the frontend's
+      # en_US.UTF-8 (step 8)
 CONF=$ZBX_BASE/etc/zabbix_server.conf
 RUN_PG=$ZBX_BASE/run/pg
 RUN_ZBX=$ZBX_BASE/run/zabbix
@@ -214,6 +215,12 @@ EOF
 )
 [ "$(cat /etc/zabbix/zabbix.conf.php 2>/dev/null)" = "$php_conf" ] \
   || printf '%s\n' "$php_conf" > /etc/zabbix/zabbix.conf.php
+# the frontend's pages (not the API) need the locale of its users' language (en_US): without
+# it every page and graph shows "Locale for language en_US is not found" instead of data
+if ! locale -a 2>/dev/null | grep -qix 'en_US.utf-\?8'; then
+  step "generating the en_US.UTF-8 locale (for the frontend's pages)"
+  localedef -i en_US -f UTF-8 en_US.UTF-8 || die "localedef en_US.UTF-8 failed"
+fi
 web_pid() { local p; p=$(cat "$ZBX_BASE/run/php.pid" 2>/dev/null) && kill -0 "$p" 2>/dev/null && echo "$p"; }
 if ! web_pid >/dev/null; then
   port_busy "$ZBX_WEB_PORT" && die "port $ZBX_WEB_PORT already in use"

@@ -1,0 +1,2 @@
+"""The Zabbix side of plogd, made from its configuration: which items it needs (items), a
+template of them (template)."""
