@@ -271,7 +271,7 @@ def _check(args) -> int:
             print(f"    {name:<28} {description}")
         print("  metrics (Zabbix trapper items: key, value type, units, what):")
         if os.path.isfile(spec.path):
-            _report_match(spec.format, read_sample(spec.path), spec.path)
+            _report_match(spec.format, read_sample(spec.path, max_line=config.max_line_length), spec.path)
         for item in items.items:
             if item.input == spec.name:
                 print(f"    {item.key:<40} {item.value_type:<8} {item.units or '-':<6} "
@@ -394,9 +394,13 @@ def _report_match(fmt, sample: list[bytes], path: str) -> None:
 
 
 def _detect(args) -> int:
-    sample = read_sample(args.file, args.lines)
-    ranking = detect(sample, args.file)
+    sample = read_sample(args.file, args.lines, config_module.DEFAULT_MAX_LINE)
     print(f"{args.file}: {len(sample)} lines read")
+    if not sample:
+        print(f"no line to judge: the file is empty, or its lines are longer than "
+              f"{config_module.DEFAULT_MAX_LINE} bytes (max_line_length)")
+        return 1
+    ranking = detect(sample, args.file)
     for name, ratio in ranking:
         print(f"  {name:<24} {ratio:7.1%}")
     best, ratio = ranking[0]

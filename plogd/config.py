@@ -9,15 +9,19 @@ was found and what is allowed (with the closest name for a typo), e.g.
 from __future__ import annotations
 
 import difflib
+import glob
+import logging
 import os
 import re
 import socket
+import stat
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from .conffile import ConfFileError, read_text
 from .filters import FilterError, compile_filter
 from .formats import (BUILTIN_FORMATS, DEFAULT_CONTINUATION, FormatError, LogFormat,
                       compile_apache, compile_nginx, get_format)
@@ -32,6 +36,9 @@ from .userregex import compile_user
 DEFAULT_PATH = "/etc/plogd/plogd.yaml"
 DEFAULT_LATENESS = 10
 DEFAULT_MAX_LINE = 64 * 1024
+MAX_DEPTH = 50          # YAML nesting: plogd's own schema is 5 levels deep
+
+_log = logging.getLogger("plogd.config")
 
 
 class ConfigError(Exception):
@@ -90,6 +97,7 @@ class Config:
     max_line_length: int
     stall_timeout: int = 30     # --multi: seconds a stage may make no progress (plogd.heartbeat)
     inputs: list[InputConfig] = field(default_factory=list)
+    damaged_checkpoint: str = "end"    # where inputs start when the checkpoint is damaged
 
     def input(self, name: str | None) -> InputConfig:
         if name is None:
@@ -121,11 +129,44 @@ class _List(list):
     line: int
 
 
-class _Loader(yaml.SafeLoader):
+class _DuplicateKey(yaml.MarkedYAMLError):
+    """A key given twice in one mapping: YAML forbids it, PyYAML keeps the last silently."""
+
+
+class _TooDeep(yaml.MarkedYAMLError):
+    """Nesting beyond MAX_DEPTH (constructing recurses: it would end in RecursionError)."""
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """libyaml's parser where PyYAML has it (a 10 MB file: seconds instead of minutes; it
+    also bounds flow nesting), and constructors that keep line numbers, refuse duplicate
+    keys and bound the nesting (constructing recurses in Python)."""
+    _depth = 0
+
+    def construct_object(self, node, deep=False):
+        if self._depth >= MAX_DEPTH:
+            raise _TooDeep(problem=f"nested more than {MAX_DEPTH} levels deep",
+                           problem_mark=node.start_mark)
+        self._depth += 1
+        try:
+            return super().construct_object(node, deep)
+        finally:
+            self._depth -= 1
+
     def construct_mapping(self, node, deep=False):
+        first: dict = {}
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if key.value in first:
+                    raise _DuplicateKey(
+                        problem=f"key {key.value!r} appears a second time in this mapping "
+                                f"(first at line {first[key.value]}); one would silently "
+                                "replace the other: remove or rename one",
+                        problem_mark=key.start_mark)
+                first[key.value] = key.start_mark.line + 1
         mapping = _Map(super().construct_mapping(node, deep=True))
         mapping.line = node.start_mark.line + 1
-        mapping.key_lines = {k.value: k.start_mark.line + 1 for k, _ in node.value}
+        mapping.key_lines = first
         return mapping
 
     def construct_sequence(self, node, deep=False):
@@ -204,7 +245,8 @@ def _show(value) -> str:
 
 # -- the schema -------------------------------------------------------------------------
 
-TOP_KEYS = ["interval", "state_dir", "zabbix", "inputs", "max_line_length", "stall_timeout"]
+TOP_KEYS = ["interval", "state_dir", "zabbix", "inputs", "max_line_length", "stall_timeout",
+            "damaged_checkpoint"]
 ZABBIX_KEYS = ["server", "port", "host", "agent_config", "tls_connect", "tls_ca_file",
                "tls_cert_file", "tls_key_file", "tls_server_name", "tls_psk_identity",
                "tls_psk_file", "failed_retry_seconds", "lld_member_ttl", "lld_resend_seconds",
@@ -224,14 +266,14 @@ _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 def load(path: str) -> Config:
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.load(f, Loader=_Loader)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the configuration: {e.strerror}") from None
+        data = yaml.load(read_text(path, "the configuration"), Loader=_Loader)
+    except ConfFileError as e:
+        raise ConfigError(str(e)) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{line}: not valid YAML: {getattr(e, 'problem', e)}") from None
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())   # one line
+        raise ConfigError(f"{path}{line}: not valid YAML: {problem}") from None
     return from_data(path, data if data is not None else _Map())
 
 
@@ -248,6 +290,8 @@ def from_data(path: str, data) -> Config:
                     state_dir=top.get("state_dir", str, "/var/lib/plogd"),
                     host=host, zabbix=zabbix,
                     max_line_length=top.positive("max_line_length", DEFAULT_MAX_LINE),
+                    damaged_checkpoint=top.get("damaged_checkpoint", str, "end",
+                                               allowed=["end", "beginning"]),
                     stall_timeout=top.positive("stall_timeout", 30))
     inputs = top.get("inputs", list)
     if not isinstance(inputs, list) or not inputs:
@@ -255,13 +299,23 @@ def from_data(path: str, data) -> Config:
                  "format, metrics)")
     for i, raw in enumerate(inputs):
         config.inputs.append(_input(top.sub(f"inputs[{i}]", raw, getattr(inputs, "line", 1)), i))
-    names = [i.name for i in config.inputs]
-    for i, name in enumerate(names):
-        if name in names[:i]:
-            section = top.sub(f"inputs[{i}]", inputs[i], getattr(inputs, "line", 1))
-            section.fail("name", f"found {name!r} a second time; every input needs its own name")
+    for i in _repeated([spec.name for spec in config.inputs]):
+        section = top.sub(f"inputs[{i}]", inputs[i], getattr(inputs, "line", 1))
+        section.fail("name", f"found {config.inputs[i].name!r} a second time; every input "
+                     "needs its own name")
     _check_keys_are_the_hosts_own(top, inputs, config)
     return config
+
+
+def _repeated(names: list) -> list[int]:
+    """The index of each name that appeared before it (a set: linear in the number of names)."""
+    seen: set = set()
+    repeated = []
+    for i, name in enumerate(names):
+        if name in seen:
+            repeated.append(i)
+        seen.add(name)
+    return repeated
 
 
 def _check_keys_are_the_hosts_own(top: _Section, raw_inputs, config: Config) -> None:
@@ -325,6 +379,8 @@ def _zabbix(section: _Section, default_host: str) -> ZabbixConfig:
         clusters=agent.clusters if agent and not {"server", "port"} & set(section.data) else None)
     for name in ("ca_file", "cert_file", "key_file", "server_name", "psk_identity", "psk_file"):
         setattr(z, f"tls_{name}", section.get(f"tls_{name}", str, getattr(tls, name, None)))
+    _secret_readable_by_others(section, "tls_key_file", z.tls_key_file)
+    _secret_readable_by_others(section, "tls_psk_file", z.tls_psk_file)
     try:
         if tls_of(z) is not None:
             tls_context(tls_of(z))      # PSK on Python < 3.13, unreadable files: now, not later
@@ -348,11 +404,13 @@ def _input(section: _Section, index: int) -> InputConfig:
         section.fail("lateness", f"found {lateness}; expected 0 or more seconds")
     metrics = [_metric(section.sub(f"metrics[{j}]", m, getattr(metrics_data, "line", section.line)), fmt)
                for j, m in enumerate(metrics_data)]
-    keys = [m.key for m in metrics]
-    for j, key in enumerate(keys):
-        if key in keys[:j]:
-            section.sub(f"metrics[{j}]", metrics_data[j]).fail(
-                "key", f"found {key!r} a second time in this input; every metric needs its own key")
+    for j in _repeated([m.key for m in metrics]):
+        section.sub(f"metrics[{j}]", metrics_data[j]).fail(
+            "key", f"found {metrics[j].key!r} a second time in this input; every metric needs "
+            "its own key")
+    problem = None if listen else _glob_problem(path)
+    if problem:
+        section.fail("path", f"found {path!r}: {problem}")
     return InputConfig(name=name, path=path, format=fmt,
                        start=section.get("start", str, "end", allowed=["end", "beginning"]),
                        lateness=lateness, metrics=metrics,
@@ -362,6 +420,41 @@ def _input(section: _Section, index: int) -> InputConfig:
                        time_locale=section.get("time_locale", str, None),
                        timezone=_timezone_name(section),
                        continuation=_continuation(section, fmt), listen=listen)
+
+
+def _glob_problem(path: str) -> str | None:
+    """What is wrong with `path` as a glob (Python's glob takes these silently: the input
+    would follow nothing, or not what was meant), else None."""
+    if not glob.has_magic(path):
+        return None
+    for part in path.split(os.sep):
+        if "**" in part:
+            return ("'**' is one '*' here (no recursive globs): name each directory level, "
+                    "e.g. /var/log/*/access.log")
+        i = part.find("[")
+        while i != -1:
+            close = part.find("]", i + 2)         # a ']' right after '[' is a member
+            if close == -1:
+                return (f"the '[' at {part!r} opens a character class that no ']' closes "
+                        "(in one directory level); write [[] for a '[' itself")
+            members = part[i + 1:close].lstrip("!")
+            for a, b in re.findall(r"(.)-(.)", members):
+                if a > b:
+                    return f"the range {a}-{b} in {part[i:close + 1]!r} is empty (reversed)"
+            i = part.find("[", close + 1)
+    return None
+
+
+def _secret_readable_by_others(section: _Section, key: str, path: str | None) -> None:
+    """A TLS key or PSK that any user of the host can read still works, but is said."""
+    try:
+        mode = os.stat(path).st_mode if path else 0
+    except OSError:
+        return
+    if mode & stat.S_IROTH:
+        _log.warning("%s:%d: %s.%s: %s is readable by every user of this host (mode %04o); "
+                     "only plogd should read it: chmod o-r %s", section.file,
+                     section.key_line(key), section.where, key, path, stat.S_IMODE(mode), path)
 
 
 def _rewrites(section: _Section, fmt: LogFormat) -> list[Rewrite]:
@@ -386,6 +479,8 @@ def _rewrites(section: _Section, fmt: LogFormat) -> list[Rewrite]:
                                    f"{rule.file}:{rule.key_line('match')}: {rule.where}.match")
         except re.error as e:
             rule.fail("match", f"not a valid regular expression: {e}")
+        except RecursionError:     # re's parser recurses once per nested group
+            rule.fail("match", "a regular expression nested too deeply")
         replace = rule.get("replace", str)
         try:       # a bad group reference (\\3) fails here, not at run time
             always = re.compile(f"(?:{pattern.pattern})|")    # same groups, matches ""
@@ -437,6 +532,8 @@ def _format(section: _Section) -> LogFormat:
                          f"not with {key}: {text!r}")
     except LocaleError as e:
         section.fail("time_locale", str(e))
+    except RecursionError:         # re's parser recurses once per nested group
+        section.fail(key, "a regular expression nested too deeply")
     except FormatError as e:
         if key != "format":
             section.fail(key, str(e))

@@ -10,6 +10,7 @@ import daemon.pidfile
 
 from .config import ConfigError
 from .log import setup_file
+from .statedir import DIR_MODE
 
 
 def running_pid(pidfile: str) -> int | None:
@@ -40,10 +41,10 @@ def daemonize(pidfile: str, log_file: str, level: str):
     if pid is not None:
         raise ConfigError(f"{pidfile}: plogd already runs as pid {pid}; stop it first "
                           f"(kill -TERM {pid})")
-    os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(log_file)), mode=DIR_MODE, exist_ok=True)
     context = daemon.DaemonContext(
         pidfile=daemon.pidfile.TimeoutPIDLockFile(os.path.abspath(pidfile), acquire_timeout=0),
-        working_directory="/", umask=0o022, signal_map={})
+        working_directory="/", umask=0o027, signal_map={})   # as the unit's UMask=
     context.open()
     setup_file(log_file, level)
     logging.getLogger("plogd").info("daemon started, pid %d, pid file %s", os.getpid(), pidfile)

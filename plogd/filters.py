@@ -37,6 +37,7 @@ _TOKEN = re.compile(r"""\s*(?:
     )""", re.X)
 
 _TEXT_OPS = ("^=", "~", "!~")
+MAX_DEPTH = 100
 _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
             ">": operator.gt, ">=": operator.ge}
 
@@ -81,6 +82,7 @@ class _Parser:
         self.pos = 0
         self.fields: set[str] = set()
         self.comparisons: list[tuple[str, object]] = []   # checked against field types
+        self.depth = 0                          # nested 'not' and parentheses
 
     def _tokenize(self, text: str) -> list[tuple[str, object, int]]:
         tokens, pos = [], 0
@@ -105,7 +107,8 @@ class _Parser:
         return tokens
 
     def _error(self, pos: int, what: str) -> FilterError:
-        return FilterError(f"{what} at column {pos + 1} of {self.text!r}; a filter looks like "
+        text = self.text if len(self.text) <= 200 else f"{self.text[:200]}…"
+        return FilterError(f"{what} at column {pos + 1} of {text!r}; a filter looks like "
                            "'status >= 500', 'method in [\"GET\", \"HEAD\"]', joined by and/or/not")
 
     def _peek(self):
@@ -137,25 +140,41 @@ class _Parser:
         return self._chain("and", self._not, operator.and_)
 
     def _chain(self, word: str, operand: Callable[[], Mask], combine) -> Mask:
-        """operand (word operand)*, the masks combined element-wise (bools: | and &)."""
-        mask = operand()
+        """operand (word operand)*, the masks combined element-wise (bools: | and &) in a
+        loop: a long chain must not nest one call per operand (RecursionError)."""
+        masks = [operand()]
         while self._at("word", word):
             self.pos += 1
-            left, right = mask, operand()
-            mask = lambda c, n, a=left, b=right: list(map(combine, a(c, n), b(c, n)))
+            masks.append(operand())
+        if len(masks) == 1:
+            return masks[0]
+
+        def mask(c, n):
+            result = masks[0](c, n)
+            for other in masks[1:]:
+                result = list(map(combine, result, other(c, n)))
+            return result
         return mask
 
     def _not(self) -> Mask:
+        if not (self._at("word", "not") or self._at("op", "(")):
+            return self._comparison()
+        # each level nests calls, here and at run time: bounded, or a hostile filter would
+        # end in RecursionError
+        if self.depth == MAX_DEPTH:
+            raise self._error(self._peek()[2], f"more than {MAX_DEPTH} nested 'not' or "
+                              "parentheses")
+        self.depth += 1
         if self._at("word", "not"):
             self.pos += 1
             inner = self._not()
-            return lambda c, n: [not x for x in inner(c, n)]
-        if self._at("op", "("):
+            mask = lambda c, n: [not x for x in inner(c, n)]
+        else:
             self.pos += 1
             mask = self._or()
             self._take("op", ")")
-            return mask
-        return self._comparison()
+        self.depth -= 1
+        return mask
 
     def _comparison(self) -> Mask:
         field = self._take("word")
@@ -200,6 +219,8 @@ class _Parser:
             except re.error as e:
                 at = pos + 1 + (e.pos or 0)       # the column in the filter of the regex error
                 raise self._error(at, f"bad regular expression {value!r}: {e.msg}") from None
+            except RecursionError:                # re's parser recurses per nested group
+                raise self._error(pos, "a regular expression nested too deeply") from None
             # a value over the regex's time bound (None) satisfies neither ~ nor !~
             test = (lambda v: found_in(v) is True) if op == "~" else \
                 (lambda v: found_in(v) is False)

@@ -6,19 +6,22 @@ The multi-process runner (plogd.supervisor) uses the very same stage objects.
 """
 from __future__ import annotations
 
+import glob
 import logging
+import os
 import signal
 import time
+from dataclasses import replace
 from typing import Callable
 
-from . import checkpoint, systemd
-from .config import Config, InputConfig
+from . import checkpoint, statedir, systemd
+from .config import Config, ConfigError, InputConfig
 from .formats.compiled import log_status as log_speedup_status
 from .monitoring import Monitor
 from .stages.aggregate import AggregateStage
 from .stages.parse import ParseStage
 from .stages.read import ReadStage, read_file
-from .stages.write import WriteStage, records
+from .stages.write import DISK_RETRY, WriteStage, disk_full, log_disk_full, records
 
 _log = logging.getLogger("plogd")
 
@@ -37,11 +40,42 @@ class StopRequest:
         self.requested = True
 
 
-def load_state(config: Config) -> dict | None:
-    state = checkpoint.load(config.checkpoint_path)
+def load_state(config: Config) -> tuple[dict | None, Config]:
+    """The checkpoint to resume from (None: there is none) and the configuration to resume
+    with. The state dir is proven writable first (ConfigError). A damaged checkpoint is moved
+    aside, and every input starts where `damaged_checkpoint` says: by default at the end of
+    its files, so that nothing is counted twice."""
+    statedir.prepare(config.state_dir)
+    path = config.checkpoint_path
+    try:
+        state = checkpoint.load(path)
+        if state is not None:       # the shape: what the reader and the aggregator take
+            positions_of(state)
+            AggregateStage(config.inputs, config.interval, state=state)
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
+        return None, _after_damage(config, e)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the checkpoint: {e.strerror}") from None
     if state is not None:
-        _log.info("resuming from the checkpoint %s", config.checkpoint_path)
-    return state
+        _log.info("resuming from the checkpoint %s", path)
+    return state, config
+
+
+def _after_damage(config: Config, error: Exception) -> Config:
+    aside = checkpoint.move_aside(config.checkpoint_path)
+    start = config.damaged_checkpoint
+    if start == "end":
+        cost = ("every input starts at the end of its files: the lines written since the "
+                "last checkpoint and its open windows are not counted, nothing is counted twice")
+    else:
+        size = sum(os.path.getsize(p) for spec in config.inputs for p in glob.glob(spec.path)
+                   if os.path.isfile(p))
+        cost = (f"every input re-reads its files from the start, at most {size} bytes: what "
+                "was counted before is counted again")
+    _log.error("the checkpoint %s is damaged (%s: %s); it is kept as %s, and %s "
+               "(damaged_checkpoint: %s)", config.checkpoint_path, type(error).__name__,
+               error, aside, cost, start)
+    return replace(config, inputs=[replace(spec, start=start) for spec in config.inputs])
 
 
 def positions_of(state: dict | None) -> dict:
@@ -83,7 +117,7 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
     """Follow every input until stopped (`until`: a monotonic deadline; `once`: stop when
     every input has been read to its end). Resumes from the checkpoint, saves it on exit."""
     stop = stop or StopRequest()
-    state = load_state(config)
+    state, config = load_state(config)
     read = ReadStage(config.inputs, config.max_line_length, positions_of(state),
                      first_run=state is None)
     parse = ParseStage(config.inputs, config.interval, config.max_line_length)
@@ -98,11 +132,28 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
               if sender else "no Zabbix configured")
     log_speedup_status(_log)
 
+    refused = None         # a commit the full disk refused: tried again before reading on
+    refused_at = 0.0
+
     def commit(force: bool = False) -> None:
-        due = aggregate.take_commit(force)
+        nonlocal refused, refused_at
+        if refused is not None and time.monotonic() - refused_at < DISK_RETRY:
+            return
+        due = refused or aggregate.take_commit(force)
         if due is None:
             return
-        written = write.commit(*due)
+        try:
+            written = write.commit(*due)
+        except OSError as e:
+            if not disk_full(e):
+                raise
+            if refused is None:
+                log_disk_full(config.state_dir, e)
+            refused, refused_at = due, time.monotonic()
+            return
+        if refused is not None:
+            _log.warning("%s takes writes again: reading goes on", config.state_dir)
+            refused = None
         if written and on_records is not None:
             on_records(written)
 
@@ -114,10 +165,10 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
         while not stop.requested and (until is None or time.monotonic() < until):
             systemd.watchdog()
             status.update()
-            batches = [] if full else read.poll()
+            batches = [] if full or refused else read.poll()
             for batch in batches:
                 aggregate.handle(parse.handle(batch))
-            if not batches and read.idle and not full:
+            if not batches and read.idle and not (full or refused):   # unread lines: no tick
                 aggregate.tick(time.time())
             if sender is not None:
                 sender.poll()       # what the result file gained, when the server can take it
@@ -125,12 +176,17 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
             if spool_max and (batches or full):    # each 1 MiB read, and while paused
                 full = spool_full(sender.backlog_bytes(), spool_max, full)
             if not batches:
-                if once and read.idle and not full:
+                if once and read.idle and not (full or refused):
                     break
                 time.sleep(IDLE_SLEEP)
     finally:
         systemd.notify("STOPPING=1")
+        refused_at = 0.0
+        commit()              # what the full disk refused, if anything, first
         commit(force=True)    # the open windows stay in the checkpoint for the next start
+        if refused is not None:
+            _log.error("%s is still full: the last windows are not written; the next start "
+                       "reads their lines again from the last checkpoint", config.state_dir)
         read.close()
         write.close()
         if sender is not None:

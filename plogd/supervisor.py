@@ -47,7 +47,7 @@ from .slots import BatchSlots
 from .stages.aggregate import AggregateStage
 from .stages.parse import ParseStage
 from .stages.read import CHUNK, ReadStage
-from .stages.write import WriteStage
+from .stages.write import DISK_RETRY, WriteStage, disk_full, log_disk_full
 
 _log = logging.getLogger("plogd.supervisor")
 _mp = multiprocessing.get_context("fork")   # stages inherit the compiled formats
@@ -226,11 +226,32 @@ def _writer(config: Config, commits, sender_stop) -> None:
             message = _get(commits)
             if isinstance(message, Stop):
                 return
-            write.commit(*message)
+            _commit_waiting(write, config.state_dir, message)
             beat()
     finally:
         write.close()
         sender_stop.set()           # all is written: the sender may finish
+
+
+def _commit_waiting(write: WriteStage, state_dir: str, message) -> None:
+    """A full disk blocks the writer, and through the full queues the stages before it,
+    until there is room: no stage dies, so no restart loop."""
+    refused = False
+    while True:
+        try:
+            write.commit(*message)
+        except OSError as e:
+            if not disk_full(e):
+                raise
+            if not refused:
+                log_disk_full(state_dir, e)
+            refused = True
+            time.sleep(DISK_RETRY)
+            beat()          # waiting for room is not stalling
+            continue
+        if refused:
+            _log.warning("%s takes writes again: reading goes on", state_dir)
+        return
 
 
 def _sender(config: Config, sender_stop) -> None:
@@ -252,9 +273,9 @@ class Pipeline:
     """One set of stage processes and their queues."""
 
     def __init__(self, config: Config, workers: int, once: bool, restarts: int = 0):
+        state, config = load_state(config)    # the state dir is writable, or ConfigError
         self.config = config
         self.workers = workers
-        state = load_state(config)
         self.stop_reading = _mp.Event()
         lines = _mp.Queue(maxsize=QUEUE_BATCHES * workers)
         partials = _mp.Queue(maxsize=QUEUE_BATCHES * workers)

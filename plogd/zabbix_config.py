@@ -18,6 +18,7 @@ import os
 import socket
 from dataclasses import dataclass
 
+from .conffile import ConfFileError, read_text
 from .stages.send import TLSConfig
 
 
@@ -39,11 +40,9 @@ def _lines(path: str, depth: int = 0):
     if depth > 10:
         raise AgentConfigError(f"{path}: Include= nested more than 10 levels")
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise AgentConfigError(f"{path}: cannot read the Zabbix agent configuration: "
-                               f"{e.strerror}") from None
+        text = read_text(path, "the Zabbix agent configuration")
+    except ConfFileError as e:
+        raise AgentConfigError(str(e)) from None
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):

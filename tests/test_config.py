@@ -1,12 +1,15 @@
 """Every configuration mistake stops start-up with one message: file, line, key, what was
 found, what is allowed (and the closest name for a typo). `plogd check` shows it (exit 2)
 or prints the summary (exit 0)."""
+import logging
+import os
 import re
+import time
 
 import pytest
 
 from helpers import ROOT, plogd
-from plogd.config import ConfigError, load
+from plogd.config import ConfigError, from_data, load
 
 GOOD = """\
 interval: 60
@@ -224,6 +227,98 @@ def test_the_default_nginx_set_has_what_operators_ask_for():
     assert {"nginx.requests", "nginx.status[{status}]", "nginx.status_class[{status_class}]",
             "nginx.bytes", "nginx.request_time.avg", "nginx.upstream_time.avg"} <= set(keys)
     assert keys["nginx.request_time[p{q}]"]["q"] == [50, 95, 99]
+
+
+# -- what YAML itself lets through (issue 11, point 13) ----------------------------------
+
+def test_a_duplicate_key_is_refused_with_both_lines(tmp_path):
+    text = GOOD.replace("      - {key: nginx.requests, type: count}\n",
+                        "      - key: nginx.requests\n        type: count\n        type: sum\n")
+    with pytest.raises(ConfigError) as e:
+        load(str(write(tmp_path, text)))
+    assert re.search(r"plogd\.yaml:15: .*'type' appears a second time.*first at line 14",
+                     str(e.value)), str(e.value)
+
+
+def test_not_utf8_names_the_line_of_the_bad_byte(tmp_path):
+    path = tmp_path / "plogd.yaml"
+    path.write_bytes(GOOD.replace("web01", "web\xe9").encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"plogd\.yaml:6: the configuration is not UTF-8 "
+                                          r"text: byte 0xe9 at column 12"):
+        load(str(path))
+
+
+@pytest.mark.parametrize("text", ["x: " + "[" * 3000 + "]" * 3000,
+                                  "".join(f"{'  ' * i}k{i}:\n" for i in range(3000))])
+def test_deep_nesting_is_one_error_not_a_recursion_error(tmp_path, text):
+    with pytest.raises(ConfigError, match=r"plogd\.yaml:\d+: not valid YAML: .*nest"):
+        load(str(write(tmp_path, text)))
+
+
+def test_a_deep_filter_is_one_error(tmp_path):
+    where = "(" * 3000 + "status >= 500" + ")" * 3000
+    text = GOOD.replace('where: "status >= 500"', f'where: "{where}"')
+    with pytest.raises(ConfigError, match=r"plogd\.yaml:15: inputs\[0\]\.metrics\[2\]\.where: "
+                                          r"more than 100 nested 'not' or parentheses"):
+        load(str(write(tmp_path, text)))
+
+
+@pytest.mark.parametrize("glob_path, why", [
+    ("/var/log/[nginx/*.log", "opens a character class that no ']' closes"),
+    ("/var/log/nginx/[z-a]*.log", "the range z-a in '[z-a]' is empty"),
+    ("/var/log/**/access.log", "'**' is one '*' here")])
+def test_invalid_globs_are_named(tmp_path, glob_path, why):
+    text = GOOD.replace("path: /var/log/nginx/access.log", f"path: '{glob_path}'")
+    with pytest.raises(ConfigError, match=r"plogd\.yaml:9: inputs\[0\]\.path: found .*"
+                                          + re.escape(why)):
+        load(str(write(tmp_path, text)))
+
+
+def test_a_fifo_as_configuration_is_refused_without_waiting(tmp_path):
+    fifo = tmp_path / "plogd.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match=r"the configuration is a FIFO \(named pipe\); "
+                                          r"expected a regular file"):
+        load(str(fifo))          # before: open() waits for a writer, for ever
+
+
+def test_a_device_as_agent_config_is_refused(tmp_path):
+    text = GOOD.replace("  server: 127.0.0.1\n", "  agent_config: /dev/zero\n")
+    with pytest.raises(ConfigError, match=r"zabbix\.agent_config: /dev/zero: the Zabbix agent "
+                                          r"configuration is a device"):
+        load(str(write(tmp_path, text)))
+
+
+def test_many_metrics_are_checked_in_linear_time():
+    """156k metrics took 400 s: the duplicate checks compared each key with all before."""
+    data = {"inputs": [{"name": "web", "path": "/var/log/x.log", "format": "nginx_combined",
+                        "metrics": [{"key": f"m{i}", "type": "count"} for i in range(60_000)]}]}
+    began = time.monotonic()
+    config = from_data("big.yaml", data)
+    took = time.monotonic() - began
+    assert len(config.inputs[0].metrics) == 60_000
+    assert took < 20, f"{took:.1f} s"          # linear: ~2 s here; quadratic: > 60 s
+
+
+def test_a_tls_key_readable_by_others_is_used_with_a_warning(tmp_path, caplog):
+    psk = tmp_path / "key.psk"
+    psk.write_text("0" * 64)
+    psk.chmod(0o644)
+    text = GOOD.replace("  host: web01\n", f"  host: web01\n  tls_connect: psk\n  "
+                        f"tls_psk_identity: web01\n  tls_psk_file: {psk}\n")
+    caplog.set_level(logging.WARNING, "plogd.config")
+    try:
+        load(str(write(tmp_path, text)))
+    except ConfigError as e:      # Python < 3.13 has no PSK: the check comes before that
+        assert "Python >= 3.13" in str(e)
+    assert f"{psk} is readable by every user of this host (mode 0644)" in caplog.text
+    caplog.clear()
+    psk.chmod(0o600)
+    try:
+        load(str(write(tmp_path, text)))
+    except ConfigError:
+        pass
+    assert "readable by every user" not in caplog.text
 
 
 SECOND_INPUT = """\

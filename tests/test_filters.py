@@ -65,3 +65,16 @@ def test_prefix_and_regex_matches(text, expected):
 def test_bad_text_matches_are_rejected_at_start_up(text, message):
     with pytest.raises(FilterError, match=message):
         compile_filter(text, FIELDS)
+
+
+def test_deep_nesting_is_refused_and_a_long_chain_runs_without_recursion():
+    """A where: nests one call per 'not' or parenthesis, at parse and at run time: bounded.
+    A chain of and/or is a loop: 5,000 terms are fine (they were 5,000 nested calls)."""
+    with pytest.raises(FilterError, match="more than 100 nested 'not' or parentheses at "
+                                          "column 101"):
+        compile_filter("(" * 3000 + "status == 1" + ")" * 3000, {"status": True})
+    with pytest.raises(FilterError, match="more than 100 nested"):
+        compile_filter("not " * 3000 + "status == 1", {"status": True})
+    chain = compile_filter(" or ".join(["status == 1"] * 5000 + ["status == 500"]),
+                           {"status": True})
+    assert chain.mask({"status": [500, 2]}, 2) == [True, False]

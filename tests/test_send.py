@@ -341,6 +341,22 @@ def test_refused_keys_are_each_named_at_once_then_rate_limited(tmp_path, caplog)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]   # none given up yet
 
 
+@pytest.mark.parametrize("damage", [b'{"offset": 12, "ino', b"", b"\x00\xffgarbage",
+                                    b"[1, 2]", b'{"offset": "12"}', b'{"retry": [1]}',
+                                    b'{"lld": {"web01\\u0000x": []}}'])
+def test_a_damaged_state_is_kept_aside_and_the_spool_sent_again(tmp_path, caplog, damage):
+    """Before: a wrong shape ended start-up with a traceback (AttributeError, TypeError)."""
+    t, clock = FakeTrapper({("web01", "a")}), Clock()
+    append(tmp_path / "results.jsonl", [rec("a", 60), rec("a", 120)])
+    (tmp_path / "send.json").write_bytes(damage)
+    s = stage(tmp_path, t, clock)
+    s.poll()
+    assert sorted(t.stored) == [("web01", "a", 60, 0), ("web01", "a", 120, 0)]
+    aside = [p.name for p in tmp_path.iterdir() if p.name.startswith("send.json.damaged-")]
+    assert len(aside) == 1 and (tmp_path / aside[0]).read_bytes() == damage
+    assert "sending the result files again from their start" in caplog.text
+
+
 def test_plogd_own_per_input_values_are_tagged_for_the_inputs_discovery():
     from plogd.stages.send import LLDTagger
     tagger = LLDTagger([])

@@ -4,20 +4,33 @@ wrong format is never a silent "0 records"."""
 from __future__ import annotations
 
 import re
-from itertools import islice
 
 from ..sources import open_log
+from ..stages.read import LineCutter, split_lines
 from . import BUILTIN_FORMATS, get_format
 from .jsonlog import JsonFormat
 from .logformat import LogFormat
 
+SAMPLE_BYTES = 16 << 20    # detect and check read at most this much of a file
+SAMPLE_CHUNK = 1 << 16
 
-def read_sample(path: str, limit: int = 1000) -> list[bytes]:
+
+def read_sample(path: str, limit: int = 1000, max_line: int = 64 * 1024) -> list[bytes]:
     """The first `limit` non-empty lines of a file (`-`: standard input; compressed ones
-    decompressed), without their line ends."""
+    decompressed), without their line ends. Bounded as the reader is: a line longer than
+    `max_line` is skipped, and at most SAMPLE_BYTES are read (a huge line, /dev/zero)."""
+    cutter = LineCutter(max_line)
+    lines: list[bytes] = []
+    taken = 0
     with open_log(path) as source:
-        lines = (line.rstrip(b"\r\n") for line in source.stream)
-        return list(islice((line for line in lines if line), limit))
+        while len(lines) < limit and taken < SAMPLE_BYTES:
+            data = source.stream.read(SAMPLE_CHUNK)
+            taken += len(data)
+            complete = cutter.feed(data) if data else cutter.finish()
+            lines += filter(None, (line.rstrip(b"\r") for line in split_lines(complete)))
+            if not data:
+                break
+    return lines[:limit]
 
 
 def match_ratio(fmt: LogFormat, lines: list[bytes]) -> float:

@@ -412,6 +412,21 @@ def spool_backlog(result_path: str, offset: int | None = None, inode: int | None
     return sum(st.st_size for _, st in files) - (offset or 0 if inode is None else 0)
 
 
+def _check_send_state(state: dict) -> None:
+    """ValueError when send.json is not in the shape SendStage saves."""
+    shape = {"offset": int, "inode": (int, type(None)), "retry": list, "lld": dict,
+             "totals": dict, "own_clocks": dict}
+    for key, kind in shape.items():
+        if key in state and not isinstance(state[key], kind):
+            raise checkpoint.Damaged(f"{key!r} holds {type(state[key]).__name__}")
+    if not all(isinstance(e, dict) and {"r", "since", "next", "n"} <= e.keys()
+               for e in state.get("retry", [])):
+        raise checkpoint.Damaged("'retry' holds something else than retried records")
+    if not all(isinstance(e, dict) and "macro" in e and isinstance(e.get("members"), dict)
+               for e in state.get("lld", {}).values()):
+        raise checkpoint.Damaged("'lld' holds something else than discovery entries")
+
+
 class SendStage:
     def __init__(self, result_path: str, state_path: str, server: str = "127.0.0.1",
                  port: int = 10051, tls: TLSConfig | None = None, *,
@@ -478,15 +493,25 @@ class SendStage:
     # -- state ---------------------------------------------------------------------------
     def _load(self, path: str) -> dict:
         try:
-            with open(path, encoding="utf-8") as f:
-                return json.load(f)
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as e:
-            _log.error("cannot read the sender state %s (%s); starting from the beginning of "
-                       "%s (values already stored are not stored twice)",
-                       path, e, self.result_path)
-            return {}
+            state = checkpoint.load(path)
+            if state is not None:
+                _check_send_state(state)
+            return state or {}
+        except OSError as e:
+            problem, aside = e.strerror, None
+        except ValueError as e:        # damaged: kept aside for a post-mortem
+            problem, aside = e, checkpoint.move_aside(path)
+        if path == self.state_path:
+            cost = (f"sending the result files again from their start, "
+                    f"{spool_backlog(self.result_path, 0)} bytes (Zabbix does not store a "
+                    "value twice: same clock and ns)")
+        elif path == self.retry_path:
+            cost = "the values waiting for a retry are not retried"
+        else:
+            cost = "the discovery sets start empty and are sent again as members come"
+        _log.error("cannot use the sender state %s (%s)%s; %s", path, problem,
+                   f", kept as {aside}" if aside else "", cost)
+        return {}
 
     def _save(self, retry: bool = False, lld: bool = False) -> None:
         """Save the offset and totals, and the retry list and discovery sets if they changed
