@@ -12,9 +12,10 @@ from plogd.config import load
 from plogd.zabbix.items import FLOAT, zabbix_items
 from plogd.zabbix.template import render_template
 
-TEMPLATE = "zbx-template plogd nginx"
-HOST = "zbx-template-web"
-GROUP = "zbx-template hosts"
+PREFIX = "zbx-template"            # every name this file creates starts with it
+TEMPLATE = f"{PREFIX} plogd nginx"
+HOST = f"{PREFIX}-web"
+GROUP = f"{PREFIX} hosts"
 ITEM_TYPE = {FLOAT: "0", "unsigned": "3"}
 UPDATE = {"createMissing": True, "updateExisting": True}
 RULES = {"groups": {"createMissing": True}, "templates": UPDATE, "items": UPDATE,
@@ -22,21 +23,11 @@ RULES = {"groups": {"createMissing": True}, "templates": UPDATE, "items": UPDATE
          "templateDashboards": UPDATE, "valueMaps": UPDATE}
 
 
-def delete_all(api):
-    for host in api.host.get(filter={"host": [HOST]}, output=["hostid"]):
-        api.host.delete(host["hostid"])
-    for group in api.hostgroup.get(filter={"name": [GROUP]}, output=["groupid"]):
-        api.hostgroup.delete(group["groupid"])
-    for template in api.template.get(filter={"host": [TEMPLATE]}, output=["templateid"]):
-        api.template.delete(template["templateid"])
-
-
 @pytest.fixture
 def api(zabbix):
-    api = zabbix.api()
-    delete_all(api)
-    yield api
-    delete_all(api)
+    zabbix.delete_named(PREFIX)         # HOST, GROUP and TEMPLATE
+    yield zabbix.api()
+    zabbix.delete_named(PREFIX)
 
 
 def state(api, templateid) -> dict:
