@@ -46,6 +46,18 @@ def load(path: str) -> dict | None:
     return state
 
 
+def peek(path: str) -> dict:
+    """For a process beside the file's writer (self-monitoring, the reader's spool check,
+    plogd top): the file's JSON object, or {} when it is missing, being replaced or damaged
+    (the writer itself deals with damage, see load)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def move_aside(path: str) -> str:
     """Rename a damaged state file to PATH.damaged-<time> (kept for a post-mortem)."""
     aside = f"{path}.damaged-{time.strftime('%Y%m%dT%H%M%S')}"

@@ -15,6 +15,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from .checkpoint import peek
 from .config import Config
 from .metrics import q_text
 from .monitoring import COUNTERS
@@ -29,19 +30,9 @@ class Snapshot:
     sender: dict | None = None       # with Zabbix: up, backlog (bytes), sent, refused, given_up
 
 
-def _json(path: str) -> dict:
-    """The file's JSON object, or {} when it is missing, being replaced or damaged."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def take(config: Config, now: float | None = None) -> Snapshot:
     snapshot = Snapshot(time.time() if now is None else now)
-    checkpoint = _json(config.checkpoint_path)
+    checkpoint = peek(config.checkpoint_path)
     for spec in config.inputs:
         saved = checkpoint.get(spec.name)
         saved = saved if isinstance(saved, dict) else {}
@@ -50,7 +41,7 @@ def take(config: Config, now: float | None = None) -> Snapshot:
                                       "newest": saved.get("newest")}
     if config.zabbix is not None:
         from .stages.send import send_state_path, spool_backlog
-        state = _json(send_state_path(config))
+        state = peek(send_state_path(config))
         totals = state.get("totals") if isinstance(state.get("totals"), dict) else {}
         snapshot.sender = {"up": state.get("up"),        # None: no exchange recorded yet
                            "backlog": spool_backlog(config.result_path,

@@ -27,10 +27,10 @@ values) is not sent.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Callable
 
+from .checkpoint import peek
 from .messages import ClosedWindow
 from .metrics import zabbix_key_param
 
@@ -60,12 +60,8 @@ def values(now: float, aggregators: dict, reader_stats: dict, restarts: int,
 
 def _sender_values(result_path: str, state_path: str) -> list:
     from .stages.send import spool_backlog
-    try:
-        with open(state_path, encoding="utf-8") as f:
-            state = json.load(f)
-    except (OSError, ValueError):
-        state = {}
-    totals = state.get("totals", {})
+    state = peek(state_path)
+    totals = state.get("totals") if isinstance(state.get("totals"), dict) else {}
     pairs = [(f"{PREFIX}.{name}", totals.get(name, 0)) for name in SENDER]
     pairs.append((f"{PREFIX}.zabbix_up", int(state.get("up", True))))
     pairs.append((f"{PREFIX}.spool_backlog", spool_backlog(result_path, state_path=state_path)))

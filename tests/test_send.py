@@ -483,3 +483,19 @@ def test_a_value_refused_by_each_of_several_servers_is_one_refused_value():
             response.details.setdefault(node, []).append(TrapperResponse(i).add(reply(failed, 250)))
     assert response.failed == 4
     assert refused_count(response) == 1 + 2
+
+
+@pytest.mark.parametrize("damage", [b"[1, 2]", b'{"offset": "12", "totals": []}', b"\x00garbage"])
+def test_processes_beside_the_sender_read_a_damaged_state_as_nothing_sent(tmp_path, damage):
+    """The reader's spool check and the self-monitoring read send.json from other
+    processes: a damaged one (the sender keeps it aside at its next start) is taken as
+    "nothing sent yet", not an AttributeError or TypeError in the aggregator or reader."""
+    from plogd import monitoring
+    from plogd.stages.send import spool_backlog
+    result = tmp_path / "results.jsonl"
+    append(result, [rec("a", 60)])
+    state = tmp_path / "send.json"
+    state.write_bytes(damage)
+    assert spool_backlog(str(result), state_path=str(state)) == result.stat().st_size
+    own = dict(monitoring.values(120.0, {}, {}, 0, spool=(str(result), str(state))))
+    assert own["plogd.sent"] == 0 and own["plogd.spool_backlog"] == result.stat().st_size

@@ -399,12 +399,10 @@ def spool_backlog(result_path: str, offset: int | None = None, inode: int | None
     """Bytes written but not yet accepted by Zabbix. From another process (the reader, to
     pause when the spool is full), pass `state_path` (the sender's state file)."""
     if state_path is not None:
-        try:
-            with open(state_path, encoding="utf-8") as f:
-                state = json.load(f)
-            offset, inode = state.get("offset", 0), state.get("inode")
-        except (OSError, ValueError):
-            offset, inode = 0, None
+        state = checkpoint.peek(state_path)
+        offset, inode = state.get("offset", 0), state.get("inode")
+        if not isinstance(offset, int) or not isinstance(inode, (int, type(None))):
+            offset, inode = 0, None         # damaged: as if nothing were sent yet
     files = result_files(result_path)
     for i, (_, st) in enumerate(files):
         if st.st_ino == inode:
