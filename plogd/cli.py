@@ -22,7 +22,7 @@ from .formats.strftime import LocaleError
 from .output import Progress, sender_line
 from .sources import STDIN, check_readable, replay_order, size_of
 from .stages.read import read_file, split_lines
-from .stages.write import encode
+from .spool import encode
 
 DESCRIPTION = """\
 Follow nginx/Apache/regex logs, aggregate per time window, write every closed window to a
@@ -184,7 +184,7 @@ def _subparser(command: str) -> argparse.ArgumentParser:
         t.add_argument("-o", "--output", help="write here instead of standard output")
         t.add_argument("--name", help="the template's name (default: plogd for plogd.yaml, "
                                       "plogd NAME for NAME.yaml)")
-        from .zabbix import provision
+        from .outputs.zabbix import provision
         provision.add_arguments(actions.add_parser(
             "provision", help="import the template, create the host or link it (the API)"))
     elif command == "top":
@@ -249,7 +249,7 @@ def _run(args) -> int:
 
 def _check(args) -> int:
     config = config_module.load(args.config)
-    from .zabbix.items import describe_metric, zabbix_items
+    from .outputs.zabbix.items import describe_metric, zabbix_items
     items = zabbix_items(config)
     if args.json:
         print(json.dumps(items.as_dict(), indent=2))
@@ -294,9 +294,9 @@ def _check(args) -> int:
 
 def _zabbix(args) -> int:
     if args.action == "provision":
-        from .zabbix import provision
+        from .outputs.zabbix import provision
         return provision.run(args)
-    from .zabbix.template import render_template
+    from .outputs.zabbix.template import render_template
     text = render_template(config_module.load(args.config), args.name)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:

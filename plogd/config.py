@@ -71,6 +71,18 @@ class ZabbixConfig:
 
 
 @dataclass
+class OutputConfig:
+    """One entry of `outputs:` (or the `zabbix:` section): the output's type and name, its
+    own options (the output class's OPTIONS, filled in), and how the runner treats it."""
+    type: str
+    name: str
+    options: dict
+    on_full: str = "pause"             # pause (reading waits) | drop_oldest (counted)
+    max_backlog: int = 1 << 30         # bytes of the spool not yet taken by this output
+    batch_size: int = 1000
+
+
+@dataclass
 class InputConfig:
     name: str
     path: str
@@ -98,6 +110,8 @@ class Config:
     stall_timeout: int = 30     # --multi: seconds a stage may make no progress (plogd.heartbeat)
     inputs: list[InputConfig] = field(default_factory=list)
     damaged_checkpoint: str = "end"    # where inputs start when the checkpoint is damaged
+    outputs: list[OutputConfig] = field(default_factory=list)
+    result_rotate_bytes: int = 64 << 20   # the spool's files are rotated past this size
 
     def input(self, name: str | None) -> InputConfig:
         if name is None:
@@ -245,8 +259,9 @@ def _show(value) -> str:
 
 # -- the schema -------------------------------------------------------------------------
 
-TOP_KEYS = ["interval", "state_dir", "zabbix", "inputs", "max_line_length", "stall_timeout",
-            "damaged_checkpoint"]
+TOP_KEYS = ["interval", "state_dir", "zabbix", "outputs", "inputs", "max_line_length",
+            "stall_timeout", "damaged_checkpoint", "result_rotate_bytes"]
+RUNNER_KEYS = ["type", "name", "on_full", "max_backlog", "batch_size"]
 ZABBIX_KEYS = ["server", "port", "host", "agent_config", "tls_connect", "tls_ca_file",
                "tls_cert_file", "tls_key_file", "tls_server_name", "tls_psk_identity",
                "tls_psk_file", "failed_retry_seconds", "lld_member_ttl", "lld_resend_seconds",
@@ -257,7 +272,7 @@ INPUT_KEYS = ["name", "path", "format", "log_format", "apache_format", "time_loc
 REWRITE_KEYS = ["field", "match", "replace"]
 DEFAULT_MAX_SKEW = 3600
 FORMAT_KEYS = ["format", "log_format", "apache_format"]
-METRIC_KEYS = ["key", "type", "field", "by", "where", "q", "of", "top", "alert"]
+METRIC_KEYS = ["key", "name", "type", "field", "by", "where", "q", "of", "top", "alert"]
 ALERT_KEYS = ["above", "below", "for", "severity", "q"]
 SEVERITIES = ["info", "warning", "average", "high", "disaster"]
 _DURATION = re.compile(r"(\d+)([smhdw]?)\Z")
@@ -286,7 +301,12 @@ def from_data(path: str, data) -> Config:
     if top.data.get("zabbix") is not None:
         zabbix = _zabbix(top.sub("zabbix", top.data["zabbix"]), host)
         host = zabbix.host
-    config = Config(path=path, interval=interval,
+    outputs, zabbix = _outputs(top, zabbix, host)
+    host = zabbix.host if zabbix is not None else host
+    config = Config(path=path, interval=interval, outputs=outputs,
+                    result_rotate_bytes=top.positive(
+                        "result_rotate_bytes",
+                        zabbix.result_rotate_bytes if zabbix is not None else 64 << 20),
                     state_dir=top.get("state_dir", str, "/var/lib/plogd"),
                     host=host, zabbix=zabbix,
                     max_line_length=top.positive("max_line_length", DEFAULT_MAX_LINE),
@@ -322,7 +342,7 @@ def _check_keys_are_the_hosts_own(top: _Section, raw_inputs, config: Config) -> 
     """Every input sends to the one host of the configuration: a key (percentiles expanded)
     in two inputs, or two `by:` metrics with one discovery key (whose member sets would
     overwrite each other on the server), would mix values that are not the same thing."""
-    from .stages.send import discovery_key
+    from .outputs.zabbix.sender import discovery_key
     sent: dict[str, str] = {}            # key -> "inputs[i].metrics[j] (line n)"
     discovered: dict[str, tuple[str, str]] = {}     # discovery key -> (metric key, where)
     for i, spec in enumerate(config.inputs):
@@ -348,10 +368,72 @@ def _check_keys_are_the_hosts_own(top: _Section, raw_inputs, config: Config) -> 
             discovered[dkey] = (metric.key, where)
 
 
-def _zabbix(section: _Section, default_host: str) -> ZabbixConfig:
-    from .stages.send import TLSConfigError, tls_context, tls_of
-    from .zabbix_config import AgentConfigError, read_agent_config
-    section.check_keys(ZABBIX_KEYS)
+def _outputs(top: _Section, zabbix: ZabbixConfig | None,
+             host: str) -> tuple[list[OutputConfig], ZabbixConfig | None]:
+    """The outputs, the `zabbix:` section first; and the Zabbix settings wherever given."""
+    from .outputs.base import REQUIRED
+    from .plugins import output_types
+    outputs = []
+    if zabbix is not None:
+        outputs.append(OutputConfig("zabbix", "zabbix", vars(zabbix),
+                                    max_backlog=zabbix.spool_max_bytes,
+                                    batch_size=zabbix.batch_size))
+    raw = top.data.get("outputs")
+    if raw is None:
+        return outputs, zabbix
+    if not isinstance(raw, list):
+        top.fail("outputs", f"found {_show(raw)}; expected a list of outputs, e.g. "
+                 "- {type: line, url: 'tcp://127.0.0.1:2003', format: graphite}")
+    types = output_types()
+    for i, entry in enumerate(raw):
+        section = top.sub(f"outputs[{i}]", entry, getattr(raw, "line", 1))
+        if not isinstance(entry, dict):
+            section.fail(None, f"found {_show(entry)}; expected a mapping with a type: "
+                         f"{', '.join(sorted(types))}")
+        kind = section.get("type", str, allowed=sorted(types))
+        name = section.get("name", str, kind)
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            section.fail("name", f"found {name!r}; a name is letters, digits, '_', '.', '-' "
+                         "(it names the output's state file)")
+        if name in [o.name for o in outputs]:
+            section.fail("name", f"found {name!r} a second time; give each output its own name:")
+        runner = dict(on_full=section.get("on_full", str, "pause",
+                                          allowed=["pause", "drop_oldest"]),
+                      max_backlog=section.positive("max_backlog", 1 << 30),
+                      batch_size=section.positive("batch_size", 1000))
+        if kind == "zabbix":
+            if zabbix is not None:
+                section.fail("type", "Zabbix is configured twice (the zabbix: section, or "
+                             "another output of type zabbix); keep one")
+            zabbix = _zabbix(section, host, extra_keys=RUNNER_KEYS)
+            outputs.append(OutputConfig(kind, name, vars(zabbix), **runner))
+            continue
+        cls = types[kind]
+        section.check_keys(RUNNER_KEYS + list(cls.OPTIONS))
+        options = {}
+        for key, default in cls.OPTIONS.items():
+            if key in section.data:
+                options[key] = section.data[key]
+            elif default is REQUIRED:
+                section.fail(None, f"missing required key {key!r} (an output of type {kind})")
+            else:
+                options[key] = default
+        try:
+            cls.check(options)
+        except ValueError as e:
+            key, _, message = str(e).partition(": ")
+            if key in options and message:
+                section.fail(key, message)
+            section.fail(None, str(e))
+        outputs.append(OutputConfig(kind, name, options, **runner))
+    return outputs, zabbix
+
+
+def _zabbix(section: _Section, default_host: str, extra_keys=()) -> ZabbixConfig:
+    from .outputs.zabbix import tls_of
+    from .outputs.zabbix.agent_config import AgentConfigError, read_agent_config
+    from .outputs.zabbix.transport import TLSConfigError, tls_context
+    section.check_keys(ZABBIX_KEYS + list(extra_keys))
     agent = None
     agent_path = section.get("agent_config", str, None)
     if agent_path is not None:
@@ -408,6 +490,12 @@ def _input(section: _Section, index: int) -> InputConfig:
         section.sub(f"metrics[{j}]", metrics_data[j]).fail(
             "key", f"found {metrics[j].key!r} a second time in this input; every metric needs "
             "its own key")
+    for j in _repeated([m.name for m in metrics]):
+        first = [m.name for m in metrics].index(metrics[j].name)
+        section.sub(f"metrics[{j}]", metrics_data[j]).fail(
+            "key", f"found {metrics[j].key!r}, whose name {metrics[j].name!r} is that of "
+            f"{metrics[first].key!r} too (metrics[{first}]); outputs other than Zabbix name "
+            "series by it: give one of them a name:")
     problem = None if listen else _glob_problem(path)
     if problem:
         section.fail("path", f"found {path!r}: {problem}")
@@ -711,13 +799,17 @@ def _metric(section: _Section, fmt: LogFormat) -> Metric:
                      "default: every line)")
     if of is not None and kind != "ratio":
         section.fail("of", f"'of:' is the denominator of a ratio; a {kind} has none")
+    name = section.get("name", str, None)
+    if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.:-]*", name):
+        section.fail("name", f"found {name!r}; a metric's name is letters, digits and "
+                     "'_', '.', ':', '-', starting with a letter (e.g. nginx.requests)")
     return Metric(key, kind, field_name, by, where, q=q, of=of, top=top,
-                  alert=_alert(section, kind, q))
+                  alert=_alert(section, kind, q), name=name)
 
 
 def _alert(section: _Section, kind: str, q: list | None) -> Alert | None:
     """`alert: {above: 0.05, for: 5m, severity: average}`: a Zabbix trigger (see
-    plogd.zabbix.template); `q:` picks the percentile of a percentile metric with several."""
+    plogd.outputs.zabbix.template); `q:` picks the percentile of a percentile metric with several."""
     if "alert" not in section.data:
         return None
     alert = section.sub("alert", section.data["alert"])

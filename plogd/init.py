@@ -24,7 +24,7 @@ from .defaults import metrics_for
 from .formats import BUILTIN_TEMPLATES, get_format
 from .formats.detect import detect, first_failure, match_ratio, read_sample
 from .packaging import shipped_file
-from .zabbix_config import AgentConfigError, parse_clusters
+from .outputs.zabbix.agent_config import AgentConfigError, parse_clusters
 
 FITS = 0.9          # a built-in format fits a log when it matches this share of its lines
 AGENT_CONFIGS = ("etc/zabbix/zabbix_agent2.conf", "etc/zabbix/zabbix_agentd.conf")

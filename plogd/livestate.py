@@ -19,6 +19,7 @@ from .checkpoint import peek
 from .config import Config
 from .metrics import q_text
 from .monitoring import COUNTERS
+from .spool import output_status
 
 TAIL_BYTES = 1 << 20          # of the result file: the last windows' values
 
@@ -28,6 +29,7 @@ class Snapshot:
     at: float                                      # when it was read (epoch seconds)
     inputs: dict[str, dict] = field(default_factory=dict)   # name -> counters and "newest"
     sender: dict | None = None       # with Zabbix: up, backlog (bytes), sent, refused, given_up
+    outputs: dict = field(default_factory=dict)   # name -> type, up, backlog and totals
 
 
 def take(config: Config, now: float | None = None) -> Snapshot:
@@ -39,14 +41,12 @@ def take(config: Config, now: float | None = None) -> Snapshot:
         counters = saved.get("counters") if isinstance(saved.get("counters"), dict) else {}
         snapshot.inputs[spec.name] = {**{c: counters.get(c, 0) for c in COUNTERS},
                                       "newest": saved.get("newest")}
-    if config.zabbix is not None:
-        from .stages.send import send_state_path, spool_backlog
-        state = peek(send_state_path(config))
-        totals = state.get("totals") if isinstance(state.get("totals"), dict) else {}
-        snapshot.sender = {"up": state.get("up"),        # None: no exchange recorded yet
-                           "backlog": spool_backlog(config.result_path,
-                                                    state_path=send_state_path(config)),
-                           **{n: totals.get(n, 0) for n in ("sent", "refused", "given_up")}}
+    for output in config.outputs:
+        status = output_status(config.result_path, config.state_dir, output.name)
+        snapshot.outputs[output.name] = {"type": output.type, **status}
+        if output.type == "zabbix":
+            snapshot.sender = {"up": status["up"], "backlog": status["backlog"],
+                               **{n: status.get(n, 0) for n in ("sent", "refused", "given_up")}}
     return snapshot
 
 

@@ -46,10 +46,10 @@ class Partial:
 
 @dataclass
 class ClosedWindow:
-    """aggregator -> writer: one window that will not change any more, as Zabbix values."""
+    """aggregator -> writer: one window that will not change any more."""
     input: str
     start: int
-    values: list[tuple[str, object]]
+    values: list           # plogd.metrics.Value
 
 
 @dataclass
@@ -62,3 +62,21 @@ class InputCounters:
     windows: int = 0
     odd_time: int = 0          # lines whose time is absurd (max_skew) or absent: in no window
     regex_timeout: int = 0     # lines a user regex could not decide within its time bound
+
+
+@dataclass
+class Tick:
+    """reader -> aggregator (through a parser): idle since `now`; `sent` is the last batch
+    number sent per (input, path), so the aggregator closes windows only once all is merged."""
+    now: float
+    sent: dict
+
+
+@dataclass
+class ReaderStats:
+    """reader -> aggregator (through a parser), every second: for self-monitoring."""
+    stats: dict
+
+
+class Stop:
+    """Passed down the pipeline: finish what you hold, pass it on, exit."""

@@ -2,7 +2,8 @@
 
 A metric folds a batch of parsed lines (given as columns: one list per field) into a small
 state; states of the same window merge, whatever the order and however the lines were split
-into batches or spread over parser processes. A closed window's states become Zabbix values.
+into batches or spread over parser processes. A closed window's states become `Value`s: the
+metric's name, its group and percentile, and the series key the config's `key:` lays out.
 
     type        state                    value
     count       n                        n
@@ -29,9 +30,11 @@ States are JSON data after `dump` (the checkpoint) and picklable as they are.
 from __future__ import annotations
 
 from collections import Counter
+import re
 from dataclasses import dataclass
 from itertools import compress
 from operator import and_
+from typing import NamedTuple
 
 from .filters import Columns, Filter
 from .formats.compiled import count_values, has_none
@@ -102,6 +105,33 @@ _WEIGHT = {
 }
 
 
+class Value(NamedTuple):
+    """One value of a closed window: the series key (the config's `key:` with its
+    placeholders filled in), the value, and the same in structured form for outputs that
+    name series their own way (a Graphite path, Prometheus labels)."""
+    key: str
+    value: object
+    metric: str                      # the metric's name, see metric_name
+    group: dict | None = None        # {by field: group value}; "other" beyond `top:`
+    q: float | None = None           # the percentile, for a percentile metric
+
+
+def metric_name(key: str) -> str:
+    """The name a metric has without `name:`: its key without the placeholders and the
+    bracket parameters holding one; literal parameters become name parts.
+    `nginx.status[{status}]` -> `nginx.status`, `nginx.request_time[p{q}]` ->
+    `nginx.request_time`, `web.requests[api]` -> `web.requests.api`."""
+    base, _, params = key.partition("[")
+    parts = [re.sub(r"\{[^}]*\}", "", base)]
+    parts += [p.strip().strip('"') for p in params.rstrip("]").split(",") if "{" not in p]
+    return re.sub(r"\.{2,}", ".", ".".join(p for p in parts if p)).strip(".")
+
+
+def group_value(value):
+    """A group as the records carry it: the field's typed value, "other" for OTHER."""
+    return "other" if value == OTHER else value
+
+
 def q_text(q) -> str:
     """How a q is written in a key: 50 -> '50', 99.9 -> '99.9', 99.0 -> '99'."""
     return format(q, "g")
@@ -121,7 +151,7 @@ def zabbix_key_param(value) -> str:
 @dataclass(frozen=True)
 class Alert:
     """`alert:` of a metric: a Zabbix trigger when the value stays above (or below) a
-    threshold for `for_seconds` (0: a single value is enough); see plogd.zabbix.template."""
+    threshold for `for_seconds` (0: a single value is enough); see plogd.outputs.zabbix.template."""
     threshold: float
     above: bool                  # False: below
     for_seconds: int = 0
@@ -132,8 +162,9 @@ class Alert:
 class Metric:
     def __init__(self, key: str, kind: str, field: str | None = None, by: str | None = None,
                  where: Filter | None = None, q: list | None = None, of: Filter | None = None,
-                 top: int = DEFAULT_TOP, alert: Alert | None = None):
+                 top: int = DEFAULT_TOP, alert: Alert | None = None, name: str | None = None):
         self.key = key
+        self.name = name or metric_name(key)
         self.kind = kind
         self.field = field
         self.by = by
@@ -250,11 +281,12 @@ class Metric:
         return data
 
     # -- the values of a closed window
-    def _values_of(self, key: str, state, interval: int) -> list[tuple[str, object]]:
+    def _values_of(self, key: str, state, interval: int, group: dict | None) -> list[Value]:
         kind = self.kind
         if kind == "percentile":
             estimates = state.quantiles([q / 100 for q in self.q])
-            return [(key.replace("{q}", q_text(q)), e) for q, e in zip(self.q, estimates)]
+            return [Value(key.replace("{q}", q_text(q)), e, self.name, group, q)
+                    for q, e in zip(self.q, estimates)]
         if kind == "avg" or kind == "ratio":
             value = state[0] / state[1] if state[1] else None
         elif kind == "rate":
@@ -263,19 +295,21 @@ class Metric:
             value = state.estimate()
         else:
             value = state
-        return [(key, value)]
+        return [Value(key, value, self.name, group)]
 
-    def values(self, state, interval: int = 60) -> list[tuple[str, object]]:
-        """(Zabbix key, value) pairs of a closed window's state (`interval`: for rate)."""
+    def values(self, state, interval: int = 60) -> list[Value]:
+        """The values of a closed window's state (`interval`: for rate); none for a state
+        without one (an avg of no line)."""
         if self.by is None:
-            pairs = self._values_of(self.key, state, interval)
+            values = self._values_of(self.key, state, interval, None)
         else:
             placeholder = "{" + self.by + "}"
             state = self._cut(state)
-            pairs = [pair for group, s in sorted(state.items(), key=lambda item: str(item[0]))
-                     for pair in self._values_of(
-                         self.key.replace(placeholder, zabbix_key_param(group)), s, interval)]
-        return [(key, value) for key, value in pairs if value is not None]
+            values = [v for group, s in sorted(state.items(), key=lambda item: str(item[0]))
+                      for v in self._values_of(
+                          self.key.replace(placeholder, zabbix_key_param(group)), s, interval,
+                          {self.by: group_value(group)})]
+        return [v for v in values if v.value is not None]
 
 
 def _sortable(weight) -> float:

@@ -1,5 +1,5 @@
-"""Self-monitoring: plogd's own health as Zabbix values, under the prefix `plogd.`, once
-per interval beside the metrics (same host, same result file, same sending).
+"""Self-monitoring: plogd's own health as values, under the prefix `plogd.`, once per
+interval beside the metrics (same host, same result file, same outputs).
 
     plogd.heartbeat                 epoch seconds when the values were taken
     plogd.restarts                  pipeline restarts since the daemon started (--multi)
@@ -11,72 +11,87 @@ per interval beside the metrics (same host, same result file, same sending).
     plogd.bytes_behind[INPUT]       written to the log but not read yet
     plogd.rotations[INPUT]  plogd.truncations[INPUT]  plogd.missing[INPUT]
     plogd.malformed[INPUT] (syslog inputs: messages without a syslog header)
-  with Zabbix configured, from the sender's state file:
+  per output, from its runner's state file (plogd.outputs.runner):
+    plogd.output.sent[OUTPUT]  plogd.output.refused[OUTPUT]  plogd.output.dropped[OUTPUT]
+    plogd.output.backlog[OUTPUT]    bytes of results written but not yet taken by it
+    plogd.output.up[OUTPUT]         1 when its last exchange succeeded, else 0
+  with Zabbix configured, as before outputs were plugins:
     plogd.sent  plogd.refused  plogd.given_up    values accepted / refused / given up (totals)
     plogd.zabbix_up                 1 when the last send reached the server, else 0
     plogd.spool_backlog             bytes of results written but not yet accepted
 
-The per-input values are discovered: the writer tags them (LLDTagger) and the sender sends
-the inputs as the discovery set INPUTS_DISCOVERY, macro {#INPUT}, before their first values,
-so that one template (a discovery rule and prototypes plogd.lines[{#INPUT}] ...) fits every
-host whatever its inputs are called.
+A value per input carries "group": {"input": NAME}, one per output {"output": NAME}: the
+Zabbix output announces them as the discovery sets INPUTS_DISCOVERY and OUTPUTS_DISCOVERY,
+so that one template fits every host whatever its inputs and outputs are called.
 
-Each set carries the start of the current interval as its clock, and the sender sends one
-value per key and clock: a set taken again in the same interval (after a restart, with other
-values) is not sent.
+Each set carries the start of the current interval as its clock, and the Zabbix output sends
+one value per key and clock: a set taken again in the same interval (after a restart, with
+other values) is not sent.
 """
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Callable
 
-from .checkpoint import peek
 from .messages import ClosedWindow
-from .metrics import zabbix_key_param
+from .metrics import Value, zabbix_key_param
+from .spool import output_status
 
 PREFIX = "plogd"
-INPUTS_DISCOVERY = "plogd.inputs.discovery"   # the inputs as {#INPUT}, sent by the sender
+INPUTS_DISCOVERY = "plogd.inputs.discovery"   # the inputs as {#INPUT}
+OUTPUTS_DISCOVERY = "plogd.outputs.discovery"   # the outputs as {#OUTPUT}
 COUNTERS = ("lines", "unmatched", "too_long", "late", "odd_time", "regex_timeout")
 READER = ("bytes_behind", "rotations", "truncations", "missing", "malformed")  # malformed: syslog
-SENDER = ("sent", "refused", "given_up")          # the sender's totals
+SENDER = ("sent", "refused", "given_up")          # the Zabbix output's totals
+OUTPUT = ("sent", "refused", "dropped", "backlog", "up")   # every output's
+
+
+def _own(name: str, value, group: dict | None = None) -> Value:
+    """plogd.NAME, or plogd.NAME[MEMBER] for a value per input or output."""
+    key = f"{PREFIX}.{name}"
+    if group:
+        key += f"[{zabbix_key_param(next(iter(group.values())))}]"
+    return Value(key, value, f"{PREFIX}.{name}", group)
 
 
 def values(now: float, aggregators: dict, reader_stats: dict, restarts: int,
-           spool: tuple[str, str] | None = None) -> list:
-    """(key, value) pairs of one set; `spool` is (result file, the sender's state file)."""
-    pairs = [(f"{PREFIX}.heartbeat", int(now)), (f"{PREFIX}.restarts", restarts)]
-    if spool is not None:
-        pairs += _sender_values(*spool)
+           outputs: tuple[str, str, list] | None = None) -> list[Value]:
+    """The values of one set; `outputs` is (result file, state dir, config.outputs)."""
+    own = [_own("heartbeat", int(now)), _own("restarts", restarts)]
+    if outputs is not None:
+        own += _output_values(*outputs)
     for name, aggregator in aggregators.items():
-        param = zabbix_key_param(name)
+        group = {"input": name}
         counters = asdict(aggregator.counters)
-        pairs += [(f"{PREFIX}.{c}[{param}]", counters[c]) for c in COUNTERS]
+        own += [_own(c, counters[c], group) for c in COUNTERS]
         if aggregator.newest is not None:
-            pairs.append((f"{PREFIX}.lag[{param}]", round(now - aggregator.newest, 3)))
+            own.append(_own("lag", round(now - aggregator.newest, 3), group))
         stats = reader_stats.get(name, {})
-        pairs += [(f"{PREFIX}.{s}[{param}]", stats[s]) for s in READER if s in stats]
-    return pairs
+        own += [_own(s, stats[s], group) for s in READER if s in stats]
+    return own
 
 
-def _sender_values(result_path: str, state_path: str) -> list:
-    from .stages.send import spool_backlog
-    state = peek(state_path)
-    totals = state.get("totals") if isinstance(state.get("totals"), dict) else {}
-    pairs = [(f"{PREFIX}.{name}", totals.get(name, 0)) for name in SENDER]
-    pairs.append((f"{PREFIX}.zabbix_up", int(state.get("up", True))))
-    pairs.append((f"{PREFIX}.spool_backlog", spool_backlog(result_path, state_path=state_path)))
-    return pairs
+def _output_values(result_path: str, state_dir: str, outputs: list) -> list[Value]:
+    own = []
+    for output in outputs:
+        status = output_status(result_path, state_dir, output.name)
+        status["up"] = int(status["up"] is not False)
+        own += [_own(f"output.{s}", status.get(s, 0), {"output": output.name}) for s in OUTPUT]
+        if output.type == "zabbix":
+            own += [_own(s, status.get(s, 0)) for s in SENDER]
+            own += [_own("zabbix_up", status["up"]), _own("spool_backlog", status["backlog"])]
+    return own
 
 
 class Monitor:
     """Says when the next set is due (once per interval of the wall clock) and makes it."""
 
     def __init__(self, interval: int, reader_stats: Callable[[], dict], restarts: int = 0,
-                 spool: tuple[str, str] | None = None):
+                 outputs: tuple[str, str, list] | None = None):
         self.interval = interval
         self.reader_stats = reader_stats     # asked only when a set is due
         self.restarts = restarts
-        self.spool = spool
+        self.outputs = outputs
         self._last_slot: int | None = None
 
     def due(self, now: float, aggregators: dict) -> ClosedWindow | None:
@@ -85,4 +100,4 @@ class Monitor:
             return None
         self._last_slot = slot
         return ClosedWindow(PREFIX, slot, values(now, aggregators, self.reader_stats(),
-                                                 self.restarts, self.spool))
+                                                 self.restarts, self.outputs))

@@ -1,7 +1,7 @@
 """plogd --multi: one process per stage, under a supervisor.
 
     reader --LineBatch--> parser 1..N --Partial--> aggregator --Commit--> writer
-    writer --(result file)--> zabbix-sender
+    writer --(result file)--> outputs (zabbix, line, prometheus ...: one process)
 
 The processes run the very stage objects `--single` runs; bounded queues connect them, so a
 slow stage blocks the ones before it (backpressure) and memory stays bounded. Every process
@@ -24,6 +24,7 @@ the old one keeps running.
 """
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import logging
 import multiprocessing
@@ -32,8 +33,6 @@ import os
 import queue
 import signal
 import time
-from dataclasses import dataclass
-
 import setproctitle
 
 from . import config as config_module
@@ -41,13 +40,14 @@ from . import systemd
 from .config import Config, ConfigError
 from .formats.compiled import log_status as log_speedup_status
 from .heartbeat import Heartbeats, beat
-from .monitoring import Monitor
-from .runner import IDLE_SLEEP, load_state, make_sender, positions_of, spool_of, spool_full
+from .messages import ReaderStats, Stop, Tick
+from .pipeline import (IDLE_SLEEP, load_state, make_aggregator, make_parser, make_reader,
+                       make_writer, send_stage, spool_full)
 from .slots import BatchSlots
+from .spool import disk_full
 from .stages.aggregate import AggregateStage
-from .stages.parse import ParseStage
-from .stages.read import CHUNK, ReadStage
-from .stages.write import DISK_RETRY, WriteStage, disk_full, log_disk_full
+from .stages.read import CHUNK
+from .stages.write import DISK_RETRY, WriteStage, log_disk_full
 
 _log = logging.getLogger("plogd.supervisor")
 _mp = multiprocessing.get_context("fork")   # stages inherit the compiled formats
@@ -58,24 +58,6 @@ BACKOFF_MAX = 60.0
 SLOT_SLACK = 1 << 16       # a batch is a 1 MiB read plus the line it finished
 STATS_EVERY = 1.0          # seconds between the reader's self-monitoring counts
 BEAT_EVERY = 0.5           # a stage waiting for work or for room beats this often
-
-
-@dataclass
-class Tick:
-    """reader -> aggregator (through a parser): idle since `now`; `sent` is the last batch
-    number sent per (input, path), so the aggregator closes windows only once all is merged."""
-    now: float
-    sent: dict
-
-
-@dataclass
-class ReaderStats:
-    """reader -> aggregator (through a parser), every second: for self-monitoring."""
-    stats: dict
-
-
-class Stop:
-    """Passed down the pipeline: finish what you hold, pass it on, exit."""
 
 
 def _title(config: Config, role: str) -> str:
@@ -132,21 +114,15 @@ def _stage(supervisor: int, heartbeats: Heartbeats, name: str, run, *args) -> No
 def _reader(config: Config, state, lines, slots: BatchSlots, stop_reading, workers: int,
             once: bool) -> None:
     setproctitle.setproctitle(_title(config, "reader"))
-    read = ReadStage(config.inputs, config.max_line_length, positions_of(state),
-                     first_run=state is None)
+    read = make_reader(config, state)
     sent: dict = {}
     last_tick = last_stats = 0.0
-    spool_max = config.zabbix.spool_max_bytes if config.zabbix else 0
-    if spool_max:
-        from .stages.send import send_state_path, spool_backlog
     full, next_check = False, 0.0
     try:
         while not stop_reading.is_set():
             beat()
-            if spool_max and time.monotonic() >= next_check:
-                full = spool_full(spool_backlog(config.result_path,
-                                                state_path=send_state_path(config)),
-                                  spool_max, full)
+            if config.outputs and time.monotonic() >= next_check:
+                full = spool_full(config, full)
                 next_check = time.monotonic() + IDLE_SLEEP
             if full:           # no Tick either: windows must not close on unread lines
                 stop_reading.wait(IDLE_SLEEP)
@@ -177,7 +153,7 @@ def _reader(config: Config, state, lines, slots: BatchSlots, stop_reading, worke
 
 def _parser(config: Config, lines, slots: BatchSlots, partials, index: int, workers: int) -> None:
     setproctitle.setproctitle(_title(config, f"parser {index}/{workers}"))
-    parse = ParseStage(config.inputs, config.interval, config.max_line_length)
+    parse = make_parser(config)
     while True:
         message = _get(lines)
         beat()
@@ -192,9 +168,7 @@ def _parser(config: Config, lines, slots: BatchSlots, partials, index: int, work
 def _aggregator(config: Config, state, partials, commits, workers: int, restarts: int) -> None:
     setproctitle.setproctitle(_title(config, "aggregator"))
     reader_stats: dict = {}        # the latest the reader sent
-    aggregate = AggregateStage(config.inputs, config.interval, state=state,
-                               monitor=Monitor(config.interval, lambda: reader_stats,
-                                               restarts, spool_of(config)))
+    aggregate = make_aggregator(config, state, lambda: reader_stats, restarts)
     stops = 0
     while stops < workers:
         beat()
@@ -219,8 +193,7 @@ def _aggregator(config: Config, state, partials, commits, workers: int, restarts
 
 def _writer(config: Config, commits, sender_stop) -> None:
     setproctitle.setproctitle(_title(config, "writer"))
-    write = WriteStage(config.result_path, config.checkpoint_path, config.host, config.inputs,
-                       rotate_bytes=config.zabbix.result_rotate_bytes if config.zabbix else 0)
+    write = make_writer(config)
     try:
         while True:
             message = _get(commits)
@@ -255,16 +228,10 @@ def _commit_waiting(write: WriteStage, state_dir: str, message) -> None:
 
 
 def _sender(config: Config, sender_stop) -> None:
-    """Follows the result file (the spool) and sends it; the writer says when all is written."""
-    setproctitle.setproctitle(_title(config, "zabbix-sender"))
-    sender = make_sender(config)
-    try:
-        while not sender_stop.wait(IDLE_SLEEP):
-            beat()
-            sender.poll()
-        sender.poll()              # a last try; the result file keeps what is not sent
-    finally:
-        sender.close()
+    """Follows the spool and drives every output (asyncio, one task each); the writer says
+    when all is written."""
+    setproctitle.setproctitle(_title(config, "outputs"))
+    asyncio.run(send_stage(config, sender_stop.is_set))
 
 
 # -- the supervisor ----------------------------------------------------------------------
@@ -291,8 +258,8 @@ class Pipeline:
         stages += [("aggregator", _aggregator,
                     (config, state, partials, commits, workers, restarts)),
                    ("writer", _writer, (config, commits, sender_stop))]
-        if config.zabbix is not None:     # no Zabbix, no sender
-            stages.append(("zabbix-sender", _sender, (config, sender_stop)))
+        if config.outputs:                # no output, no sender
+            stages.append(("outputs", _sender, (config, sender_stop)))
         self.heartbeats = Heartbeats([name for name, _, _ in stages], _mp)
         self.bounds = {name: stall_bound(name, config.stall_timeout) for name, _, _ in stages}
         self.processes = {name: _mp.Process(target=_stage, name=name, daemon=True,
@@ -355,7 +322,7 @@ def stall_bound(stage: str, stall_timeout: float) -> float:
     BEAT_EVERY seconds but for one step: a 1 MiB batch parsed, a commit fsynced — or, for the
     sender, a whole exchange with Zabbix (several round trips, each up to its timeout), hence
     twice the bound."""
-    return 2 * stall_timeout if stage == "zabbix-sender" else stall_timeout
+    return 2 * stall_timeout if stage == "outputs" else stall_timeout
 
 
 def _drain(fd: int) -> None:

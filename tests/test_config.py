@@ -47,7 +47,8 @@ def test_the_issue_example_loads(tmp_path):
 
 @pytest.mark.parametrize("old,new,expected", [
     ("interval: 60", "intervall: 60", ":1: intervall: unknown key 'intervall'; allowed here: "
-     "interval, state_dir, zabbix, inputs, max_line_length (did you mean 'interval'?)"),
+     "interval, state_dir, zabbix, outputs, inputs, max_line_length, stall_timeout, "
+     "damaged_checkpoint, result_rotate_bytes (did you mean 'interval'?)"),
     ("interval: 60", "interval: soon", ":1: interval: found 'soon'; expected a whole number"),
     ("interval: 60", "interval: 0", ":1: interval: found 0; expected a number greater than 0"),
     ("  port: 10051", "  port: 70000", ":5: zabbix.port: found 70000; a port is 1 to 65535"),

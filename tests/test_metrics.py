@@ -95,7 +95,7 @@ def windows(lines, cuts=(), workers=1, shuffle_seed=None, metrics=METRICS, pickl
     agg = Aggregator("in", metrics, 60, NEVER)
     for partial in partials:
         agg.handle(partial)
-    return {(w.start, k): v for w in agg.flush() for k, v in w.values}
+    return {(w.start, k): v for w in agg.flush() for k, v, *_ in w.values}
 
 
 def assert_same(expected, got):
@@ -133,7 +133,7 @@ def test_percentile_of_a_metric_is_within_one_percent_of_the_exact_quantile():
     metric = Metric("p[{q}]", "percentile", field="request_time", q=[50, 90, 95, 99, 99.9])
     state = metric.fold({"request_time": values}, len(values))
     exact = sorted(values)
-    for key, estimate in metric.values(state):
+    for key, estimate, *_ in metric.values(state):
         q = float(key[2:-1])
         truth = exact[int(q / 100 * (len(values) - 1))]
         assert abs(estimate - truth) <= 0.01 * truth + 1e-12, key
@@ -142,14 +142,14 @@ def test_percentile_of_a_metric_is_within_one_percent_of_the_exact_quantile():
 def test_percentile_key_renders_q():
     metric = Metric("rt[p{q}]", "percentile", field="request_time", q=[50, 99.0, 99.9])
     state = metric.fold({"request_time": [1.0, 2.0]}, 2)
-    assert [k for k, _ in metric.values(state)] == ["rt[p50]", "rt[p99]", "rt[p99.9]"]
+    assert [k for k, *_ in metric.values(state)] == ["rt[p50]", "rt[p99]", "rt[p99.9]"]
 
 
 def test_top_keeps_the_largest_groups_and_folds_the_rest_into_other():
     metric = Metric("hits[{uri}]", "count", by="uri", top=3)
     column = [f"/p{i}" for i in range(10) for _ in range(i + 1)]     # /p9 has 10 lines
     state = metric.fold({"uri": column}, len(column))
-    got = dict(metric.values(state))
+    got = {v.key: v.value for v in metric.values(state)}
     assert got == {"hits[/p9]": 10, "hits[/p8]": 9, "hits[/p7]": 8, "hits[other]": 28}
     assert sum(got.values()) == len(column)
 
@@ -162,7 +162,7 @@ def test_top_bounds_the_state_during_a_window():
         part = metric.fold({"uri": column, "body_bytes_sent": [1] * 20}, 20)
         state = part if not state else metric.merge(state, part)
         assert len(state) <= HARD_FACTOR * 5 + 1
-    assert sum(v for _, v in metric.values(state)) == 600     # nothing lost: in `other`
+    assert sum(v.value for v in metric.values(state)) == 600     # nothing lost: in `other`
     assert OTHER in state
 
 
@@ -172,7 +172,7 @@ def test_an_empty_batch_and_a_batch_without_the_field(metric):
                                          "method", "path", "status_class", "body_bytes_sent")}
     columns["timestamp"] = [0]
     state = metric.fold(columns, 1)
-    for key, value in metric.values(metric.load(json.loads(json.dumps(metric.dump(state))))):
+    for key, value, *_ in metric.values(metric.load(json.loads(json.dumps(metric.dump(state))))):
         assert isinstance(value, (int, float))
 
 

@@ -6,7 +6,7 @@ from argparse import Namespace
 
 import pytest
 
-from plogd.zabbix.provision import Login, ProvisionError, count_changes, describe, login_from
+from plogd.outputs.zabbix.provision import Login, ProvisionError, count_changes, describe, login_from
 
 # configuration.importcompare of Zabbix 6.0.14: a second import of the same template
 UNCHANGED = {"templates": {"updated": [{

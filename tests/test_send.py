@@ -1,14 +1,19 @@
-"""SendStage logic without sockets: a fake trapper that behaves like the real one (a
-duplicate (item, clock, ns) is "processed" and stored once, an unknown key "failed", the
-answer never says which)."""
+"""The Zabbix output under its runner, without sockets: a fake trapper that behaves like
+the real one (a duplicate (item, clock, ns) is "processed" and stored once, an unknown key
+"failed", the answer never says which)."""
+import asyncio
 import json
 import logging
 import os
 
 import pytest
 
-from plogd.stages.send import (SendError, SendStage, TLSConfig, TLSConfigError,
-                               discovery_key, discovery_macro, tls_context)
+from plogd.config import ZabbixConfig
+from plogd.outputs.base import OutputContext
+from plogd.outputs.runner import OutputRunner
+from plogd.outputs.zabbix import ZabbixOutput
+from plogd.outputs.zabbix.sender import ZabbixSender, discovery_key, discovery_macro
+from plogd.outputs.zabbix.transport import SendError, TLSConfig, TLSConfigError, tls_context
 
 
 class FakeTrapper:
@@ -52,9 +57,46 @@ def append(path, records, partial=b""):
         f.write(b"".join(json.dumps(r).encode() + b"\n" for r in records) + partial)
 
 
+class Stage:
+    """The Zabbix output and its runner, stepped by hand: `poll()` is what the send stage
+    does in one pass (at most `max_batches_per_poll` batches)."""
+    RUNNER = ("up", "_retry_at", "_backoff")
+
+    def __init__(self, tmp_path, trapper, clock, batch_size=1000, max_batches_per_poll=10,
+                 inputs=(), **kw):
+        z = ZabbixConfig(server="127.0.0.1", port=10051, host="web01")
+        self.output = ZabbixOutput("zabbix", vars(z), OutputContext("web01", str(tmp_path), 60))
+        self.output.sender = ZabbixSender(str(tmp_path / "send.json"), transport=trapper,
+                                          inputs=inputs, clock=clock, wall=clock, **kw)
+        self.runner = OutputRunner(self.output, str(tmp_path / "results.jsonl"), str(tmp_path),
+                                   batch_size=batch_size, clock=clock)
+        self.max_batches = max_batches_per_poll
+
+    def poll(self):
+        async def steps():
+            for _ in range(self.max_batches):
+                if not await self.runner.step():
+                    break
+        asyncio.run(steps())
+
+    @property
+    def offset(self):
+        return self.runner.reader.cursor.offset
+
+    def backlog_bytes(self):
+        return self.runner.backlog()
+
+    def __getattr__(self, name):
+        owner = self.runner if name in self.RUNNER else self.output.sender
+        return getattr(owner, name)
+
+
+def saved_offset(tmp_path):
+    return json.loads((tmp_path / "output.zabbix.json").read_text())["cursor"]["offset"]
+
+
 def stage(tmp_path, trapper, clock, **kw):
-    return SendStage(str(tmp_path / "results.jsonl"), str(tmp_path / "send.json"),
-                     transport=trapper, clock=clock, wall=clock, **kw)
+    return Stage(tmp_path, trapper, clock, **kw)
 
 
 def test_sends_complete_lines_in_clock_order_and_persists_the_offset(tmp_path):
@@ -65,7 +107,7 @@ def test_sends_complete_lines_in_clock_order_and_persists_the_offset(tmp_path):
     s.poll()
     assert t.requests == [["b", "a"]]          # oldest first
     assert s.offset == len(path.read_bytes()) - len(b'{"host": "web01", "key": "a"')
-    assert json.loads((tmp_path / "send.json").read_text())["offset"] == s.offset
+    assert saved_offset(tmp_path) == s.offset
     s.poll()
     assert len(t.requests) == 1                # nothing new, the partial line waits
     # a restart continues from the saved offset
@@ -119,7 +161,7 @@ def test_crash_after_send_before_offset_resends_harmlessly(tmp_path):
     t, clock = FakeTrapper({("web01", "a")}), Clock()
     append(tmp_path / "results.jsonl", [rec("a", c, value=c) for c in range(10)])
     s = stage(tmp_path, t, clock)
-    s._save = lambda **_: (_ for _ in ()).throw(KeyboardInterrupt)   # "killed" before the save
+    s.runner.save = lambda: (_ for _ in ()).throw(KeyboardInterrupt)   # "killed" before the save
     with pytest.raises(KeyboardInterrupt):
         s.poll()
     stage(tmp_path, t, clock).poll()            # restart: same batch again
@@ -257,7 +299,7 @@ def test_malformed_line_is_skipped_and_counted(tmp_path):
     append(path, [rec("a", 2)])
     s = stage(tmp_path, t, clock)
     s.poll()
-    assert s.malformed == 1 and len(t.stored) == 2
+    assert s.runner.reader.malformed == 1 and len(t.stored) == 2
 
 
 def test_psk_needs_python_313(tmp_path):
@@ -278,7 +320,8 @@ def test_cert_needs_its_files():
 
 
 def test_rotated_result_files_are_finished_in_order_then_removed(tmp_path):
-    from plogd.stages.send import spool_backlog
+    from plogd.spool import backlog as spool_backlog
+    from plogd.spool import peek_cursor, remove_passed
     t, clock = FakeTrapper({("web01", "a")}), Clock()
     path = tmp_path / "results.jsonl"
     append(path, [rec("a", c) for c in range(0, 5)])
@@ -288,14 +331,15 @@ def test_rotated_result_files_are_finished_in_order_then_removed(tmp_path):
     append(path, [rec("a", c) for c in range(5, 10)])
     path.rename(tmp_path / "results.jsonl.2")  # ... twice while the sender is behind
     append(path, [rec("a", c) for c in range(10, 12)])
-    behind = spool_backlog(str(path), state_path=str(tmp_path / "send.json"))
+    behind = spool_backlog(str(path), peek_cursor(str(tmp_path), "zabbix"))
     assert behind == s.backlog_bytes() > 0
     for _ in range(10):
         s.poll()
+        remove_passed(str(path), [s.runner.reader.cursor])     # what the send stage does
     assert [k for k in sorted(c for _, _, c, _ in t.stored)] == list(range(12))
     assert sorted(p.name for p in tmp_path.glob("results.jsonl*")) == ["results.jsonl"]
     assert s.backlog_bytes() == 0
-    assert spool_backlog(str(path), state_path=str(tmp_path / "send.json")) == 0
+    assert spool_backlog(str(path), peek_cursor(str(tmp_path), "zabbix")) == 0
     # oldest first across the files
     assert [c for _, _, c, _ in t.stored] == list(range(12))
 
@@ -305,22 +349,35 @@ def test_stats(tmp_path):
     append(tmp_path / "results.jsonl", [rec("a", 1), rec("b", 1)])
     s = stage(tmp_path, t, clock)
     s.poll()
-    st = s.stats()
-    assert (st["sent"], st["refused"], st["retry_waiting"], st["backlog_bytes"], st["up"]) == (1, 1, 1, 0, 1)
+    st = json.loads((tmp_path / "output.zabbix.json").read_text())["totals"]
+    assert (st["sent"], st["refused"], st["retry_waiting"]) == (1, 1, 1)
+    assert s.backlog_bytes() == 0 and s.up
 
 
-def test_lld_tagger():
+def test_lld_tagger_names_the_member_from_the_records_group():
     from types import SimpleNamespace as NS
-    from plogd.stages.send import LLDTagger
-    inputs = [NS(name="web", metrics=[NS(key="nginx.requests", by=None),
-                                      NS(key="nginx.status[{status}]", by="status"),
-                                      NS(key="nginx.bytes[{path}]", by="path")])]
+    from plogd.outputs.zabbix.sender import LLDTagger
+    inputs = [NS(name="web", metrics=[NS(key="nginx.requests", name="nginx.requests", by=None),
+                                      NS(key="nginx.status[{status}]", name="nginx.status",
+                                         by="status"),
+                                      NS(key="nginx.bytes[{path}]", name="nginx.bytes", by="path")])]
     tagger = LLDTagger(inputs)
-    assert tagger.tag("web", {"key": "nginx.status[404]"}) == {
-        "key": "nginx.status[404]", "by": "status", "member": "404", "template": "nginx.status[{status}]"}
-    assert tagger.tag("web", {"key": 'nginx.bytes["/a \\"b"]'})["member"] == '/a "b'
-    assert tagger.tag("web", {"key": "nginx.requests"}) == {"key": "nginx.requests"}
-    assert tagger.tag("other", {"key": "nginx.status[404]"}) == {"key": "nginx.status[404]"}
+
+    def r(metric, group=None, input="web"):
+        return {"key": "k", "input": input, "metric": metric,
+                **({"group": group} if group else {})}
+    assert tagger.tag(r("nginx.status", {"status": 404})) == {
+        **r("nginx.status", {"status": 404}), "by": "status", "member": "404",
+        "template": "nginx.status[{status}]"}
+    assert tagger.tag(r("nginx.bytes", {"path": '/a "b'}))["member"] == '/a "b'
+    assert tagger.tag(r("nginx.bytes", {"path": None}))["member"] == "-"
+    assert tagger.tag(r("nginx.requests")) == r("nginx.requests")
+    assert tagger.tag(r("nginx.status", {"status": 404}, "other")) == r("nginx.status",
+                                                                        {"status": 404}, "other")
+    # a record an older plogd tagged in the spool stays as it is
+    old = {"key": "nginx.status[404]", "by": "status", "member": "404",
+           "template": "nginx.status[{status}]"}
+    assert tagger.tag(dict(old)) == old
 
 
 def test_refused_keys_are_each_named_at_once_then_rate_limited(tmp_path, caplog):
@@ -341,39 +398,56 @@ def test_refused_keys_are_each_named_at_once_then_rate_limited(tmp_path, caplog)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]   # none given up yet
 
 
-@pytest.mark.parametrize("damage", [b'{"offset": 12, "ino', b"", b"\x00\xffgarbage",
-                                    b"[1, 2]", b'{"offset": "12"}', b'{"retry": [1]}',
-                                    b'{"lld": {"web01\\u0000x": []}}'])
-def test_a_damaged_state_is_kept_aside_and_the_spool_sent_again(tmp_path, caplog, damage):
-    """Before: a wrong shape ended start-up with a traceback (AttributeError, TypeError)."""
+@pytest.mark.parametrize("name, damage", [
+    ("send.json", b'{"offset": 12, "ino'), ("send.json", b""), ("send.json", b"\x00\xffgarbage"),
+    ("send.json", b"[1, 2]"), ("send.json", b'{"offset": "12"}'), ("send.json", b'{"retry": [1]}'),
+    ("send.json", b'{"lld": {"web01\\u0000x": []}}'),
+    ("output.zabbix.json", b'{"cursor": {"offset": 12, "ino'), ("output.zabbix.json", b""),
+    ("output.zabbix.json", b"[1, 2]"), ("output.zabbix.json", b'{"cursor": {"offset": "12"}}'),
+    ("output.zabbix.json", b'{"cursor": {}, "totals": []}')])
+def test_a_damaged_state_is_kept_aside_and_the_spool_sent_again(tmp_path, caplog, name, damage):
+    """Before: a wrong shape ended start-up with a traceback (AttributeError, TypeError).
+    The Zabbix sender's own state (send.json) and the runner's cursor (output.zabbix.json)
+    are each kept aside, with what it costs."""
+    cost = {"send.json": "the totals start again from 0",
+            "output.zabbix.json": "sending the result files again from their start"}[name]
     t, clock = FakeTrapper({("web01", "a")}), Clock()
     append(tmp_path / "results.jsonl", [rec("a", 60), rec("a", 120)])
-    (tmp_path / "send.json").write_bytes(damage)
+    (tmp_path / name).write_bytes(damage)
     s = stage(tmp_path, t, clock)
     s.poll()
     assert sorted(t.stored) == [("web01", "a", 60, 0), ("web01", "a", 120, 0)]
-    aside = [p.name for p in tmp_path.iterdir() if p.name.startswith("send.json.damaged-")]
+    aside = [p.name for p in tmp_path.iterdir() if p.name.startswith(f"{name}.damaged-")]
     assert len(aside) == 1 and (tmp_path / aside[0]).read_bytes() == damage
-    assert "sending the result files again from their start" in caplog.text
+    assert cost in caplog.text
 
 
 def test_plogd_own_per_input_values_are_tagged_for_the_inputs_discovery():
-    from plogd.stages.send import LLDTagger
+    from plogd.outputs.zabbix.sender import LLDTagger
     tagger = LLDTagger([])
-    assert tagger.tag("plogd", {"key": 'plogd.lines["web 1"]'}) == {
-        "key": 'plogd.lines["web 1"]', "by": "input", "member": "web 1",
-        "template": "plogd.lines[{input}]", "discovery": "plogd.inputs.discovery"}
-    assert tagger.tag("plogd", {"key": "plogd.heartbeat"}) == {"key": "plogd.heartbeat"}
+    own = {"key": 'plogd.lines["web 1"]', "input": "plogd", "metric": "plogd.lines",
+           "group": {"input": "web 1"}}
+    assert tagger.tag(dict(own)) == {**own, "by": "input", "member": "web 1",
+                                     "template": "plogd.lines[{input}]",
+                                     "discovery": "plogd.inputs.discovery"}
+    out = {"key": "plogd.output.up[line]", "input": "plogd", "metric": "plogd.output.up",
+           "group": {"output": "line"}}
+    assert tagger.tag(dict(out))["discovery"] == "plogd.outputs.discovery"
+    assert tagger.tag(dict(out))["template"] == "plogd.output.up[{output}]"
+    beat = {"key": "plogd.heartbeat", "input": "plogd", "metric": "plogd.heartbeat"}
+    assert tagger.tag(dict(beat)) == beat
     assert discovery_macro("input") == "{#INPUT}"
 
 
 def test_inputs_discovery_is_sent_before_the_first_per_input_values(tmp_path):
-    from plogd.stages.send import LLDTagger
+    from plogd.outputs.zabbix.sender import LLDTagger
     tagger = LLDTagger([])
     t, clock = FakeTrapper({("web01", "plogd.inputs.discovery"), ("web01", "plogd.heartbeat"),
                             ("web01", "plogd.lines[web]"), ("web01", "plogd.lines[api]")}), Clock()
-    append(tmp_path / "results.jsonl", [tagger.tag("plogd", rec(k, 60)) for k in
-                                        ("plogd.heartbeat", "plogd.lines[web]", "plogd.lines[api]")])
+    append(tmp_path / "results.jsonl", [
+        rec("plogd.heartbeat", 60, input="plogd", metric="plogd.heartbeat"),
+        rec("plogd.lines[web]", 60, input="plogd", metric="plogd.lines", group={"input": "web"}),
+        rec("plogd.lines[api]", 60, input="plogd", metric="plogd.lines", group={"input": "api"})])
     stage(tmp_path, t, clock).poll()
     assert t.requests[0] == ["plogd.inputs.discovery"]
     assert t.lld["web01", "plogd.inputs.discovery"] == [{"{#INPUT}": "api"}, {"{#INPUT}": "web"}]
@@ -470,7 +544,7 @@ def test_own_values_are_sent_once_per_clock_whatever_a_restart_makes_again(tmp_p
 
 def test_a_value_refused_by_each_of_several_servers_is_one_refused_value():
     from zabbix_utils.types import TrapperResponse
-    from plogd.stages.send import refused_count
+    from plogd.outputs.zabbix.transport import refused_count
 
     def reply(failed, total):
         return {"response": "success", "info": f"processed: {total - failed}; failed: {failed}; "
@@ -487,15 +561,18 @@ def test_a_value_refused_by_each_of_several_servers_is_one_refused_value():
 
 @pytest.mark.parametrize("damage", [b"[1, 2]", b'{"offset": "12", "totals": []}', b"\x00garbage"])
 def test_processes_beside_the_sender_read_a_damaged_state_as_nothing_sent(tmp_path, damage):
-    """The reader's spool check and the self-monitoring read send.json from other
-    processes: a damaged one (the sender keeps it aside at its next start) is taken as
+    """The reader's spool check and the self-monitoring read the runner's state from other
+    processes: a damaged one (the runner keeps it aside at its next start) is taken as
     "nothing sent yet", not an AttributeError or TypeError in the aggregator or reader."""
+    from types import SimpleNamespace as NS
     from plogd import monitoring
-    from plogd.stages.send import spool_backlog
+    from plogd.spool import backlog as spool_backlog, peek_cursor
     result = tmp_path / "results.jsonl"
     append(result, [rec("a", 60)])
-    state = tmp_path / "send.json"
-    state.write_bytes(damage)
-    assert spool_backlog(str(result), state_path=str(state)) == result.stat().st_size
-    own = dict(monitoring.values(120.0, {}, {}, 0, spool=(str(result), str(state))))
+    (tmp_path / "output.zabbix.json").write_bytes(damage)
+    assert spool_backlog(str(result), peek_cursor(str(tmp_path), "zabbix")) == result.stat().st_size
+    outputs = [NS(name="zabbix", type="zabbix")]
+    own = {v.key: v.value for v in monitoring.values(120.0, {}, {}, 0,
+                                                     (str(result), str(tmp_path), outputs))}
     assert own["plogd.sent"] == 0 and own["plogd.spool_backlog"] == result.stat().st_size
+    assert own["plogd.output.backlog[zabbix]"] == result.stat().st_size

@@ -8,12 +8,13 @@ import pytest
 
 from plogd import checkpoint
 from plogd.messages import ClosedWindow
-from plogd.stages import write as write_module
+from plogd.metrics import Value
+from plogd import spool
 from plogd.stages.write import WriteStage
 
 
 def window(start, value=1):
-    return ClosedWindow("web", start, [("requests", value)])
+    return ClosedWindow("web", start, [Value("requests", value, "requests")])
 
 
 def stage(tmp_path):
@@ -50,14 +51,14 @@ def test_a_full_disk_undoes_the_append_and_the_retry_writes_once(tmp_path, monke
         if len(calls) == 1:
             return real_write(fd, bytes(data[:len(data) // 2]))
         raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(write_module.os, "write", write_then_enospc)
+    monkeypatch.setattr(spool.os, "write", write_then_enospc)
     due = [window(120), window(180)]
     with pytest.raises(OSError) as e:
         w.commit(due, {"pos": 3})
-    assert write_module.disk_full(e.value)
+    assert spool.disk_full(e.value)
     assert [r["clock"] for r in records(tmp_path)] == [60]          # no fragment left
     assert checkpoint.load(str(tmp_path / "state" / "checkpoint.json")) == {"pos": 1}
-    monkeypatch.setattr(write_module.os, "write", real_write)
+    monkeypatch.setattr(spool.os, "write", real_write)
 
     def save_enospc(path, state):         # the records fit, the checkpoint does not
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -1,7 +1,7 @@
 """zabbix.agent_config: ServerActive, Hostname and TLS from the agent's configuration."""
 import pytest
 
-from plogd.zabbix_config import AgentConfigError, parse_clusters, read_agent_config
+from plogd.outputs.zabbix.agent_config import AgentConfigError, parse_clusters, read_agent_config
 
 
 def test_server_active_hostname_and_psk(tmp_path):

@@ -16,7 +16,7 @@ from helpers import ROOT, plogd
 from plogd import monitoring
 from plogd.config import ConfigError, load
 from plogd.stages.aggregate import InputCounters
-from plogd.zabbix.template import render_template
+from plogd.outputs.zabbix.template import render_template
 
 NGINX = ROOT / "conf" / "nginx.yaml"
 
@@ -34,12 +34,13 @@ def all_items(tpl):
 
 
 def plogd_keys_sent(input_name: str) -> set[str]:
-    """The keys plogd.monitoring really sends for one input, with the sender's."""
+    """The keys plogd.monitoring really sends for one input, with the outputs'."""
     aggregator = SimpleNamespace(counters=InputCounters(), newest=0)
     stats = {input_name: {s: 0 for s in monitoring.READER}}
-    pairs = monitoring.values(100.0, {input_name: aggregator}, stats, 0,
-                              spool=("/nonexistent/results.jsonl", "/nonexistent/send.json"))
-    return {key for key, _ in pairs}
+    outputs = [SimpleNamespace(name="zabbix", type="zabbix")]
+    values = monitoring.values(100.0, {input_name: aggregator}, stats, 0,
+                               ("/nonexistent/results.jsonl", "/nonexistent", outputs))
+    return {v.key for v in values}
 
 
 def test_export_is_the_6_0_format_with_top_level_groups():
@@ -59,11 +60,12 @@ def test_keys_are_exactly_the_configs_and_plogds_own():
                    "nginx.request_time[p95]", "nginx.request_time[p99]",
                    "nginx.request_time.max", "nginx.upstream_time.avg",
                    "nginx.status[{#STATUS}]", "nginx.status_class[{#STATUS_CLASS}]"}
-    own = {k.replace("[nginx]", "[{#INPUT}]") for k in plogd_keys_sent("nginx")}
+    own = {k.replace("[nginx]", "[{#INPUT}]").replace("[zabbix]", "[{#OUTPUT}]")
+           for k in plogd_keys_sent("nginx")}
     assert keys == config_keys | own
     rules = {r["key"]: r for r in tpl["discovery_rules"]}
     assert set(rules) == {"nginx.status.discovery", "nginx.status_class.discovery",
-                          "plogd.inputs.discovery"}
+                          "plogd.inputs.discovery", "plogd.outputs.discovery"}
     assert all(r["type"] == "TRAP" for r in rules.values())
     assert all(i["type"] == "TRAP" for i in all_items(tpl).values())
 

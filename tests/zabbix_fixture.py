@@ -303,20 +303,20 @@ class Testbed:
                                                         output=["key_"])]
 
 
-# -- the stand-alone sender (plogd.stages.send) -----------------------------------------------
+# -- the stand-alone sender (python -m plogd.outputs.zabbix) -----------------------------------------------
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_sender(state_dir: Path, server: str | None, port: int | None, *args: str,
                  python: str | None = None) -> tuple[subprocess.Popen, Path]:
-    """`python -m plogd.stages.send` following state_dir/results.jsonl; its log goes to
+    """`python -m plogd.outputs.zabbix` following state_dir/results.jsonl; its log goes to
     state_dir/send-N.log (returned). server None: not passed (e.g. from --agent-config)."""
     n = len(list(state_dir.glob("send-*.log")))
     log = state_dir / f"send-{n}.log"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [python or sys.executable, "-m", "plogd.stages.send", "--results",
+        [python or sys.executable, "-m", "plogd.outputs.zabbix", "--results",
          str(state_dir / "results.jsonl"), "--state", str(state_dir / "send.json"),
          *(["--server", server, "--port", str(port)] if server else []), *args],
         env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))

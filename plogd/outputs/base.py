@@ -35,6 +35,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 
+REQUIRED = object()     # an option without a default: the config must give it
+
+
 class OutputDown(Exception):
     """The receiver cannot be reached, or the exchange failed part-way: nothing of the
     batch counts as delivered. The runner sends the same batch again after a backoff."""
@@ -51,8 +54,8 @@ class OutputContext:
 
 class Output:
     type: ClassVar[str] = ""       # the `type:` in the config
-    # The keys the output accepts in its `outputs:` entry, with their defaults (None:
-    # required). The runner's own keys (type, name, on_full, max_backlog, batch_size)
+    # The keys the output accepts in its `outputs:` entry, with their defaults (REQUIRED:
+    # no default). The runner's own keys (type, name, on_full, max_backlog, batch_size)
     # are not listed here.
     OPTIONS: ClassVar[dict[str, Any]] = {}
 
@@ -76,8 +79,20 @@ class Output:
         output never holds back another."""
         raise NotImplementedError
 
+    async def tick(self) -> None:
+        """Periodic work between batches (re-sends of its own, say); called after every
+        batch and about every 0.2 s when nothing is new. May raise OutputDown."""
+
     async def close(self) -> None:
         """Flush and release. Called once, also after a failed open."""
+
+    def legacy_cursor(self) -> dict | None:
+        """Where an older plogd had got to in the spool ({"offset", "inode"}), read once when
+        the output has no state file yet; None: from the start."""
+        return None
+
+    def __str__(self) -> str:
+        return f"output {self.name} ({self.type})"
 
     def stats(self) -> dict[str, int | float]:
         """Extra self-monitoring values, sent as plogd.output.<name>[OUTPUT]."""

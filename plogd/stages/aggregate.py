@@ -230,8 +230,7 @@ class Aggregator:
         closed = []
         for start in starts:
             states = self.open.pop(start)
-            values = [pair for m, s in zip(self.metrics, states)
-                      for pair in m.values(s, self.interval)]
+            values = [v for m, s in zip(self.metrics, states) for v in m.values(s, self.interval)]
             closed.append(ClosedWindow(self.input, start, values))
         self.counters.windows += len(closed)
         return closed

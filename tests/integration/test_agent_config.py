@@ -4,7 +4,7 @@ arrive in that host's history."""
 import time
 from pathlib import Path
 
-from plogd.zabbix_config import read_agent_config
+from plogd.outputs.zabbix.agent_config import read_agent_config
 from zabbix_fixture import append_records, start_sender, stop_sender, wait_sent
 
 

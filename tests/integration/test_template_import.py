@@ -9,8 +9,8 @@ import pytest
 
 from helpers import ROOT
 from plogd.config import load
-from plogd.zabbix.items import FLOAT, zabbix_items
-from plogd.zabbix.template import render_template
+from plogd.outputs.zabbix.items import FLOAT, zabbix_items
+from plogd.outputs.zabbix.template import render_template
 
 PREFIX = "zbx-template"            # every name this file creates starts with it
 TEMPLATE = f"{PREFIX} plogd nginx"

@@ -76,7 +76,7 @@ def test_psk_on_older_python_stops_at_start_up(tmp_path, zabbix):
         return          # this Python has PSK: test_psk covers it
     tls = Path(zabbix.tls_dir)
     proc = subprocess.run(
-        [sys.executable, "-m", "plogd.stages.send", "--results", str(tmp_path / "r.jsonl"),
+        [sys.executable, "-m", "plogd.outputs.zabbix", "--results", str(tmp_path / "r.jsonl"),
          "--state", str(tmp_path / "s.json"), "--server", zabbix.server, "--port", str(zabbix.port),
          "--tls-connect", "psk", "--tls-psk-identity", "ci-psk", "--tls-psk-file",
          str(tls / "psk.key")], cwd=ROOT, capture_output=True, text=True, timeout=30)

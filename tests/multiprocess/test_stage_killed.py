@@ -10,7 +10,7 @@ import pytest
 from daemon import (log_text, make_config, make_log, stage_pid, start, stop, truth,
                     wait_for, wait_log)
 
-STAGES = ["reader", "parser 1/2", "parser 2/2", "aggregator", "writer", "zabbix-sender"]
+STAGES = ["reader", "parser 1/2", "parser 2/2", "aggregator", "writer", "outputs"]
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -16,7 +16,7 @@ from plogd.heartbeat import Heartbeats
 from plogd.supervisor import _mp
 
 
-@pytest.mark.parametrize("stage", ["parser 1/2", "writer", "zabbix-sender"])
+@pytest.mark.parametrize("stage", ["parser 1/2", "writer", "outputs"])
 def test_a_stopped_stage_is_detected_and_the_pipeline_restarted(tmp_path, stage, monkeypatch):
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify.sock"))

@@ -34,8 +34,8 @@ from zabbix_utils import ItemValue  # noqa: E402
 from plogd import config as config_module  # noqa: E402
 from plogd import traffic  # noqa: E402
 from plogd.runner import replay  # noqa: E402
-from plogd.stages.send import LLDTagger, discovery_key, discovery_macro  # noqa: E402
-from plogd.zabbix.template import render_template  # noqa: E402
+from plogd.outputs.zabbix.sender import LLDTagger, discovery_key, discovery_macro  # noqa: E402
+from plogd.outputs.zabbix.template import render_template  # noqa: E402
 from zabbix_fixture import start_testbed  # noqa: E402
 
 TEMPLATE = "plogd nginx screenshot"

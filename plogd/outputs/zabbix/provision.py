@@ -1,7 +1,7 @@
 """`plogd zabbix provision`: make a Zabbix server ready for the values of a configuration,
 through the API (zabbix-utils' ZabbixAPI):
 
-1. import the configuration's template (plogd.zabbix.template): what is missing is created,
+1. import the configuration's template (plogd.outputs.zabbix.template): what is missing is created,
    what differs updated; what the server has and the template not is deleted only with
    --prune (`configuration.importcompare` tells what an import would change, so a dry run
    and a second run can say so);
@@ -29,8 +29,8 @@ import yaml
 from zabbix_utils import ZabbixAPI
 from zabbix_utils.exceptions import ModuleBaseException
 
-from .. import config as config_module
-from ..config import ConfigError
+from ... import config as config_module
+from ...config import ConfigError
 from .template import render_template
 
 DEFAULT_GROUP = "plogd"

@@ -18,8 +18,8 @@ import os
 import socket
 from dataclasses import dataclass
 
-from .conffile import ConfFileError, read_text
-from .stages.send import TLSConfig
+from ...conffile import ConfFileError, read_text
+from .transport import TLSConfig
 
 
 class AgentConfigError(Exception):

@@ -1,5 +1,5 @@
 """`plogd zabbix template`: a Zabbix template export (the 6.0 YAML format, which 6.0 and
-later import) made from a configuration — what plogd.zabbix.items says plogd sends:
+later import) made from a configuration — what plogd.outputs.zabbix.items says plogd sends:
 
 - a trapper item per key, a trapper discovery rule per `by:` metric with its item and graph
   prototypes, plogd's own items (the per-input ones discovered over `{#INPUT}`);
@@ -21,8 +21,8 @@ import uuid
 
 import yaml
 
-from ..metrics import Alert
-from .items import (FLOAT, INPUT_MACRO, ZABBIX_STATE, Discovery, Item, Items,
+from ...metrics import Alert
+from .items import (FLOAT, INPUT_MACRO, OUTPUT_MACRO, ZABBIX_STATE, Discovery, Item, Items,
                     zabbix_items)
 
 GROUP = "Templates/Applications"
@@ -147,7 +147,9 @@ class _Template:
         if item.valuemap:
             data["valuemap"] = {"name": item.valuemap}
         tags = [{"tag": "component", "value": "plogd" if item.metric is None else "log"}]
-        if item.input or prototype:
+        if OUTPUT_MACRO in item.key:
+            tags.append({"tag": "output", "value": OUTPUT_MACRO})
+        elif item.input or prototype:
             tags.append({"tag": "input", "value": item.input or INPUT_MACRO})
         if item.metric is not None:
             tags.append({"tag": "metric", "value": item.metric.key})
@@ -162,8 +164,10 @@ class _Template:
                 "key": rule.key, "delay": "0", "lifetime": "7d",
                 "description": rule.description,
                 "item_prototypes": [self.item(p, prototype=True) for p in rule.prototypes]}
-        triggers = (self.plogd_input_triggers() if rule.metric is None
-                    else [t for p in rule.prototypes for t in self.alert_triggers(p, rule)])
+        if rule.metric is not None:
+            triggers = [t for p in rule.prototypes for t in self.alert_triggers(p, rule)]
+        else:
+            triggers = self.plogd_input_triggers() if rule.macro == INPUT_MACRO else []
         if triggers:
             data["trigger_prototypes"] = triggers
         data["graph_prototypes"] = self.graph_prototypes(rule)
@@ -317,6 +321,9 @@ class _Template:
             return [self.graph(f"{rule.input}: {rule.metric.key.split('[')[0]} {rule.macro}",
                                list(rule.prototypes), prototype=True)]
         by_name = {p.key.split("[")[0]: p for p in rule.prototypes}
+        if rule.macro == OUTPUT_MACRO:
+            return [self.graph(f"plogd output {OUTPUT_MACRO}: backlog",
+                               [by_name["plogd.output.backlog"]], prototype=True)]
         return [self.graph(f"plogd {INPUT_MACRO}: lines read and unmatched",
                            [by_name["plogd.lines"], by_name["plogd.unmatched"]], prototype=True,
                            right=(by_name["plogd.unmatched"].key,)),

@@ -2,7 +2,7 @@
 value type Zabbix must store it as (a wrong type makes the server refuse the value), its
 units and a description; the discovery rule of each `by:` metric with its item prototypes;
 plogd's own `plogd.*` items, the per-input ones as prototypes of the `plogd.inputs.discovery`
-rule over `{#INPUT}`. `plogd check` lists them, plogd.zabbix.template makes a template of them.
+rule over `{#INPUT}`. `plogd check` lists them, plogd.outputs.zabbix.template makes a template of them.
 
     value type   unsigned: count, distinct, and sum/min/max of an integer field
                  float:    avg, rate, ratio, percentile, and sum/min/max of a float field
@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import monitoring
-from ..metrics import NUMERIC_FIELD, Metric, q_text
-from ..stages.parse import input_fields
-from ..stages.send import discovery_key, discovery_macro
+from ... import monitoring
+from ...metrics import NUMERIC_FIELD, Metric, q_text
+from ...stages.parse import input_fields
+from .sender import discovery_key, discovery_macro
 
 UNSIGNED = "unsigned"
 FLOAT = "float"
 PLOGD_INPUTS_DISCOVERY = monitoring.INPUTS_DISCOVERY   # what the sender announces them with
 INPUT_MACRO = discovery_macro("input")                  # {#INPUT}
+OUTPUT_MACRO = discovery_macro("output")                # {#OUTPUT}
 ZABBIX_STATE = "plogd Zabbix state"         # the value map of plogd.zabbix_up
 
 
@@ -53,10 +54,11 @@ class Items:
     discoveries: tuple[Discovery, ...]  # one per by: metric
     plogd: tuple[Item, ...]             # plogd.heartbeat, plogd.sent, ...
     plogd_inputs: Discovery             # plogd.lines[{#INPUT}], ... over plogd's inputs
+    plogd_outputs: Discovery            # plogd.output.sent[{#OUTPUT}], ... over its outputs
 
     @property
     def discovery_rules(self) -> tuple[Discovery, ...]:
-        return self.discoveries + (self.plogd_inputs,)
+        return self.discoveries + (self.plogd_inputs, self.plogd_outputs)
 
     def as_dict(self) -> dict:
         """For `plogd check --json`."""
@@ -132,7 +134,7 @@ def zabbix_items(config) -> Items:
                             f"{spec.name}), sent by plogd as {macro}.",
                 prototypes=tuple(made), input=spec.name, metric=metric))
     return Items(items=tuple(items), discoveries=tuple(discoveries), plogd=_plogd_global(),
-                 plogd_inputs=_plogd_inputs())
+                 plogd_inputs=_plogd_inputs(), plogd_outputs=_plogd_outputs())
 
 
 # -- plogd's own items (plogd.monitoring sends them) ------------------------------------------
@@ -164,6 +166,13 @@ _PLOGD = {
     "missing": (UNSIGNED, "", "Times the log was found missing or unreadable (total)."),
     "malformed": (UNSIGNED, "", "Syslog inputs: messages without a syslog header, dropped "
                                 "(total)."),
+    "output.sent": (UNSIGNED, "", "Values the output took (total)."),
+    "output.refused": (UNSIGNED, "", "Values the output's receiver refused (total)."),
+    "output.dropped": (UNSIGNED, "", "Values an output with on_full: drop_oldest skipped "
+                                     "because its backlog reached max_backlog (total)."),
+    "output.backlog": (UNSIGNED, "B", "Bytes of results written but not yet taken by the "
+                                      "output."),
+    "output.up": (UNSIGNED, "", "1 when the output's last exchange succeeded."),
 }
 
 
@@ -176,6 +185,14 @@ def _plogd_item(name: str, key: str, item_name: str) -> Item:
 def _plogd_global() -> tuple[Item, ...]:
     names = ("heartbeat", "restarts") + monitoring.SENDER + ("zabbix_up", "spool_backlog")
     return tuple(_plogd_item(n, f"{monitoring.PREFIX}.{n}", f"plogd: {n}") for n in names)
+
+
+def _plogd_outputs() -> Discovery:
+    prototypes = tuple(_plogd_item(f"output.{n}", f"{monitoring.PREFIX}.output.{n}[{OUTPUT_MACRO}]",
+                                   f"plogd output {OUTPUT_MACRO}: {n}") for n in monitoring.OUTPUT)
+    return Discovery(key=monitoring.OUTPUTS_DISCOVERY, macro=OUTPUT_MACRO, name="plogd: outputs",
+                     description="plogd's outputs (zabbix, line, prometheus ...), sent by plogd "
+                                 "as {#OUTPUT}.", prototypes=prototypes)
 
 
 def _plogd_inputs() -> Discovery:
