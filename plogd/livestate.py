@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 from .checkpoint import peek
 from .config import Config
-from .metrics import q_text
 from .monitoring import COUNTERS
 from .spool import output_status
 
@@ -107,17 +106,9 @@ def status_line(previous: Snapshot | None, current: Snapshot) -> str:
 
 # -- the last windows, from the result file ------------------------------------------------
 
-def _owners(config: Config) -> dict[str, tuple[str, object]]:
-    """Result key (or the template of a grouped metric) -> (input, metric)."""
-    owners = {}
-    for spec in config.inputs:
-        for m in spec.metrics:
-            if m.kind == "percentile" and "{q}" in m.key:
-                for q in m.q:
-                    owners[m.key.replace("{q}", q_text(q))] = (spec.name, m)
-            else:
-                owners[m.key] = (spec.name, m)
-    return owners
+def _owners(config: Config) -> dict[tuple[str, str], object]:
+    """(input, metric name) -> the metric."""
+    return {(spec.name, m.name): m for spec in config.inputs for m in spec.metrics}
 
 
 def recent_windows(config: Config, tail_bytes: int = TAIL_BYTES) -> dict[str, dict[int, list]]:
@@ -137,11 +128,10 @@ def recent_windows(config: Config, tail_bytes: int = TAIL_BYTES) -> dict[str, di
     for line in lines:
         try:
             record = json.loads(line)
-            owner = owners.get(record.get("template") or record["key"])
+            metric = owners.get((record["input"], record["metric"]))
             clock = int(record["clock"])
         except (ValueError, KeyError, TypeError, AttributeError):
             continue                         # a torn or foreign line: not ours to judge
-        if owner is not None:
-            name, metric = owner
-            found.setdefault(name, {}).setdefault(clock, []).append((metric, record))
+        if metric is not None:
+            found.setdefault(record["input"], {}).setdefault(clock, []).append((metric, record))
     return found

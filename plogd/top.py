@@ -39,7 +39,8 @@ def status_mix(records: list) -> list[tuple[str, float]]:
     status_class, e.g. [("2xx", 0.91), ("4xx", 0.09)]."""
     classes: dict[str, float] = {}
     for _, record in records:
-        member = str(record.get("member", ""))
+        group = record.get("group")
+        member = str(next(iter(group.values())) if isinstance(group, dict) and group else "")
         name = member[0] + "xx" if member[:1].isdigit() else member
         classes[name] = classes.get(name, 0) + (record.get("value") or 0)
     total = sum(classes.values())

@@ -35,13 +35,15 @@ def write_results(tmp_path, name="web", windows=5):
     records = []
     for i in range(windows):
         clock = 1_800_000_000 + 60 * i
-        records += [{"key": f"{name}.requests", "clock": clock, "value": 100},
-                    {"key": f"{name}.status[200]", "clock": clock, "value": 90, "by": "status",
-                     "member": "200", "template": f"{name}.status[{{status}}]"},
-                    {"key": f"{name}.status[503]", "clock": clock, "value": 10, "by": "status",
-                     "member": "503", "template": f"{name}.status[{{status}}]"},
-                    {"key": f"{name}.rt[p50]", "clock": clock, "value": 0.01},
-                    {"key": f"{name}.rt[p99]", "clock": clock, "value": 0.25 * (i + 1)}]
+        own = {"input": name, "clock": clock}
+        records += [dict(r, **own) for r in [{"key": f"{name}.requests", "metric": f"{name}.requests", "value": 100},
+                    {"key": f"{name}.status[200]", "metric": f"{name}.status", "value": 90,
+                     "group": {"status": 200}},
+                    {"key": f"{name}.status[503]", "metric": f"{name}.status", "value": 10,
+                     "group": {"status": 503}},
+                    {"key": f"{name}.rt[p50]", "metric": f"{name}.rt", "value": 0.01, "q": 50},
+                    {"key": f"{name}.rt[p99]", "metric": f"{name}.rt", "value": 0.25 * (i + 1),
+                     "q": 99}]]
     with open(tmp_path / "results.jsonl", "a") as f:
         f.write("".join(json.dumps(dict(r, host="web01", ns=0)) + "\n" for r in records))
 
@@ -60,8 +62,8 @@ def test_sparkline_spans_the_bars_from_lowest_to_highest():
 
 
 def test_status_mix_groups_by_class():
-    records = [(None, {"member": "200", "value": 80}), (None, {"member": "204", "value": 10}),
-               (None, {"member": "503", "value": 10}), (None, {"member": "other", "value": 0})]
+    records = [(None, {"group": {"status": s}, "value": v})
+               for s, v in ((200, 80), (204, 10), (503, 10), ("other", 0))]
     assert status_mix(records) == [("2xx", 0.9), ("5xx", 0.1), ("other", 0.0)]
 
 

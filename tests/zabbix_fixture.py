@@ -339,7 +339,7 @@ def append_records(path: Path, records: list[dict]) -> None:
 
 def sender_offset(state_dir: Path) -> int:
     try:
-        return json.loads((state_dir / "send.json").read_text())["offset"]
+        return json.loads((state_dir / "output.zabbix.json").read_text())["cursor"]["offset"]
     except (OSError, ValueError, KeyError):
         return 0
 

@@ -184,11 +184,11 @@ class OutputRunner:
         return str(self.output)
 
 
-async def _run_one(runner: OutputRunner, stop: asyncio.Event) -> None:
+async def _run_one(runner: OutputRunner, stop: asyncio.Event, poll: float) -> None:
     while not stop.is_set():
         if not await runner.step():
             try:
-                await asyncio.wait_for(stop.wait(), POLL)
+                await asyncio.wait_for(stop.wait(), poll)
             except asyncio.TimeoutError:
                 pass
     if runner.opened:
@@ -199,7 +199,7 @@ async def _run_one(runner: OutputRunner, stop: asyncio.Event) -> None:
 
 
 async def run_outputs(runners: list[OutputRunner], result_path: str,
-                      stop: asyncio.Event) -> None:
+                      stop: asyncio.Event, poll: float = POLL) -> None:
     """Drive every runner until `stop` is set, then let each send what is left once."""
 
     async def housekeeping() -> None:
@@ -208,8 +208,8 @@ async def run_outputs(runners: list[OutputRunner], result_path: str,
             for path in spool.remove_passed(result_path, [r.reader.cursor for r in runners]):
                 _log.info("removed %s: every output took every value in it", path)
             try:
-                await asyncio.wait_for(stop.wait(), POLL)
+                await asyncio.wait_for(stop.wait(), poll)
             except asyncio.TimeoutError:
                 pass
 
-    await asyncio.gather(housekeeping(), *(_run_one(r, stop) for r in runners))
+    await asyncio.gather(housekeeping(), *(_run_one(r, stop, poll) for r in runners))

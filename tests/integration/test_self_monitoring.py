@@ -72,6 +72,12 @@ def test_per_input_values_are_discovered_over_the_inputs(tmp_path, zabbix):
         api.itemprototype.create(hostid=hostid, ruleid=rule, name=f"plogd {name} {{#INPUT}}",
                                  key_=f"plogd.{name}[{{#INPUT}}]", type=TRAPPER,
                                  value_type=VALUE_TYPES[kind])
+    rule = api.discoveryrule.create(hostid=hostid, name="plogd outputs", type=TRAPPER,
+                                    key_="plogd.outputs.discovery", lifetime="1d")["itemids"][0]
+    for name in ("sent", "refused", "dropped", "backlog", "up"):
+        api.itemprototype.create(hostid=hostid, ruleid=rule, name=f"plogd output {name} {{#OUTPUT}}",
+                                 key_=f"plogd.output.{name}[{{#OUTPUT}}]", type=TRAPPER,
+                                 value_type=VALUE_TYPES["uint"])
     zabbix.ensure_trapper_items(host, {f"plogd.{name}": "uint" for name in OWN} |
                                 {"web.requests": "uint", "api.requests": "uint"})
     zabbix.reload_config_cache()
@@ -123,5 +129,5 @@ inputs:
     assert text.count(f"discovery {host}:plogd.inputs.discovery: 2 member(s) announced") == 1
     # values waiting for their new items: logged once per key as such, never as errors
     assert text.count(f"{host}:plogd.lines[web]") == 1
-    assert "refused" not in text and "giving up" not in text and "Traceback" not in text
+    assert " refused " not in text and "giving up" not in text and "Traceback" not in text
     assert proc.returncode == 0

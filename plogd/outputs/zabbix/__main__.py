@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
                    "configuration (the options given here win)")
     p.add_argument("--failed-retry-seconds", type=int, default=600)
     p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--timeout", type=float, default=10,
+                   help="seconds for one exchange with the server, reply included")
+    p.add_argument("--interval", type=float, default=0.2,
+                   help="seconds between looks at the result file when nothing is new")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     z = ZabbixConfig(server=a.server or "127.0.0.1", port=a.port or 10051, host=a.host,
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                         **{f"tls_{n}": getattr(a, f"tls_{n}") for n in
                            ("ca_file", "cert_file", "key_file", "server_name", "psk_identity",
                             "psk_file")})
-        output = ZabbixOutput("zabbix", vars(z), OutputContext(
+        output = ZabbixOutput("zabbix", {**vars(z), "timeout": a.timeout}, OutputContext(
             host=a.host, state_dir=os.path.dirname(os.path.abspath(a.state)), interval=60))
     except (TLSConfigError, AgentConfigError) as e:
         print(f"plogd: {e}", file=sys.stderr)
@@ -66,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_outputs([runner], a.results, stop)
+        await run_outputs([runner], a.results, stop, poll=a.interval)
 
     asyncio.run(run())
     return 0
