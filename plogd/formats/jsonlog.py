@@ -14,7 +14,7 @@ library's json and msgspec (README, Tests and benchmark).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import orjson
 
@@ -95,6 +95,8 @@ def _time_converter(layout: TimeLayout) -> Callable[[object], str]:
         if isinstance(value, bool):
             raise ValueError(value)
         text = repr(value) if isinstance(value, (int, float)) else _text(value)
+        if text is None:            # an empty list
+            raise ValueError(value)
         epoch(text)
         return text
     return convert
