@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from .checkpoint import peek
 from .config import Config
-from .metrics import q_text
+from .metrics import Metric, q_text
 from .monitoring import COUNTERS
 
 TAIL_BYTES = 1 << 20          # of the result file: the last windows' values
@@ -34,15 +34,15 @@ def take(config: Config, now: float | None = None) -> Snapshot:
     snapshot = Snapshot(time.time() if now is None else now)
     checkpoint = peek(config.checkpoint_path)
     for spec in config.inputs:
-        saved = checkpoint.get(spec.name)
-        saved = saved if isinstance(saved, dict) else {}
-        counters = saved.get("counters") if isinstance(saved.get("counters"), dict) else {}
+        entry = checkpoint.get(spec.name)
+        saved: dict = entry if isinstance(entry, dict) else {}
+        counters: dict = saved["counters"] if isinstance(saved.get("counters"), dict) else {}
         snapshot.inputs[spec.name] = {**{c: counters.get(c, 0) for c in COUNTERS},
                                       "newest": saved.get("newest")}
     if config.zabbix is not None:
         from .stages.send import send_state_path, spool_backlog
         state = peek(send_state_path(config))
-        totals = state.get("totals") if isinstance(state.get("totals"), dict) else {}
+        totals: dict = state["totals"] if isinstance(state.get("totals"), dict) else {}
         snapshot.sender = {"up": state.get("up"),        # None: no exchange recorded yet
                            "backlog": spool_backlog(config.result_path,
                                                     state_path=send_state_path(config)),
@@ -53,8 +53,9 @@ def take(config: Config, now: float | None = None) -> Snapshot:
 def rates(previous: Snapshot | None, current: Snapshot) -> dict[str, float | None]:
     """Lines per second of each input between two snapshots (None: not known yet)."""
     elapsed = current.at - previous.at if previous is not None else 0
-    return {name: (max(0, c["lines"] - previous.inputs.get(name, {}).get("lines", 0)) / elapsed
-                   if elapsed > 0 else None)
+    if previous is None or elapsed <= 0:
+        return dict.fromkeys(current.inputs)
+    return {name: max(0, c["lines"] - previous.inputs.get(name, {}).get("lines", 0)) / elapsed
             for name, c in current.inputs.items()}
 
 
@@ -107,7 +108,7 @@ def status_line(previous: Snapshot | None, current: Snapshot) -> str:
 
 # -- the last windows, from the result file ------------------------------------------------
 
-def _owners(config: Config) -> dict[str, tuple[str, object]]:
+def _owners(config: Config) -> dict[str, tuple[str, Metric]]:
     """Result key (or the template of a grouped metric) -> (input, metric)."""
     owners = {}
     for spec in config.inputs:

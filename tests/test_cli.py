@@ -25,7 +25,8 @@ def test_replay_of_shuffled_lines_equals_replay_in_order(tmp_path):
     shuffled.write_bytes(b"\n".join(lines) + b"\n")
     ordered = read_records(plogd("replay", "--format", "apache_common", str(NASA)).stdout)
     mixed = read_records(plogd("replay", "--format", "apache_common", str(shuffled)).stdout)
-    key = lambda r: (r["clock"], r["key"])
+    def key(r):
+        return r["clock"], r["key"]
     assert sorted(mixed, key=key) == sorted(ordered, key=key)
     assert totals(mixed)["apache.requests"] == 1880
 
