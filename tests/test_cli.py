@@ -87,6 +87,7 @@ def test_parse_reads_apache_times_in_a_locale(tmp_path):
     assert missing.returncode == 2 and b"'xx_YY.UTF-8' is not installed" in missing.stderr
 
 
+@pytest.mark.integration      # a running --single, signalled
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_stops_cleanly_without_traceback(tmp_path, sig):
     big = tmp_path / "big.log"
