@@ -141,7 +141,8 @@ def _subparser(command: str) -> argparse.ArgumentParser:
                          "records (JSON lines, or zabbix_sender input with --sender-format).")
         p.add_argument("-c", "--config", help="take the format and metrics from this configuration")
         which = p.add_mutually_exclusive_group()
-        which.add_argument("--input", help="the input of the configuration to use (default: the first)")
+        which.add_argument("--input",
+                           help="the input of the configuration to use (default: the first)")
         which.add_argument("--format", help="a built-in format, with its default metric set")
         p.add_argument("--interval", type=int, help="window length in seconds (default: the "
                        "configuration's, or 60)")
@@ -271,15 +272,17 @@ def _check(args) -> int:
             print(f"    {name:<28} {description}")
         print("  metrics (Zabbix trapper items: key, value type, units, what):")
         if os.path.isfile(spec.path):
-            _report_match(spec.format, read_sample(spec.path, max_line=config.max_line_length), spec.path)
+            sample = read_sample(spec.path, max_line=config.max_line_length)
+            _report_match(spec.format, sample, spec.path)
         for item in items.items:
-            if item.input == spec.name:
+            if item.input == spec.name and item.metric is not None:
                 print(f"    {item.key:<40} {item.value_type:<8} {item.units or '-':<6} "
                       f"{describe_metric(item.metric, item.q)}")
         for rule in items.discoveries:
             if rule.input == spec.name:
                 print(f"    discovery rule {rule.key}, macro {rule.macro}, item prototypes:")
                 for item in rule.prototypes:
+                    assert item.metric is not None      # a prototype is one of its metrics
                     print(f"      {item.key:<38} {item.value_type:<8} {item.units or '-':<6} "
                           f"{describe_metric(item.metric, item.q)}")
     print("\nplogd's own items:")
@@ -312,7 +315,8 @@ def _replay(args) -> int:
         try:
             get_format(args.format)
         except FormatError as e:
-            raise ConfigError(f"--format: {e}; built-in formats: {', '.join(BUILTIN_FORMATS)}")
+            names = ", ".join(BUILTIN_FORMATS)
+            raise ConfigError(f"--format: {e}; built-in formats: {names}") from e
         data = config_for_format(args.format, args.interval or 60)
         config = config_module.from_data(f"<default metrics of {args.format}>", data)
     elif args.config:
@@ -351,9 +355,10 @@ def _parse_format(args):
             return compile_apache(args.apache_format, time_locale=args.time_locale)
         return get_format(args.format)
     except LocaleError as e:
-        raise ConfigError(f"--time-locale: {e}")
+        raise ConfigError(f"--time-locale: {e}") from e
     except FormatError as e:
-        raise ConfigError(f"the format: {e}; built-in formats: {', '.join(BUILTIN_FORMATS)}")
+        names = ", ".join(BUILTIN_FORMATS)
+        raise ConfigError(f"the format: {e}; built-in formats: {names}") from e
 
 
 def _parse(args) -> int:
@@ -444,7 +449,7 @@ def _shipped(args) -> int:
         for name in [args.name] if args.name else shipped_names():
             print(shipped_file(name))
     except FileNotFoundError as e:
-        raise ConfigError(str(e))
+        raise ConfigError(str(e)) from e
     return 0
 
 

@@ -17,6 +17,7 @@ import socket
 import stat
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from typing import NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -151,7 +152,7 @@ class _TooDeep(yaml.MarkedYAMLError):
     """Nesting beyond MAX_DEPTH (constructing recurses: it would end in RecursionError)."""
 
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]  # C or Python
     """libyaml's parser where PyYAML has it (a 10 MB file: seconds instead of minutes; it
     also bounds flow nesting), and constructors that keep line numbers, refuse duplicate
     keys and bound the nesting (constructing recurses in Python)."""
@@ -212,7 +213,7 @@ class _Section:
     def key_line(self, key: str) -> int:
         return getattr(self.data, "key_lines", {}).get(key, self.line)
 
-    def fail(self, key: str | None, message: str, line: int | None = None):
+    def fail(self, key: str | None, message: str, line: int | None = None) -> NoReturn:
         place = f"{self.where}.{key}" if key and self.where else (key or self.where or "top level")
         raise ConfigError(f"{self.file}:{line or (self.key_line(key) if key else self.line)}: "
                           f"{place}: {message}")
@@ -244,9 +245,10 @@ class _Section:
             self.fail(key, f"found {value}; expected a number greater than 0")
         return value
 
-    def sub(self, key: str, data, line_of=None) -> "_Section":
+    def sub(self, key: str, data, line_of=None) -> _Section:
         where = f"{self.where}.{key}" if self.where else key
-        return _Section(self.file, where, data, getattr(data, "line", line_of or self.key_line(key)))
+        line = getattr(data, "line", line_of or self.key_line(key))
+        return _Section(self.file, where, data, line)
 
 
 def _show(value) -> str:
@@ -447,7 +449,8 @@ def _zabbix(section: _Section, default_host: str, extra_keys=()) -> ZabbixConfig
     tls = agent.tls if agent and "tls_connect" not in section.data else None
     z = ZabbixConfig(
         server=section.get("server", str, agent.server if agent and agent.server else "127.0.0.1"),
-        port=port, host=section.get("host", str, agent.host if agent and agent.host else default_host),
+        port=port,
+        host=section.get("host", str, agent.host if agent and agent.host else default_host),
         agent_config=agent_path,
         tls_connect=section.get("tls_connect", str, tls.connect if tls else "unencrypted",
                                 allowed=["unencrypted", "cert", "psk"]),
@@ -464,8 +467,8 @@ def _zabbix(section: _Section, default_host: str, extra_keys=()) -> ZabbixConfig
     _secret_readable_by_others(section, "tls_key_file", z.tls_key_file)
     _secret_readable_by_others(section, "tls_psk_file", z.tls_psk_file)
     try:
-        if tls_of(z) is not None:
-            tls_context(tls_of(z))      # PSK on Python < 3.13, unreadable files: now, not later
+        if (tls_config := tls_of(z)) is not None:
+            tls_context(tls_config)      # PSK on Python < 3.13, unreadable files: now, not later
     except TLSConfigError as e:
         section.fail("tls_connect", str(e))
     return z
@@ -484,7 +487,8 @@ def _input(section: _Section, index: int) -> InputConfig:
     lateness = section.get("lateness", int, DEFAULT_LATENESS)
     if lateness < 0:
         section.fail("lateness", f"found {lateness}; expected 0 or more seconds")
-    metrics = [_metric(section.sub(f"metrics[{j}]", m, getattr(metrics_data, "line", section.line)), fmt)
+    line = getattr(metrics_data, "line", section.line)
+    metrics = [_metric(section.sub(f"metrics[{j}]", m, line), fmt)
                for j, m in enumerate(metrics_data)]
     for j in _repeated([m.key for m in metrics]):
         section.sub(f"metrics[{j}]", metrics_data[j]).fail(
@@ -563,7 +567,8 @@ def _rewrites(section: _Section, fmt: LogFormat) -> list[Rewrite]:
         if fields[name] in ("int", "float") or name == "timestamp":
             rule.fail("field", f"found {name!r}, which holds numbers; a rewrite changes text")
         try:
-            pattern = compile_user(rule.get("match", str),
+            match_text = rule.get("match", str)
+            pattern = compile_user(match_text,
                                    f"{rule.file}:{rule.key_line('match')}: {rule.where}.match")
         except re.error as e:
             rule.fail("match", f"not a valid regular expression: {e}")
@@ -571,7 +576,7 @@ def _rewrites(section: _Section, fmt: LogFormat) -> list[Rewrite]:
             rule.fail("match", "a regular expression nested too deeply")
         replace = rule.get("replace", str)
         try:       # a bad group reference (\\3) fails here, not at run time
-            always = re.compile(f"(?:{pattern.pattern})|")    # same groups, matches ""
+            always = re.compile(f"(?:{match_text})|")    # same groups, matches ""
         except re.error:
             always = None
         if always is not None:
@@ -762,9 +767,9 @@ def _metric(section: _Section, fmt: LogFormat) -> Metric:
             what = "a numeric field" if kind in NUMERIC_FIELD else "a field"
             section.fail(None, f"a {kind} metric needs 'field:' ({what} of {fmt.name})")
         if kind in NUMERIC_FIELD and fields[field_name] not in ("int", "float"):
-            numeric = [n for n, t in fields.items() if t in ("int", "float")]
+            numbers = [n for n, t in fields.items() if t in ("int", "float")]
             section.fail("field", f"found {field_name!r}, which holds text; a {kind} needs a "
-                         f"numeric field: {', '.join(numeric)}")
+                         f"numeric field: {', '.join(numbers)}")
     elif field_name is not None:
         section.fail("field", f"a {kind} takes no field (use 'where:' to count only some lines)")
     q = _percents(section, kind, key)
@@ -773,7 +778,8 @@ def _metric(section: _Section, fmt: LogFormat) -> Metric:
     if by is not None and "{" + by + "}" not in key:
         section.fail("key", f"found {key!r}, without the placeholder {{{by}}} that 'by: {by}' "
                      f"fills in, e.g. {key.rstrip(']')}[{{{by}}}]" if "[" not in key
-                     else f"found {key!r}, without the placeholder {{{by}}} that 'by: {by}' fills in")
+                     else f"found {key!r}, without the placeholder {{{by}}} that 'by: {by}' "
+                     "fills in")
     if by is None and "{" in bare:
         section.fail("key", f"found {key!r} with a placeholder but no 'by:' to fill it")
     top = DEFAULT_TOP
@@ -812,6 +818,7 @@ def _alert(section: _Section, kind: str, q: list | None) -> Alert | None:
     plogd.outputs.zabbix.template); `q:` picks the percentile of a percentile metric with several."""
     if "alert" not in section.data:
         return None
+    q = q or []             # None: not a percentile
     alert = section.sub("alert", section.data["alert"])
     alert.check_keys(ALERT_KEYS)
     sides = [side for side in ("above", "below") if side in alert.data]

@@ -37,7 +37,7 @@ def metrics_for(format_name: str) -> list[dict]:
     prefix = format_name.split("_")[0]          # nginx, apache, caddy, traefik
     fields = get_format(format_name).fields
     bytes_field = "body_bytes_sent" if "body_bytes_sent" in fields else "bytes_sent"
-    metrics = [
+    metrics: list[dict] = [
         {"key": f"{prefix}.requests", "type": "count"},
         {"key": f"{prefix}.status[{{status}}]", "type": "count", "by": "status"},
         {"key": f"{prefix}.status_class[{{status_class}}]", "type": "count", "by": "status_class"},

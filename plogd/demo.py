@@ -67,9 +67,11 @@ def run(duration: float, directory: str | None) -> None:
                         "start": "beginning", "lateness": 1,
                         "metrics": metrics_for("nginx_timed")}]}
     config = config_module.from_data("<embedded demo config>", data)
+    stopping = (f"stopping after {duration:g} s (Ctrl-C stops earlier)" if duration
+                else "Ctrl-C to stop")
     print(f"plogd demo: writing ~{RATE} nginx lines/s to {log_path}\n"
           f"following it with {INTERVAL}-second windows; results in {config.result_path}\n"
-          f"{'Ctrl-C to stop' if not duration else f'stopping after {duration:g} s (Ctrl-C stops earlier)'}")
+          f"{stopping}")
     open(log_path, "ab").close()
     stop_writing = threading.Event()
     writer = threading.Thread(target=_write_traffic, args=(log_path, stop_writing), daemon=True)

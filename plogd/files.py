@@ -22,7 +22,7 @@ class FileId:
         return {"dev": self.dev, "ino": self.ino, "fp_len": self.fp_len, "fp": self.fp}
 
     @classmethod
-    def from_json(cls, data: dict) -> "FileId":
+    def from_json(cls, data: dict) -> FileId:
         return cls(data["dev"], data["ino"], data["fp_len"], data["fp"])
 
 
@@ -91,7 +91,7 @@ class Position:
                 "in_long_line": self.in_long_line}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Position":
+    def from_json(cls, data: dict) -> Position:
         return cls(FileId.from_json(data["file"]), data["offset"], data["mtime_ns"],
                    data["real_path"],
                    tuple((FileId.from_json(f), path) for f, path in data["upcoming"]),

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import difflib
 import operator
+import re
+from collections.abc import Callable
 from itertools import repeat
 from operator import methodcaller
-import re
-from typing import Callable
 
 from .formats.compiled import has_none
 from .userregex import compile_user
@@ -85,7 +85,8 @@ class _Parser:
         self.depth = 0                          # nested 'not' and parentheses
 
     def _tokenize(self, text: str) -> list[tuple[str, object, int]]:
-        tokens, pos = [], 0
+        tokens: list[tuple[str, object, int]] = []
+        pos = 0
         while pos < len(text):
             m = _TOKEN.match(text, pos)
             if m is None or m.end() == pos:
@@ -93,7 +94,9 @@ class _Parser:
                     break
                 raise self._error(pos, f"unexpected {text[pos:].strip()[:10]!r}")
             kind = m.lastgroup
+            assert kind is not None             # every alternative of _TOKEN is a group
             raw = m.group(kind)
+            value: object
             if kind == "number":
                 value = float(raw) if "." in raw else int(raw)
             elif kind == "string":
@@ -112,7 +115,9 @@ class _Parser:
                            "'status >= 500', 'method in [\"GET\", \"HEAD\"]', joined by and/or/not")
 
     def _peek(self):
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else ("end", None, len(self.text))
+        if self.pos < len(self.tokens):
+            return self.tokens[self.pos]
+        return ("end", None, len(self.text))
 
     def _take(self, kind: str, value=None):
         token = self._peek()
@@ -168,7 +173,8 @@ class _Parser:
         if self._at("word", "not"):
             self.pos += 1
             inner = self._not()
-            mask = lambda c, n: [not x for x in inner(c, n)]
+            def mask(c, n):
+                return [not x for x in inner(c, n)]
         else:
             self.pos += 1
             mask = self._or()
@@ -211,6 +217,7 @@ class _Parser:
             raise self._error(pos, f"expected a quoted string after {op!r}, found {found}")
         self.pos += 1
         self.comparisons.append((field, value))
+        test: Callable[[str], bool]
         if op == "^=":
             test = methodcaller("startswith", value)
         else:

@@ -175,7 +175,8 @@ def _timing_hint(log: Log, logs: list[Log]) -> list[str]:
     have = {m["key"] for m in _metrics(log, logs)}
     extra = [m for m in _metrics(timed, logs) if m["key"] not in have]
     fmt = BUILTIN_TEMPLATES["nginx_timed"]
-    return ["    # This format logs no request times. For latency metrics, log them: in nginx.conf,",
+    return ["    # This format logs no request times. For latency metrics, log them: in "
+            "nginx.conf,",
             f"    #   log_format timed '{fmt}';",
             f"    #   access_log {log.path} timed;",
             "    # then set `format: nginx_timed` above and uncomment these:",

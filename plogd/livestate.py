@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from .checkpoint import peek
 from .config import Config
+from .metrics import Metric
 from .monitoring import COUNTERS
 from .spool import output_status
 
@@ -35,9 +36,9 @@ def take(config: Config, now: float | None = None) -> Snapshot:
     snapshot = Snapshot(time.time() if now is None else now)
     checkpoint = peek(config.checkpoint_path)
     for spec in config.inputs:
-        saved = checkpoint.get(spec.name)
-        saved = saved if isinstance(saved, dict) else {}
-        counters = saved.get("counters") if isinstance(saved.get("counters"), dict) else {}
+        entry = checkpoint.get(spec.name)
+        saved: dict = entry if isinstance(entry, dict) else {}
+        counters: dict = saved["counters"] if isinstance(saved.get("counters"), dict) else {}
         snapshot.inputs[spec.name] = {**{c: counters.get(c, 0) for c in COUNTERS},
                                       "newest": saved.get("newest")}
     for output in config.outputs:
@@ -52,8 +53,9 @@ def take(config: Config, now: float | None = None) -> Snapshot:
 def rates(previous: Snapshot | None, current: Snapshot) -> dict[str, float | None]:
     """Lines per second of each input between two snapshots (None: not known yet)."""
     elapsed = current.at - previous.at if previous is not None else 0
-    return {name: (max(0, c["lines"] - previous.inputs.get(name, {}).get("lines", 0)) / elapsed
-                   if elapsed > 0 else None)
+    if previous is None or elapsed <= 0:
+        return dict.fromkeys(current.inputs)
+    return {name: max(0, c["lines"] - previous.inputs.get(name, {}).get("lines", 0)) / elapsed
             for name, c in current.inputs.items()}
 
 
@@ -106,7 +108,7 @@ def status_line(previous: Snapshot | None, current: Snapshot) -> str:
 
 # -- the last windows, from the result file ------------------------------------------------
 
-def _owners(config: Config) -> dict[tuple[str, str], object]:
+def _owners(config: Config) -> dict[tuple[str, str], Metric]:
     """(input, metric name) -> the metric."""
     return {(spec.name, m.name): m for spec in config.inputs for m in spec.metrics}
 

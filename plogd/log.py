@@ -20,10 +20,11 @@ class JournalFormatter(logging.Formatter):
         super().__init__(JOURNAL_FORMAT)
 
     def format(self, record: logging.LogRecord) -> str:
-        record.priority = PRIORITIES.get(record.levelno, 6)
+        priority = PRIORITIES.get(record.levelno, 6)
+        record.priority = priority      # for the format's %(priority)s
         text = super().format(record)
         # a traceback's lines would be read as lines of their own, at the default priority
-        return text.replace("\n", f"\n<{record.priority}>")
+        return text.replace("\n", f"\n<{priority}>")
 
 
 def under_journald(stream=sys.stderr) -> bool:

@@ -64,10 +64,11 @@ import math
 import sys
 import zlib
 from collections import Counter
+from collections.abc import Iterable
 from functools import partial
 from itertools import repeat
 from operator import methodcaller, mul
-from typing import Iterable
+from typing import Literal
 
 from .formats.compiled import count_values
 
@@ -99,8 +100,8 @@ class QuantileSketch:
         self._zero = 0                      # count of exact zeros
         self._buckets: dict[int, int] = {}  # bucket index -> count (> 0)
         self._count = 0
-        self._min = None                    # exact smallest / largest value, None when empty
-        self._max = None
+        self._min: float | None = None      # exact smallest / largest value, None when empty
+        self._max: float | None = None
 
     # -- adding -----------------------------------------------------------------------------
 
@@ -158,6 +159,7 @@ class QuantileSketch:
             buckets[index] = get(index, 0) + count
         self._zero += other._zero
         self._count += other._count
+        assert other._min is not None and other._max is not None     # other is not empty
         self._min = other._min if self._min is None else min(self._min, other._min)
         self._max = other._max if self._max is None else max(self._max, other._max)
         if len(buckets) > self.max_buckets:
@@ -196,11 +198,13 @@ class QuantileSketch:
         for i in indexes:
             seen += self._buckets[i]
             cumulative.append(seen)
-        result = []
+        low, high = self._min, self._max
+        assert low is not None and high is not None     # not empty
+        result: list[float | None] = []
         for q in qs:
             rank = int(q * (n - 1))
             if rank == 0 or rank == n - 1:  # the exact smallest / largest value
-                result.append(float(self._min if rank == 0 else self._max))
+                result.append(float(low if rank == 0 else high))
                 continue
             if rank < self._zero:
                 result.append(0.0)
@@ -217,7 +221,7 @@ class QuantileSketch:
                 estimate = 2 * math.exp(indexes[lo] * self._ln_gamma) / (self._gamma + 1)
             except OverflowError:
                 estimate = math.inf
-            result.append(float(min(max(estimate, self._min), self._max)))
+            result.append(float(min(max(estimate, low), high)))
         return result
 
     # -- persistence ------------------------------------------------------------------------
@@ -259,7 +263,7 @@ class QuantileSketch:
                 and self._zero == other._zero and self._min == other._min
                 and self._max == other._max and self._buckets == other._buckets)
 
-    __hash__ = None
+    __hash__ = None     # type: ignore[assignment]  # mutable: unhashable, as equal ones differ later
 
     def __repr__(self) -> str:
         return (f"QuantileSketch(relative_accuracy={self.relative_accuracy}, "
@@ -276,7 +280,8 @@ def _hash_values(values: Iterable) -> list[int]:
     """Deterministic 64-bit hash of each value: blake2b-64 of the UTF-8 text of str(value),
     big-endian.  One C-level pipeline, no Python frame per value."""
     texts = map(str.encode, map(str, values), repeat("utf-8"), repeat("surrogatepass"))
-    return list(map(int.from_bytes, map(_digest, map(_blake2b_64, texts)), repeat("big")))
+    big: Literal["big"] = "big"
+    return list(map(int.from_bytes, map(_digest, map(_blake2b_64, texts)), repeat(big)))
 
 
 def stable_hash64(value) -> int:
@@ -336,7 +341,7 @@ class DistinctCounter:
         if int(threshold) != threshold or threshold < 0:
             raise ValueError("threshold must be a non-negative integer")
         self.threshold = int(threshold)
-        self._hashes: set[int] | None = set()         # exact mode (None once in HLL mode)
+        self._hashes: set[int] = set()                # exact mode (empty in HLL mode)
         self._registers: bytearray | None = None      # HLL mode
 
     @property
@@ -351,22 +356,23 @@ class DistinctCounter:
             self._add_hashes(_hash_values(distinct))
 
     def _add_hashes(self, hashes: list[int] | set[int]) -> None:
-        if self._registers is None:
+        registers = self._registers
+        if registers is None:
             if len(hashes) <= self.threshold:
                 self._hashes.update(hashes)
                 if len(self._hashes) > self.threshold:
                     self._to_registers()
                 return
-            self._to_registers()
-        self._update_registers(hashes)
+            registers = self._to_registers()
+        self._update_registers(registers, hashes)
 
-    def _to_registers(self) -> None:
-        self._registers = bytearray(self.REGISTERS)
-        hashes, self._hashes = self._hashes, None
-        self._update_registers(hashes)
+    def _to_registers(self) -> bytearray:
+        registers = self._registers = bytearray(self.REGISTERS)
+        hashes, self._hashes = self._hashes, set()
+        self._update_registers(registers, hashes)
+        return registers
 
-    def _update_registers(self, hashes: Iterable[int]) -> None:
-        registers = self._registers
+    def _update_registers(self, registers: bytearray, hashes: Iterable[int]) -> None:
         shift, mask, top = self._RANK_BITS, self._RANK_MASK, self._RANK_BITS + 1
         for h in hashes:
             j = h >> shift
@@ -383,9 +389,8 @@ class DistinctCounter:
         if other._registers is None:
             self._add_hashes(list(other._hashes))
             return
-        if self._registers is None:
-            self._to_registers()
-        self._registers = bytearray(map(max, self._registers, other._registers))
+        registers = self._registers if self._registers is not None else self._to_registers()
+        self._registers = bytearray(map(max, registers, other._registers))
 
     def estimate(self) -> int:
         """Number of distinct values: exact in exact mode, else the HLL estimate."""
@@ -399,7 +404,7 @@ class DistinctCounter:
         """JSON-serializable state: the sorted hashes as 16-digit hex strings (exact mode,
         no 64-bit integers for JSON readers that lose them), or the registers as base64 of
         their zlib-compressed bytes."""
-        state = {"threshold": self.threshold, "precision": self.PRECISION}
+        state: dict[str, object] = {"threshold": self.threshold, "precision": self.PRECISION}
         if self._registers is None:
             state["hashes"] = [format(h, "016x") for h in sorted(self._hashes)]
         else:
@@ -416,7 +421,7 @@ class DistinctCounter:
             registers = bytearray(zlib.decompress(base64.b64decode(d["registers"])))
             if len(registers) != cls.REGISTERS or max(registers) > cls._RANK_BITS + 1:
                 raise ValueError("bad DistinctCounter state: registers")
-            counter._hashes, counter._registers = None, registers
+            counter._registers = registers
         else:
             hashes = {int(h, 16) for h in d["hashes"]}
             if len(hashes) > counter.threshold or any(h >> 64 for h in hashes):
@@ -430,7 +435,7 @@ class DistinctCounter:
         return (self.threshold == other.threshold and self._hashes == other._hashes
                 and self._registers == other._registers)
 
-    __hash__ = None
+    __hash__ = None     # type: ignore[assignment]  # mutable: unhashable, as equal ones differ later
 
     def __repr__(self) -> str:
         mode = "exact" if self._registers is None else "hll"

@@ -12,8 +12,9 @@ import os
 import re
 import stat
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import cast
 
 from .files import COMPRESSED, FileId, identify
 
@@ -25,25 +26,26 @@ _MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
           (b"\x28\xb5\x2f\xfd", "zstd"))
 
 
-def _zstd_reader(raw: BinaryIO) -> BinaryIO:
+def _zstd_reader(raw: io.BufferedReader) -> io.BufferedIOBase:
     import zstandard    # Python 3.11 has no zstd of its own (compression.zstd is 3.14)
     # logrotate's zstd and `zstd` append frames: read them all
     return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(
         raw, read_across_frames=True, closefd=False), CHUNK)
 
 
-_DECOMPRESS = {"gzip": lambda raw: gzip.GzipFile(fileobj=raw, mode="rb"),
-               "bzip2": lambda raw: bz2.BZ2File(raw, "rb"),
-               "xz": lambda raw: lzma.LZMAFile(raw, "rb"),
-               "zstd": _zstd_reader}
+_DECOMPRESS: dict[str, Callable[[io.BufferedReader], io.BufferedIOBase]] = {
+    "gzip": lambda raw: gzip.GzipFile(fileobj=raw, mode="rb"),
+    "bzip2": lambda raw: bz2.BZ2File(raw, "rb"),
+    "xz": lambda raw: lzma.LZMAFile(raw, "rb"),
+    "zstd": _zstd_reader}
 
 
 @dataclass
 class LogSource:
     """An open log: `stream` gives its text bytes, `raw` is the file (or pipe) under it."""
     path: str
-    raw: BinaryIO
-    stream: BinaryIO
+    raw: io.BufferedReader
+    stream: io.BufferedIOBase
     file_id: FileId
     compression: str | None
 
@@ -60,7 +62,7 @@ class LogSource:
         if self.path != STDIN:
             self.raw.close()
 
-    def __enter__(self) -> "LogSource":
+    def __enter__(self) -> LogSource:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -70,7 +72,8 @@ class LogSource:
 def open_log(path: str) -> LogSource:
     """Open `path` (`-`: standard input) for one read from start to end. Raises OSError
     (with the path as its filename) when it cannot be read, a directory included."""
-    raw = sys.stdin.buffer if path == STDIN else open(path, "rb")
+    # stdin's buffer is a BufferedReader as open()'s file is: both can peek
+    raw = cast(io.BufferedReader, sys.stdin.buffer) if path == STDIN else open(path, "rb")
     try:
         st = os.fstat(raw.fileno())
         if stat.S_ISDIR(st.st_mode):

@@ -8,7 +8,8 @@ message with neither header is counted in `malformed` and dropped. On TCP, messa
 framed by octet counting (`LEN SP MSG`, RFC 6587) or end at a newline.
 
 Delivery: UDP datagrams can be lost before plogd sees them (a socket buffer that fills
-while plogd is busy or stopped, the network) and nothing tells; TCP and the unix socket do not lose what the kernel accepted.
+while plogd is busy or stopped, the network) and nothing tells; TCP and the unix socket do
+not lose what the kernel accepted.
 A socket has no position to resume from: what plogd received is counted once, but what was
 received and not yet in a checkpoint when plogd dies, and what is sent while it is down, is
 lost (at most once). Open windows survive a clean stop in the checkpoint as for files.
@@ -19,6 +20,7 @@ import logging
 import os
 import re
 import socket
+from typing import Any
 from urllib.parse import urlsplit
 
 from .files import FileId
@@ -51,9 +53,9 @@ class ListenError(ValueError):
     """A `listen:` address that is not udp://, tcp:// or unix://; the message says so."""
 
 
-def parse_address(text: str) -> tuple[str, object]:
+def parse_address(text: str) -> tuple[str, Any]:
     """'udp://127.0.0.1:5514' -> ('udp', ('127.0.0.1', 5514)); 'unix:///run/plogd.sock' ->
-    ('unix', '/run/plogd.sock')."""
+    ('unix', '/run/plogd.sock'): the address as socket.bind takes it."""
     parts = urlsplit(text)
     if parts.scheme == "unix" and parts.path:
         return "unix", parts.path
@@ -87,7 +89,8 @@ class SyslogListener:
         self._socket: socket.socket | None = None
         self._streams: dict[socket.socket, bytearray] = {}     # TCP connections
 
-    def _open(self) -> bool:
+    def _open(self) -> socket.socket | None:
+        """The listening socket, or None (the problem reported once)."""
         try:
             family = socket.AF_UNIX if self.kind == "unix" else \
                 socket.getaddrinfo(self.address[0], None)[0][0]
@@ -109,15 +112,16 @@ class SyslogListener:
                 _log.warning("%s: cannot listen on %s (%s); retrying", self.input, self.path,
                              e.strerror)
                 self._problem = e.strerror
-            return False
+            return None
         _log.info("%s: listening for syslog messages on %s", self.input, self.path)
         self._socket, self._problem = sock, None
-        return True
+        return sock
 
     def poll(self) -> list[LineBatch]:
-        if self._socket is None and not self._open():
+        sock = self._socket or self._open()
+        if sock is None:
             return []
-        messages = self._accept_streams() if self.kind == "tcp" else self._datagrams()
+        messages = self._accept_streams(sock) if self.kind == "tcp" else self._datagrams(sock)
         lines = []
         for message in messages:
             msg = strip_header(message)
@@ -134,21 +138,21 @@ class SyslogListener:
         return [LineBatch(self.input, self._seq, self.path, FileId(0, 0, 0, ""), data,
                           0, 0, 0, len(lines) - len(kept), self.path)]
 
-    def _datagrams(self) -> list[bytes]:
+    def _datagrams(self, sock: socket.socket) -> list[bytes]:
         messages, size = [], 0
         while size < MAX_BATCH:
             try:
-                datagram = self._socket.recv(MAX_DATAGRAM)
+                datagram = sock.recv(MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
                 break
             messages.append(datagram)
             size += len(datagram)
         return messages
 
-    def _accept_streams(self) -> list[bytes]:
+    def _accept_streams(self, sock: socket.socket) -> list[bytes]:
         while True:
             try:
-                conn, _ = self._socket.accept()
+                conn, _ = sock.accept()
             except (BlockingIOError, InterruptedError):
                 break
             conn.setblocking(False)

@@ -124,6 +124,7 @@ def render(config: Config, previous: Snapshot | None, current: Snapshot, windows
         lines.append(f"no Zabbix: results written to {config.result_path}")
     else:
         z = config.zabbix
+        assert z is not None            # a sender state is read only with Zabbix
         lines.append(f"zabbix {z.server}:{z.port}  {sender_state(sender)}   "
                      f"backlog {human_bytes(sender['backlog'])}")
         lines.append(f"  sent {sender['sent']:,}   refused {sender['refused']:,}   "

@@ -15,8 +15,8 @@ import math
 import random
 import re
 import time
+from collections.abc import Iterator
 from itertools import accumulate
-from typing import Iterator
 
 __all__ = ["DEFAULT_START", "generate", "write_file"]
 
@@ -26,12 +26,17 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 _UAS = (  # (weight, user agent)
-    (30, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"),
-    (18, "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"),
-    (14, "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.81 Mobile Safari/537.36"),
-    (10, "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15"),
+    (30, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like "
+         "Gecko) Chrome/131.0.0.0 Safari/537.36"),
+    (18, "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+         "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"),
+    (14, "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+         "Chrome/131.0.6778.81 Mobile Safari/537.36"),
+    (10, "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, "
+         "like Gecko) Version/18.1 Safari/605.1.15"),
     (8, "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"),
-    (6, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.70"),
+    (6, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like "
+        "Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.70"),
     (4, "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"),
     (2, "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"),
     (2, "curl/8.5.0"),
@@ -65,7 +70,8 @@ def _n(rng, hi):
 _GET_PATHS = (
     (10, "a", lambda r: "/", 18000, 0.3, 0.020),
     (16, "a", lambda r: "/api/items/%d" % _n(r, 50000), 1800, 0.8, 0.015),
-    (10, "a", lambda r: "/api/items?page=%d&sort=%s" % (_n(r, 40), _SORTS[_n(r, 4) - 1]), 9000, 0.6, 0.045),
+    (10, "a", lambda r: "/api/items?page=%d&sort=%s" % (_n(r, 40), _SORTS[_n(r, 4) - 1]),
+     9000, 0.6, 0.045),
     (6, "a", lambda r: "/search?q=%s" % _WORDS[_n(r, 10) - 1], 22000, 0.5, 0.120),
     (8, "a", lambda r: "/product/%d" % _n(r, 50000), 35000, 0.4, 0.030),
     (2, "a", lambda r: "/cart", 12000, 0.3, 0.025),
@@ -120,13 +126,15 @@ def _clients(rng, n=320):
     """n (ip, remote_user, user_agent) tuples, ~10% IPv6, ~2% with basic auth."""
     uas = _table(_UAS)
     out = []
-    for i in range(n):
+    for _ in range(n):
         if rng.random() < 0.10:
             ip = "2a0%d:%x:%x::%x" % (rng.randrange(1, 10), rng.randrange(0x100, 0xffff),
                                       rng.randrange(0xffff), rng.randrange(1, 0xffff))
         else:
-            first = rng.choice((31, 37, 46, 62, 77, 81, 84, 91, 95, 109, 151, 176, 185, 188, 203, 213))
-            ip = "%d.%d.%d.%d" % (first, rng.randrange(256), rng.randrange(256), rng.randrange(1, 255))
+            first = rng.choice((31, 37, 46, 62, 77, 81, 84, 91, 95, 109, 151, 176, 185, 188, 203,
+                                213))
+            ip = "%d.%d.%d.%d" % (first, rng.randrange(256), rng.randrange(256),
+                                  rng.randrange(1, 255))
         user = rng.choice(("alice", "bob", "ops")) if rng.random() < 0.02 else "-"
         out.append((ip, user, _pick(rng, uas)))
     return out
@@ -159,7 +167,8 @@ def _iter_lines(count, seed, start, rate, tz) -> Iterator[str]:
                 g.tm_mday, _MONTHS[g.tm_mon - 1], g.tm_year, g.tm_hour, g.tm_min, g.tm_sec, tz)
         ip, user, ua = pick(rng, client_t)
         method = pick(rng, method_t)
-        cls, make, body_med, body_sig, up_med = pick(rng, paths_t["GET" if method == "HEAD" else method])
+        paths = paths_t["GET" if method == "HEAD" else method]
+        cls, make, body_med, body_sig, up_med = pick(rng, paths)
         path = make(rng)
         status = pick(rng, status_t[cls])
         if status == 200:

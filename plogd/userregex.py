@@ -52,7 +52,7 @@ def _timed_out() -> None:
     _timeouts += 1
 
 
-def compile_user(pattern: str | bytes, what: str) -> "UserRegex":
+def compile_user(pattern: str | bytes, what: str) -> UserRegex:
     """`pattern` (re.error if Python's re refuses it) ready to run in bounded time; `what`
     names it in the start-up log when it cannot run on RE2."""
     re.compile(pattern)
@@ -94,7 +94,7 @@ class _RE2:
                                        for k, v in self._wrapper.groupindex.items()),
                                       key=lambda item: item[1]))
 
-    def match(self, line: bytes) -> "_Match | None":
+    def match(self, line: bytes) -> _Match | None:
         """A match at the start of a line (bytes), or None."""
         spans = self._engine.Match(_re2.RE2.Anchor.ANCHOR_START, line, 0, len(line))
         return None if spans[0][0] < 0 else _Match(line, spans, self.groupindex)
@@ -121,7 +121,7 @@ class _Match:
         return tuple(None if a < 0 else line[a:b] for a, b in self._spans[1:])
 
     def group(self, name: str | int):
-        a, b = self._spans[self._names.get(name, name)]
+        a, b = self._spans[self._names[name] if isinstance(name, str) else name]
         return None if a < 0 else self._line[a:b]
 
 

@@ -25,7 +25,8 @@ def test_replay_of_shuffled_lines_equals_replay_in_order(tmp_path):
     shuffled.write_bytes(b"\n".join(lines) + b"\n")
     ordered = read_records(plogd("replay", "--format", "apache_common", str(NASA)).stdout)
     mixed = read_records(plogd("replay", "--format", "apache_common", str(shuffled)).stdout)
-    key = lambda r: (r["clock"], r["key"])
+    def key(r):
+        return r["clock"], r["key"]
     assert sorted(mixed, key=key) == sorted(ordered, key=key)
     assert totals(mixed)["apache.requests"] == 1880
 
@@ -86,6 +87,7 @@ def test_parse_reads_apache_times_in_a_locale(tmp_path):
     assert missing.returncode == 2 and b"'xx_YY.UTF-8' is not installed" in missing.stderr
 
 
+@pytest.mark.integration      # a running --single, signalled
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_stops_cleanly_without_traceback(tmp_path, sig):
     big = tmp_path / "big.log"

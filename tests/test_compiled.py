@@ -75,6 +75,7 @@ def test_without_the_module_plogd_runs_in_pure_python_and_says_so_once(tmp_path)
     assert single.stderr.decode().count("compiled speedup: not built") == 1
 
 
+@pytest.mark.integration      # builds a wheel
 def test_a_failed_build_installs_plogd_in_pure_python(tmp_path):
     """No working C compiler at `pip install`: the wheel is built all the same, without the
     speedup, and says why."""

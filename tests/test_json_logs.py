@@ -55,6 +55,15 @@ def test_the_caddy_preset():
     assert rec["http_user_agent"] == "curl/7.82.0" and rec["http_referer"] is None
 
 
+@pytest.mark.parametrize("ts", [[], {}, True, "", "yesterday"])
+def test_a_time_that_is_no_time_is_an_unmatched_line_never_an_error(ts):
+    """An empty list once reached the time parser as None (found by mypy)."""
+    fmt = get_format("caddy_json")
+    assert fmt.parse(line({**CADDY, "ts": ts})) is None
+    columns, unmatched = fmt.batch_extractor(["timestamp", "status"])([line({**CADDY, "ts": ts})])
+    assert unmatched == 1 and columns["status"] == []
+
+
 def test_the_traefik_preset_reads_nanoseconds():
     rec = get_format("traefik_json").parse(line(TRAEFIK))
     assert rec["timestamp"] == 1709287200 and rec["status"] == 502

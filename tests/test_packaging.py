@@ -22,6 +22,7 @@ SHIPPED = ["conf/apache.yaml", "conf/error-logs.yaml", "conf/json-logs.yaml", "c
            "conf/plogd.yaml", "systemd/plogd.service", "systemd/plogd.sysusers.conf"]
 
 
+@pytest.mark.integration      # builds a wheel
 def test_the_wheel_ships_the_configs_and_the_systemd_files(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path),
                     str(ROOT)], check=True, capture_output=True, timeout=300)

@@ -26,9 +26,9 @@ import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 import pytest
@@ -91,7 +91,7 @@ def iso_time(value, rec):
 
 def utc_naive_time(value, rec):
     """lars converts to naive UTC."""
-    return int(datetime.fromisoformat(value).replace(tzinfo=timezone.utc).timestamp())
+    return int(datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp())
 
 
 def epoch_ms(value, rec):

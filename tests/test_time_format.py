@@ -3,7 +3,7 @@ seconds, %z) or a named one (iso8601, epoch, epoch_ms, clf), `timezone:` for tim
 an offset, `time_field:` for the group's name; a layout that does not fit the input's file
 is refused at start-up with the line and the column."""
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +13,7 @@ from helpers import plogd, read_records, totals
 from plogd.config import ConfigError, load
 from plogd.formats.strftime import TimeLayout, time_names
 
-ZONES = [timezone.utc, ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York"),
+ZONES = [UTC, ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York"),
          ZoneInfo("Asia/Kolkata"), ZoneInfo("Australia/Lord_Howe")]     # +5:30; a 30 min DST
 # (layout for time_format, how to write an instant in it)
 LAYOUTS = {
@@ -40,7 +40,7 @@ WITH_OFFSET = {"%d/%b/%Y:%H:%M:%S %z", "%Y-%m-%dT%H:%M:%S.%f%z", "%s", "clf", "i
        st.sampled_from(list(LAYOUTS)), st.sampled_from(ZONES), st.booleans())
 def test_random_instants_written_in_each_layout_and_zone_parse_back(naive, layout, zone,
                                                                    with_offset):
-    moment = naive.replace(tzinfo=timezone.utc).astimezone(zone)
+    moment = naive.replace(tzinfo=UTC).astimezone(zone)
     if layout == "iso8601" and not with_offset:
         text = moment.replace(tzinfo=None).isoformat()       # iso8601 without an offset
     else:
@@ -101,7 +101,7 @@ def test_an_error_log_is_windowed_through_a_regex_with_time_format(tmp_path):
     assert totals(records) == {"errors[notice]": 2, "errors[error]": 3}
     # 04:47 in New York (EST, -5) is 09:47 UTC
     assert min(r["clock"] for r in records) == \
-        int(datetime(2005, 12, 4, 9, 47, tzinfo=timezone.utc).timestamp())
+        int(datetime(2005, 12, 4, 9, 47, tzinfo=UTC).timestamp())
     check = plogd("check", "-c", str(config)).stdout.decode()
     assert "times without an offset in America/New_York" in check
 
@@ -114,7 +114,7 @@ def test_the_default_zone_is_the_systems_and_check_names_it(tmp_path, monkeypatc
     records = read_records(plogd("replay", "-c", str(config), str(log)).stdout)
     # 04:47 in Tokyo (+9) is 19:47 UTC the day before
     assert min(r["clock"] for r in records) == \
-        int(datetime(2005, 12, 3, 19, 47, tzinfo=timezone.utc).timestamp())
+        int(datetime(2005, 12, 3, 19, 47, tzinfo=UTC).timestamp())
 
 
 @pytest.mark.parametrize("change,expected", [

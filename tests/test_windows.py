@@ -275,6 +275,21 @@ def test_a_jump_ahead_is_held_until_the_lines_go_there():
     assert agg.counters.odd_time == 0 and agg.counters.late == 0
 
 
+def test_the_very_first_lines_ahead_of_the_wall_clock_are_held_then_confirmed():
+    """No watermark yet when the first lines ever are held (a writer whose clock is ahead):
+    the next batch, or the idle wall clock, confirms them (they once raised TypeError on
+    comparing the missing watermark, found by mypy)."""
+    now = 1_800_000_000
+    agg, feed = _follow(now)
+    assert feed([now + 600]) == [] and agg.held and agg.newest is None
+    assert feed([now + 601, now + 602]) == [] and not agg.held and agg.newest == now + 602
+    assert values(agg.flush()) == {(now + 600, "requests"): 3}
+    agg, feed = _follow(now)
+    feed([now + 600])
+    assert values(agg.tick(now + 700)) == {(now + 600, "requests"): 1}
+    assert not agg.held and agg.newest == now + 600
+
+
 def test_a_held_window_is_confirmed_by_the_idle_wall_clock_and_kept_in_the_checkpoint():
     now = 1_800_000_000
     agg, feed = _follow(now)

@@ -11,7 +11,6 @@ Clean state: reset_trapper_items() deletes the items and creates them again, so 
 starts with new itemids and therefore an empty history (history rows belong to an itemid;
 the testbed never runs the housekeeper, which is harmless for a throw-away server).
 """
-import configparser
 import glob
 import json
 import os
@@ -19,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 import uuid
 from pathlib import Path
 
@@ -371,10 +371,9 @@ def python313() -> str:
                                "3.13) or set PLOGD_PYTHON313")
         subprocess.run([found[-1], "-m", "venv", str(venv)], check=True, timeout=120)
     # plogd runs from the checkout (PYTHONPATH) with what it needs installed here: again
-    # whenever setup.cfg's requirements change
-    setup = configparser.ConfigParser()
-    setup.read(Path(__file__).resolve().parent.parent / "setup.cfg")
-    needs = [r.strip() for r in setup["options"]["install_requires"].splitlines() if r.strip()]
+    # whenever pyproject.toml's dependencies change
+    with open(Path(__file__).resolve().parent.parent / "pyproject.toml", "rb") as f:
+        needs = tomllib.load(f)["project"]["dependencies"]
     installed = venv / "plogd-requirements.txt"
     if not installed.exists() or installed.read_text().splitlines() != needs:
         subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",

@@ -91,7 +91,7 @@ class _Directive:
     arg: str | None       # what was in {...}
     want: str             # '', '<' (the original request) or '>' (the final one)
     conditional: bool     # %400r, %!200T: '-' when the condition does not hold
-    spec: _Spec | None = None        # the field it would be on its own
+    spec: _Spec = _Spec("")          # the field it would be on its own (set by _spec)
     var: str = ""                    # the field it is matched as
     type: FieldType | None = None
     parts: frozenset = frozenset()   # %{...}t: the parts of a time it logs
@@ -121,7 +121,7 @@ def compile_apache(text: str, name: str = "apache_format",
             pieces.append((literal, item.var))
             literal = ""
     pieces.append((literal, None))
-    types = {d.var: d.type for d in directives}
+    types = {d.var: d.type for d in directives if d.type is not None}   # all: typed above
     origins = {d.var: d.text for d in directives}
     # '-' for the whole '[%t]' (a condition that did not hold), or for a '"%r"' (a line of
     # dashes): the field is absent
@@ -236,7 +236,9 @@ def _name_fields(directives: list[_Directive]) -> None:
         if len({_identity(d) for d in claims}) > 1:
             _share(claims, field)
     for d in directives:
-        d.var, d.type = d.spec.name, d.spec.type.or_dash() if d.conditional else d.spec.type
+        ftype = d.spec.type
+        assert ftype is not None            # _spec gives every spec its type
+        d.var, d.type = d.spec.name, ftype.or_dash() if d.conditional else ftype
     _hide_repeats(directives)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 from .fields import (BYTES, FLOAT, FLOAT_LIST, HOST, INT, OPTIONAL_INT, FieldType,
                      list_spaces_fit, to_str)
@@ -147,5 +147,5 @@ def split_collector(layout, checked: list[str], sources: list[str],
         (typed, raw, misfits, lines, lines longer than max_line (skipped)), or None."""
         got = collect.from_text(data, max_line)
         return None if got is None else (*sorted_out(got[0]), *got[1:])
-    collected.from_text = collected_from_text
+    collected.from_text = collected_from_text  # type: ignore[attr-defined]  # read by the caller
     return collected

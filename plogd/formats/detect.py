@@ -116,6 +116,8 @@ def _longest_match(elements: list[tuple[bytes, str]], line: bytes) -> tuple[int,
 def time_misfit(fmt: LogFormat, field: str, layout, lines: list[bytes]) -> tuple[int, str] | None:
     """(line number, where it stops fitting) of the first line that the format's regex
     matches but whose time (group `field`) does not fit `layout` (a strftime.TimeLayout)."""
+    if fmt.regex is None:           # a JSON format: its times are values, checked as such
+        return None
     for number, line in enumerate(lines, 1):
         m = fmt.regex.match(line)
         raw = m and m.group(field)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import calendar
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Callable
 
 MONTHS = {m.encode(): i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
@@ -174,7 +174,7 @@ def to_binary_addr(raw: bytes) -> str | None:
     return str(ipaddress.ip_address(packed))
 
 
-_time_cache: dict[bytes, int] = {}
+_time_cache: dict[bytes | str, int] = {}
 
 
 def to_epoch(raw: bytes | str) -> int:
@@ -305,7 +305,7 @@ class FieldType:
     # a column of tokens (the split path: no space, but for a `spaced` list) -> typed
     # values; raises ValueError when one of them is not of this type
     convert_tokens: Callable[[list], list] | None = None
-    quoted: "FieldType | None" = None   # the type inside "...", where a string may hold spaces
+    quoted: FieldType | None = None   # the type inside "...", where a string may hold spaces
     any_token: bool = False             # convert accepts any token: nothing to check
     spaced: bool = False                # a value may hold spaces (a list): the split path
                                         # takes it as the rest of its part, when it is last
@@ -320,10 +320,10 @@ class FieldType:
     def column_checker(self) -> Callable[[list], object]:
         return self.check_tokens or self.column_converter
 
-    def in_context(self, quoted: bool) -> "FieldType":
+    def in_context(self, quoted: bool) -> FieldType:
         return self.quoted if quoted and self.quoted else self
 
-    def or_dash(self) -> "FieldType":
+    def or_dash(self) -> FieldType:
         """This type, or '-' (None): an Apache directive with a condition (%400r) logs '-'
         when the condition does not hold."""
         if re.fullmatch(self.pattern, b"-"):
@@ -430,7 +430,7 @@ def field_type(name: str, quoted: bool) -> FieldType:
 
 # -- derived fields ------------------------------------------------------------------------
 
-def _keep_none(convert: Callable[[object], object]) -> Callable[[object], object]:
+def _keep_none(convert: Callable[[str], object]) -> Callable[[str | None], object]:
     return lambda value: None if value is None else convert(value)
 
 

@@ -13,8 +13,9 @@ library's json and msgspec (README, Tests and benchmark).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 import orjson
 
@@ -74,12 +75,12 @@ def _converter(ftype: FieldType, unit: str) -> Callable[[object], object]:
 _EPOCH = TimeLayout("epoch")
 
 
-def _epoch_reader(layout: TimeLayout) -> Callable[[str], int]:
+def _epoch_reader(layout: TimeLayout) -> Callable[[str], int | None]:
     """A time's text -> epoch seconds: in `layout`; digits (a JSON number, or nginx's $msec
     as a string) are epoch seconds unless the layout says milliseconds."""
     numeric = layout.layout in ("epoch", "epoch_ms")
 
-    def epoch(text: str) -> int:
+    def epoch(text: str) -> int | None:
         raw = text.encode()
         if not numeric and raw[:1].isdigit() and raw.replace(b".", b"", 1).isdigit():
             return _EPOCH.epoch(raw)
@@ -95,6 +96,8 @@ def _time_converter(layout: TimeLayout) -> Callable[[object], str]:
         if isinstance(value, bool):
             raise ValueError(value)
         text = repr(value) if isinstance(value, (int, float)) else _text(value)
+        if text is None:            # an empty list
+            raise ValueError(value)
         epoch(text)
         return text
     return convert
@@ -130,9 +133,11 @@ class JsonFormat(LogFormat):
             logged += [s for s in self._sources(name) if s not in logged]
         getters = [(self.sources[f].path, self._converters[f]) for f in logged]
         position = {field: k for k, field in enumerate(logged)}
-        outputs = [(position[n], None) if n in self._types else
-                   (tuple(position[s] for s in self._derived[n].sources),
-                    self._derived[n].convert) for n in names]
+        # (position, None) for a logged field, (positions, convert) for a derived one
+        outputs: list[tuple[Any, Callable | None]] = [
+            (position[n], None) if n in self._types else
+            (tuple(position[s] for s in self._derived[n].sources), self._derived[n].convert)
+            for n in names]
         loads = orjson.loads
 
         def extract(line: bytes):
@@ -199,7 +204,7 @@ _NGINX_VARIABLES = ("remote_addr", "remote_user", "time_local", "time_iso8601", 
                     "upstream_header_time", "upstream_status", "upstream_addr",
                     "http_referer", "http_user_agent", "http_x_forwarded_for", "host",
                     "server_name")
-PRESETS = {
+PRESETS: dict[str, tuple[dict[str, object], dict[str, str]]] = {
     # Caddy's `log` directive (format json, the default): its access log entry
     "caddy_json": ({"time_local": "ts", "remote_addr": "request.remote_ip",
                     "client_addr": "request.client_ip", "request_method": "request.method",

@@ -19,9 +19,10 @@ Apache time, a directive logged twice).
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
-from ..userregex import compile_user
+from ..userregex import UserRegex, compile_user
 
 from .compiled import split_collector
 from .fields import (STRING, TIME, Derived, FieldType, by_table, derived_fields,
@@ -45,8 +46,9 @@ _DASH_PAIRS = {"[": ("[", "]"), '"': ('"', '"')}    # delimiters a bare '-' may 
 
 
 class LogFormat:
-    def __init__(self, name: str, regex: re.Pattern, types: dict[str, FieldType],
-                 fast_layout: "_Layout | None" = None, derived: dict[str, Derived] | None = None,
+    def __init__(self, name: str, regex: re.Pattern | UserRegex | None,
+                 types: dict[str, FieldType],
+                 fast_layout: _Layout | None = None, derived: dict[str, Derived] | None = None,
                  elements: list[tuple[bytes, str]] | None = None,
                  origins: dict[str, str] | None = None):
         self.name = name
@@ -60,18 +62,18 @@ class LogFormat:
         self.fields: dict[str, str] = {n: t.name for n, t in types.items() if n[0] != "_"}
         for derived_name, rule in self._derived.items():
             self.fields[derived_name] = rule.type_name
-        self._parse_row = None
+        self._parse_row: Callable[[bytes], tuple | None] | None = None
 
     @classmethod
     def from_template(cls, name: str, template: str,
-                      dashed: frozenset[str] = frozenset()) -> "LogFormat":
+                      dashed: frozenset[str] = frozenset()) -> LogFormat:
         return cls.from_pieces(name, _split_template(template), dashed=dashed)
 
     @classmethod
     def from_pieces(cls, name: str, pieces: Pieces, types: dict[str, FieldType] | None = None,
                     derived: dict[str, Derived] | None = None,
                     origins: dict[str, str] | None = None,
-                    dashed: frozenset[str] = frozenset()) -> "LogFormat":
+                    dashed: frozenset[str] = frozenset()) -> LogFormat:
         """`types`: the type of each variable outside quotes (its `quoted` variant is used
         inside), by default the type of its name; `derived`: the compiler's own derived
         fields (before the standard ones); `origins`: what the user wrote for each variable;
@@ -103,7 +105,7 @@ class LogFormat:
                 field_types[variable] = ftype
                 value = b"(?P<%s>%s)" % (variable.encode(), ftype.pattern)
             plain = b"(?:%s)" % ftype.pattern
-            if closing:       # '[' value ']', '[-]' or '-'
+            if pair and closing:       # '[' value ']', '[-]' or '-'
                 opening, close = (re.escape(c.encode()) for c in pair)
                 value, plain = ((b"(?:%s%s%s|%s-%s|-)" % (opening, v, close, opening, close))
                                 for v in (value, plain))
@@ -118,7 +120,7 @@ class LogFormat:
 
     @classmethod
     def from_regex(cls, name: str, pattern: str, time_field: str | None = None,
-                   layout=None) -> "LogFormat":
+                   layout=None) -> LogFormat:
         """`layout` (a strftime.TimeLayout): how the group `time_field` writes the time."""
         try:
             compiled = compile_user(pattern.encode(), f"format {name}")
@@ -129,7 +131,7 @@ class LogFormat:
         types = {g: field_type(g, quoted=True) for g in compiled.groupindex}
         if layout is None:
             return cls(name, compiled, types)   # like re.match: anchored at the start only
-        if time_field not in types:
+        if time_field is None or time_field not in types:
             raise FormatError(f"the regex has no group named {time_field!r} for its time; "
                               f"its groups: {', '.join(types)}")
         types[time_field] = layout.field_type()
@@ -171,9 +173,12 @@ class LogFormat:
             logged += [s for s in self._sources(name) if s not in logged]
         position = {field: k for k, field in enumerate(logged)}
         convert = [(self._groups[field] - 1, self._types[field].convert) for field in logged]
-        outputs = [(position[n], None) if n in self._types else
-                   (tuple(position[s] for s in self._derived[n].sources), self._derived[n].convert)
-                   for n in names]
+        # (position, None) for a logged field, (positions, convert) for a derived one
+        outputs: list[tuple[Any, Callable | None]] = [
+            (position[n], None) if n in self._types else
+            (tuple(position[s] for s in self._derived[n].sources), self._derived[n].convert)
+            for n in names]
+        assert self.regex is not None       # a JsonFormat (no regex) has its own
         match = self.regex.match
 
         def extract(line: bytes):
@@ -192,6 +197,7 @@ class LogFormat:
     def invalid_value(self, line: bytes) -> tuple[str, bytes] | None:
         """For a line the regex matches but a type rejects: (the field, as the user wrote
         it, and its raw value), e.g. ('$time_local', b'31/Feb/2024:10:00:00 +0000')."""
+        assert self.regex is not None       # a JsonFormat (no regex) has its own
         m = self.regex.match(line)
         if m is None:
             return None
@@ -275,7 +281,7 @@ class _Layout:
 
     @classmethod
     def build(cls, pieces: Pieces, types: dict[str, FieldType],
-              derived: dict[str, Derived]) -> "_Layout | None":
+              derived: dict[str, Derived]) -> _Layout | None:
         template = _render(pieces)
         variables = [v for _, v in pieces if v]
         if template is None or len(set(variables)) < len(variables):
@@ -335,7 +341,8 @@ class _Layout:
         # the C collector, when built and the layout is one it does (see compiled.py)
         compiled = split_collector(self, checked, sources, _epoch) \
             if time_field or not has_time else None
-        careful = quick = None
+        careful: Callable | None = None
+        quick: Callable | None = None
         if compiled is None:        # the Python ones
             careful = self._collector(checked, has_time, careful=True)
             quick = self._collector(checked, has_time, careful=False)
@@ -377,6 +384,7 @@ class _Layout:
             else:
                 # the quick collector when no line holds an escape (one look at the text),
                 # then the careful one if a list took more than a list (one look per list)
+                assert quick is not None and careful is not None
                 quick_enough = text is not None and b"\\" not in text
                 tokens, misfits = (quick if quick_enough else careful)(lines)
                 if quick_enough and not all(list_spaces_fit(b"\n".join(tokens[n]))
@@ -386,18 +394,20 @@ class _Layout:
             done = None if collected is None else typed_columns(*collected)
             return by_regex(lines) if done is None else done
 
-        def extract_text(data: bytes, max_line: int) -> "tuple[Columns, int, int, int] | None":
+        def extract_text(data: bytes, max_line: int) -> tuple[Columns, int, int, int] | None:
             """The compiled path from the text of a batch: (columns, unmatched, lines, lines
             longer than max_line, skipped), or None: then split it and call extract."""
-            collected = compiled.from_text(data, max_line)
+            # set up only with a compiled collector; from_text is a function attribute
+            collected = compiled.from_text(data, max_line)  # type: ignore[union-attr]
             if collected is None:
                 return None
             done = typed_columns(*collected[:3])
             return None if done is None else (*done, *collected[3:])
 
-        extract.compiled = compiled is not None     # for the tests
+        # function attributes that callers read: whether it is the C path, and the text path
+        extract.compiled = compiled is not None  # type: ignore[attr-defined]
         if compiled is not None:
-            extract.from_text = extract_text
+            extract.from_text = extract_text  # type: ignore[attr-defined]
         return extract
 
     def _derive(self, name: str, values: Columns) -> list:
@@ -411,7 +421,8 @@ class _Layout:
         `careful`: look at every line for backslashes and for a list taking more than a
         list (a stray word after it): such lines go to the regex."""
         targets = list(fields) + (["[date", "zone]"] if with_time else [])
-        exprs = [self.raw[n] for n in fields] + (list(self.time_tokens) if with_time else [])
+        exprs = [self.raw[n] for n in fields] + (list(self.time_tokens or ()) if with_time
+                                                 else [])
         conditions = [f"p{i} == {text!r}" for i, text in self.whole_parts.items()]
         empty = [e for e, lit in self.literals if lit == b""]
         if empty:
@@ -438,7 +449,8 @@ class _Layout:
             f"        if not ({' and '.join(conditions) or 'True'}):",
             "            misfits.append(line); continue",
             *[f"        a{k}({e})" for k, e in enumerate(exprs)],
-            "    return {" + ", ".join(f"{t!r}: c{k}" for k, t in enumerate(targets)) + "}, misfits",
+            "    return {" + ", ".join(f"{t!r}: c{k}" for k, t in enumerate(targets))
+            + "}, misfits",
         ])
         env: dict = {"list_spaces_fit": list_spaces_fit}
         exec(compile(src, f"<{len(targets)}-column collector>", "exec"), env)
@@ -460,7 +472,7 @@ def _epoch(date: bytes, zone: bytes) -> int:
     return to_epoch(date[1:] + b" " + zone[:-1])
 
 
-def _time_text(tokens: tuple[bytes, bytes]) -> str:
+def _time_text(tokens: tuple[bytes, bytes]) -> object:
     """$time_local from its '[date' and 'zone]' tokens."""
     date, zone = tokens
     if date[:1] != b"[" or zone[-1:] != b"]":

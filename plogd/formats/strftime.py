@@ -20,9 +20,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, tzinfo
-from functools import lru_cache
-from typing import Callable
+from functools import lru_cache, cache
 
 from .fields import Derived, FieldType, utc_offset
 from .logformat import FormatError
@@ -78,7 +78,7 @@ _LAYOUTS = {"c": "D_T_FMT", "x": "D_FMT", "X": "T_FMT", "r": "T_FMT_AMPM"}
 _setlocale_lock = threading.Lock()
 
 
-@lru_cache(maxsize=None)
+@cache
 def time_names(locale_name: str | None) -> TimeNames:
     """The names strftime writes in `locale_name` (None: the C locale's), as the bytes of
     that locale's character set. Read by switching this process's LC_TIME and LC_CTYPE to
@@ -200,7 +200,9 @@ class TimeText:
             regex, part, convert = self.names.conversion(code) if code in _NAMED else \
                 _CONVERSIONS[code]
             plain += b"(?:%s)" % regex
-            grouped += self._group(part, regex, convert) if part else b"(?:%s)" % regex
+            # a directive with a part has a conversion
+            grouped += self._group(part, regex, convert) if part and convert else \
+                b"(?:%s)" % regex
         return plain, grouped
 
     def _group(self, part: str, regex: bytes, convert: Callable) -> bytes:
@@ -331,7 +333,7 @@ def combiner() -> Callable[..., int | None]:
     def combine(*logged: tuple | None) -> int | None:
         if None in logged:
             return None
-        return epoch(dict(pair for parts in logged for pair in parts))
+        return epoch(dict(pair for parts in logged for pair in parts or ()))
     return combine
 
 
@@ -360,6 +362,7 @@ class TimeLayout:
 
     def __init__(self, layout: str, names: TimeNames = C_NAMES, zone: tzinfo | None = None):
         self.layout, self.zone = layout, zone
+        self._epoch: Callable[[bytes], int | None]
         if layout in ("epoch", "epoch_ms"):
             self._text, self.pattern = None, _EPOCH
             per_second = 1 if layout == "epoch" else 1000
@@ -368,17 +371,17 @@ class TimeLayout:
             self._text, self.pattern = None, _ISO8601
             self._epoch = self._iso
         else:
-            self._text = TimeText(NAMED_LAYOUTS.get(layout, layout), names)
-            if not is_complete(self._text.parts):
+            text = self._text = TimeText(NAMED_LAYOUTS.get(layout, layout), names)
+            if not is_complete(text.parts):
                 raise FormatError(f"the time format {layout!r} gives no full date and time "
                                   f"of day (it needs a year, a month and a day, or an epoch, "
                                   f"and the hours and minutes)")
-            self.pattern = self._text.pattern
-            self._epoch = lambda raw: epoch(dict(self._text.parse(raw)), zone)
+            self.pattern = text.pattern
+            self._epoch = lambda raw: epoch(dict(text.parse(raw)), zone)
         self._whole = re.compile(rb"(?:%s)\Z" % self.pattern, re.S).match
         self.epoch = lru_cache(maxsize=4096)(self._checked)
 
-    def _checked(self, raw: bytes) -> int:
+    def _checked(self, raw: bytes) -> int | None:
         if self._whole(raw) is None:
             raise ValueError(raw)
         return self._epoch(raw)
@@ -422,7 +425,9 @@ class TimeLayout:
                                      else _CONVERSIONS[code][0])
             m = re.match(fitted + step, raw, re.S)
             if m is None:
-                column = len(re.match(fitted, raw, re.S).group()) + 1
+                fits = re.match(fitted, raw, re.S)
+                assert fits is not None         # it fitted at the step before
+                column = len(fits.group()) + 1
                 wanted = (f"{literal!r} then " if literal else "") + (f"%{code}" if code
                                                                       else "the end")
                 return f"at column {column} of {shown!r}: expected {wanted}"
@@ -441,7 +446,7 @@ class AnyOfLayouts(TimeLayout):
         self.pattern = b"|".join(b"(?:%s)" % a.pattern for a in self.alternatives)
         self.epoch = lru_cache(maxsize=4096)(self._first)
 
-    def _first(self, raw: bytes) -> int:
+    def _first(self, raw: bytes) -> int | None:
         for layout in self.alternatives:
             try:
                 return layout.epoch(raw)

@@ -91,7 +91,7 @@ class Aggregator:
             for window in [w for w in held if w[0] <= now]:
                 held.remove(window)
                 self._add(window[0], window[1], window[3])
-                self.newest = max(self.newest, window[2])
+                self.newest = window[2] if self.newest is None else max(self.newest, window[2])
             if not held:
                 del self.held[path]
         return self._close_until(int(now))
@@ -151,15 +151,19 @@ class Aggregator:
         ahead = None      # following: a window starting after this is in the future: odd
         if self.max_skew is not None and following:
             ahead = self.clock() + self.max_skew
-        merged = []       # the newest times of the windows merged: the watermark follows them
+        # the newest times of the windows merged: the watermark follows them
+        merged: list[int] = []
         kept = self._decide(self.held.pop(partial.path, []), partial.last, merged, False)
-        newest = max([*merged, self.newest]) if merged else self.newest
+        # None: no watermark yet (the first lines ever were held)
+        newest = max(t for t in (*merged, self.newest) if t is not None) if merged \
+            else self.newest
         if newest is None and following:   # the first lines ever: against the wall clock
             newest = int(self.clock())
         far = newest + self.jump if following and newest is not None else None
         fresh = []
         for start, (lines, states) in sorted(partial.windows.items()):
             newest = partial.window_newest[start] if partial.window_newest else partial.newest
+            assert newest is not None           # a batch with windows has lines with times
             if ahead is not None and start > ahead:
                 self._odd(lines, f"stamped more than {self.max_skew} s ahead of the wall clock")
             elif far is not None and start > far:

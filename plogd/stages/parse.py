@@ -13,6 +13,7 @@ Between extracting the typed columns and folding them into the metrics' states, 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..formats import Columns, LogFormat
@@ -163,7 +164,8 @@ class Parser:
 
     def _last_lines(self, data: bytes, count: int) -> list[bytes]:
         """The last `count` of the lines _lines gives, without splitting the whole batch."""
-        lines, end = [], len(data) - data.endswith(b"\n")    # no line after a final newline
+        lines: list[bytes] = []
+        end = len(data) - data.endswith(b"\n")     # no line after a final newline
         while data and end >= 0 and len(lines) < count:
             start = data.rfind(b"\n", 0, end) + 1
             if end - start <= self.max_line:

@@ -22,6 +22,7 @@ import os
 import stat
 import time
 from collections import deque
+from typing import BinaryIO
 
 from ..files import (COMPRESSED, FINGERPRINT_BYTES, FileId, Position, identify, mtime_ns,
                      rotated_siblings, same_file, starts_like)
@@ -115,7 +116,7 @@ def read_file(input_name: str, path: str, max_line: int, progress=None):
 class _Open:
     """One open file being read."""
 
-    def __init__(self, f, path: str, offset: int = 0):
+    def __init__(self, f: BinaryIO, path: str, offset: int = 0):
         self.f = f
         self.path = path
         self.real_path = os.path.realpath(path)
@@ -162,7 +163,7 @@ class FileFollower:
             return []
         if batches and self._retry_delay:
             self._retry_delay = 0.0
-            if self._cur is not None and self._problems.pop(self._cur.path, None):
+            if self._cur is not None and self._problems.pop(self._cur.path, None) is not None:
                 _log.info("%s: %s can be read again", self.input, self._cur.path)
         cur = self._cur
         if cur is not None and (cur, self._upcoming()) != self._announced:
@@ -186,6 +187,8 @@ class FileFollower:
                 self._resume = None
             elif not self._open_path(seek_end=self._seek_end):
                 return []
+        if self._cur is None:     # resumed, but neither that file nor the path is there
+            return []
         cur = self._cur
         if cur.path == self.path and not starts_like(cur.f, cur.id):
             # rewritten from its start since we identified it (maybe past our offset, maybe
@@ -216,8 +219,13 @@ class FileFollower:
                 o.f.close()
         self._cur, self._next = None, deque()
 
+    def _current(self) -> _Open:
+        """The file being read, where the caller knows there is one."""
+        assert self._cur is not None
+        return self._cur
+
     # -- opening
-    def _open(self, path: str) -> "object | None":
+    def _open(self, path: str) -> BinaryIO | None:
         """The regular file at `path`, open, or None (the problem reported once). Opened
         without blocking: a FIFO would block open() until a writer comes, forever."""
         try:
@@ -260,11 +268,11 @@ class FileFollower:
                 self._back_off()
             return False
         self._retry_delay = 0.0
-        self._cur = _Open(f, self.path)
+        cur = self._cur = _Open(f, self.path)
         if seek_end:
-            self._cur.read_to = f.seek(0, os.SEEK_END)
+            cur.read_to = f.seek(0, os.SEEK_END)
         self._seek_end = False
-        _log.info("%s: following %s from byte %d", self.input, self.path, self._cur.read_to)
+        _log.info("%s: following %s from byte %d", self.input, self.path, cur.read_to)
         return True
 
     def _start_from(self, position: Position) -> None:
@@ -333,7 +341,7 @@ class FileFollower:
         return tuple((o.id, o.real_path) for o in self._next)
 
     def _batch(self, data: bytes) -> LineBatch:
-        cur = self._cur
+        cur = self._current()
         if cur.id.fp_len < FINGERPRINT_BYTES:    # the file has grown: a fuller fingerprint
             cur.id = identify(cur.f)
         start = cur.read_to - len(self._cutter.tail)
@@ -350,7 +358,7 @@ class FileFollower:
         tail = self._cutter.finish()
         if not tail:
             return []
-        cur = self._cur
+        cur = self._current()
         self._seq += 1
         return [LineBatch(self.input, self._seq, self.path, cur.id, tail,
                           cur.read_to - len(tail), cur.read_to, cur.mtime_ns(), 0, cur.real_path,
@@ -358,7 +366,7 @@ class FileFollower:
 
     def _at_end(self) -> list[LineBatch]:
         """At the end of the current file: rotated? truncated? or just nothing new."""
-        cur = self._cur
+        cur = self._current()
         try:
             st = os.stat(self.path)
         except OSError:
@@ -381,7 +389,7 @@ class FileFollower:
 
     def _leave_current(self) -> list[LineBatch]:
         batches = self._final_line()
-        self._cur.f.close()
+        self._current().f.close()
         self._cur = None
         if not self._advance():
             self._open_path(seek_end=False)
@@ -390,8 +398,8 @@ class FileFollower:
     def _advance(self) -> bool:
         if not self._next:
             return False
-        self._cur = self._next.popleft()
-        _log.info("%s: reading %s from byte %d", self.input, self._cur.path, self._cur.read_to)
+        cur = self._cur = self._next.popleft()
+        _log.info("%s: reading %s from byte %d", self.input, cur.path, cur.read_to)
         return True
 
     def _queue_newer(self, after_mtime_ns: int) -> None:
@@ -425,7 +433,7 @@ class FileFollower:
     def _truncated(self) -> list[LineBatch]:
         """copytruncate: take what the copy holds after our offset, then start over."""
         self.truncations += 1
-        cur = self._cur
+        cur = self._current()
         _log.info("%s: %s was truncated (copytruncate?)", self.input, self.path)
         for path in _newest_first(rotated_siblings(self.path)):   # the copy is the newest
             f = self._open(path)
@@ -461,7 +469,7 @@ class ReadStage:
         self.max_line = max_line
         self.positions = positions          # input -> path -> checkpointed position
         self.first_run = first_run
-        self.followers: dict[tuple[str, str], FileFollower] = {}
+        self.followers: dict[tuple[str, str], FileFollower | SyslogListener] = {}
         self._scanned_at = float("-inf")
         self._started = False
         self._progress_at = 0.0

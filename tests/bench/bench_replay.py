@@ -12,7 +12,16 @@ decoders (json, orjson, msgspec) timed on those lines.
 Not a pytest test.  Exit status: 0 totals match, 1 mismatch, 2 the mawk
 reference failed its self-check, 3 `plogd replay` is missing or failed.
 """
-import argparse, json, os, re, resource, shlex, subprocess, sys, tempfile, time
+import argparse
+import json
+import os
+import re
+import resource
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -114,7 +123,9 @@ def python_totals(lines):
     st, nbytes, rts = Counter(), 0, []
     for line in lines:
         s, b, rt = rx.search(line).groups()
-        st[s.decode()] += 1; nbytes += int(b); rts.append(float(rt))
+        st[s.decode()] += 1
+        nbytes += int(b)
+        rts.append(float(rt))
     return {"requests": len(rts), "bytes": nbytes, "rt_sum": round(sum(rts), 3),
             "rt_max": max(rts), "status": dict(st)}
 

@@ -57,6 +57,21 @@ def test_resume_from_a_copytruncate_copy(tmp_path):
     assert drain(follower(path, resume=position)) == [b"b", b"c"]
 
 
+def test_resume_when_the_file_and_its_path_are_both_gone(tmp_path):
+    """Deleted while plogd was stopped, nothing at the path yet: the follower waits for the
+    path (it once raised AttributeError here, found by mypy), then reads the new file."""
+    path = tmp_path / "access.log"
+    path.write_bytes(b"a\n")
+    f = follower(path)
+    drain(f)
+    position = stop_at(f)
+    path.unlink()
+    f = follower(path, resume=position)
+    assert f.poll() == [] and f.poll() == []
+    path.write_bytes(b"b\n")
+    assert drain(f) == [b"b"]
+
+
 def test_reused_inode_is_not_the_old_file(tmp_path):
     path = tmp_path / "access.log"
     path.write_bytes(b"new file, new content\n")

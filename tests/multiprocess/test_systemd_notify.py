@@ -33,7 +33,7 @@ def test_ready_watchdog_and_stopping(tmp_path):
     while time.monotonic() < deadline:
         try:
             messages.append(sock.recv(100).decode())
-        except socket.timeout:
+        except TimeoutError:
             pass
     proc.send_signal(signal.SIGTERM)
     sock.settimeout(5)
