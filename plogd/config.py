@@ -815,7 +815,8 @@ def _metric(section: _Section, fmt: LogFormat) -> Metric:
 
 def _alert(section: _Section, kind: str, q: list | None) -> Alert | None:
     """`alert: {above: 0.05, for: 5m, severity: average}`: a Zabbix trigger (see
-    plogd.outputs.zabbix.template); `q:` picks the percentile of a percentile metric with several."""
+    plogd.outputs.zabbix.template); `q:` picks the percentile of a percentile metric with
+    several."""
     if "alert" not in section.data:
         return None
     q = q or []             # None: not a percentile

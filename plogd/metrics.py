@@ -10,7 +10,7 @@ metric's name, its group and percentile, and the series key the config's `key:` 
     rate        n                        n / interval            (lines per second)
     sum         total                    total
     avg         [total, n]               total / n               (no value when n == 0)
-    min         smallest|None            smallest                (no value when no line had the field)
+    min         smallest|None            smallest            (no value when no line had the field)
     max         largest|None             largest
     ratio       [matching, lines]        matching / lines        (no value when lines == 0)
     percentile  QuantileSketch           one value per q (1% relative error, see sketches)

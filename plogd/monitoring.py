@@ -31,7 +31,7 @@ other values) is not sent.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Callable
+from collections.abc import Callable
 
 from .messages import ClosedWindow
 from .metrics import Value, zabbix_key_param

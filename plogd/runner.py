@@ -7,13 +7,10 @@ builds the very same stage objects (plogd.pipeline).
 """
 from __future__ import annotations
 
-import glob
 import logging
-import os
 import signal
 import time
-from dataclasses import replace
-from typing import Callable
+from collections.abc import Callable
 
 from . import systemd
 from .config import Config, InputConfig
@@ -42,7 +39,8 @@ class StopRequest:
 
 
 def run_single(config: Config, on_records: Callable[[list[dict]], None] | None = None,
-               stop: StopRequest | None = None, until: float | None = None, once: bool = False) -> None:
+               stop: StopRequest | None = None, until: float | None = None,
+               once: bool = False) -> None:
     """Follow every input until stopped (`until`: a monotonic deadline; `once`: stop when
     every input has been read to its end). Resumes from the checkpoint, saves it on exit."""
     stop = stop or StopRequest()

@@ -172,7 +172,7 @@ def test_an_empty_batch_and_a_batch_without_the_field(metric):
                                          "method", "path", "status_class", "body_bytes_sent")}
     columns["timestamp"] = [0]
     state = metric.fold(columns, 1)
-    for key, value, *_ in metric.values(metric.load(json.loads(json.dumps(metric.dump(state))))):
+    for _, value, *_ in metric.values(metric.load(json.loads(json.dumps(metric.dump(state))))):
         assert isinstance(value, (int, float))
 
 

@@ -440,8 +440,6 @@ def test_plogd_own_per_input_values_are_tagged_for_the_inputs_discovery():
 
 
 def test_inputs_discovery_is_sent_before_the_first_per_input_values(tmp_path):
-    from plogd.outputs.zabbix.sender import LLDTagger
-    tagger = LLDTagger([])
     t, clock = FakeTrapper({("web01", "plogd.inputs.discovery"), ("web01", "plogd.heartbeat"),
                             ("web01", "plogd.lines[web]"), ("web01", "plogd.lines[api]")}), Clock()
     append(tmp_path / "results.jsonl", [

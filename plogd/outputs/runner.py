@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .. import checkpoint, spool
 from ..heartbeat import beat
@@ -189,7 +189,7 @@ async def _run_one(runner: OutputRunner, stop: asyncio.Event, poll: float) -> No
         if not await runner.step():
             try:
                 await asyncio.wait_for(stop.wait(), poll)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
     if runner.opened:
         for _ in range(10):        # a last try at what is written; the spool keeps the rest
@@ -209,7 +209,7 @@ async def run_outputs(runners: list[OutputRunner], result_path: str,
                 _log.info("removed %s: every output took every value in it", path)
             try:
                 await asyncio.wait_for(stop.wait(), poll)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     await asyncio.gather(housekeeping(), *(_run_one(r, stop, poll) for r in runners))

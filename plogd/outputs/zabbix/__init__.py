@@ -27,10 +27,8 @@ def tls_of(zabbix) -> TLSConfig | None:
     connect = getattr(zabbix, "tls_connect", None) or "unencrypted"
     if connect == "unencrypted":
         return None
-    return TLSConfig(connect, getattr(zabbix, "tls_ca_file", None),
-                     getattr(zabbix, "tls_cert_file", None), getattr(zabbix, "tls_key_file", None),
-                     getattr(zabbix, "tls_server_name", None),
-                     getattr(zabbix, "tls_psk_identity", None), getattr(zabbix, "tls_psk_file", None))
+    return TLSConfig(connect, *(getattr(zabbix, f"tls_{name}", None) for name in (
+        "ca_file", "cert_file", "key_file", "server_name", "psk_identity", "psk_file")))
 
 
 def send_state_path(state_dir: str) -> str:

@@ -109,7 +109,8 @@ def read_agent_config(path: str) -> AgentSettings:
         raise AgentConfigError(f"{values['TLSConnect'][1]}: TLSConnect: found {connect!r}; "
                                "allowed: unencrypted, psk, cert")
     if connect != "unencrypted":
-        get = lambda k: values.get(k, (None, ""))[0]
+        def get(k):
+            return values.get(k, (None, ""))[0]
         tls = TLSConfig(connect, ca_file=get("TLSCAFile"), cert_file=get("TLSCertFile"),
                         key_file=get("TLSKeyFile"), psk_identity=get("TLSPSKIdentity"),
                         psk_file=get("TLSPSKFile"))

@@ -2,7 +2,8 @@
 value type Zabbix must store it as (a wrong type makes the server refuse the value), its
 units and a description; the discovery rule of each `by:` metric with its item prototypes;
 plogd's own `plogd.*` items, the per-input ones as prototypes of the `plogd.inputs.discovery`
-rule over `{#INPUT}`. `plogd check` lists them, plogd.outputs.zabbix.template makes a template of them.
+rule over `{#INPUT}`. `plogd check` lists them, plogd.outputs.zabbix.template makes a template
+of them.
 
     value type   unsigned: count, distinct, and sum/min/max of an integer field
                  float:    avg, rate, ratio, percentile, and sum/min/max of a float field

@@ -22,7 +22,7 @@ import time
 from http.client import HTTPException
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import yaml
@@ -172,7 +172,8 @@ def connect(login: Login) -> ZabbixAPI:
         api = ZabbixAPI(url=login.url)
     except API_ERRORS as e:
         raise ProvisionError(f"cannot reach the Zabbix API at {login.url}: {_api_message(e)} "
-                             "(the frontend's URL, e.g. https://zabbix.example.com/zabbix)") from None
+                             "(the frontend's URL, e.g. https://zabbix.example.com/zabbix)"
+                             ) from None
     try:
         if login.token is not None:
             api.login(token=login.token)

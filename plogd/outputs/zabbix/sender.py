@@ -12,7 +12,8 @@ in a retry list (persisted) and re-sent with backoff for `failed_retry_seconds` 
 may yet be created by low-level discovery — then given up with a log line and a counter.
 
 Low-level discovery: a record of a `by:` metric carries its group ({"status": 200}); from
-the metric's key template (`nginx.status[{status}]`) the sender knows the metric's discovery key (`nginx.status.discovery`, see
+the metric's key template (`nginx.status[{status}]`) the sender knows the metric's discovery
+key (`nginx.status.discovery`, see
 `discovery_key`; or the record's "discovery", as for plogd's own per-input values) and its
 macro (`{#STATUS}`). Before the first value of a member it has not announced yet it sends, in
 a separate request, the full set of members seen as LLD JSON (`[{"{#STATUS}": "200"}, ...]`);
@@ -28,7 +29,7 @@ plogd.* values (self-monitoring) are sent once per key and clock: a set made aga
 interval after a restart, with other values, is skipped (`own_clocks` in the state).
 
 The protocol itself is zabbix-utils' `Sender` (`ZabbixTransport`); the logic here takes any
-`transport(records) -> number failed` and is tested without sockets (plogd/outputs/zabbix/tests/test_send.py).
+`transport(records) -> number failed` and is tested without sockets (tests/test_send.py).
 """
 from __future__ import annotations
 
@@ -36,11 +37,11 @@ import json
 import logging
 import re
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from ... import checkpoint, monitoring, spool
+from ... import checkpoint, monitoring
 from ...heartbeat import beat
-from .transport import SendError, ZabbixTransport, clusters_text, TLSConfig
+from .transport import ZabbixTransport, clusters_text, TLSConfig
 
 _log = logging.getLogger("plogd.send")
 
@@ -218,7 +219,8 @@ class ZabbixSender:
 
     def stats(self) -> dict:
         """Self-monitoring values beside the runner's (in output.zabbix.json)."""
-        return {"sent": self.sent, "refused": self.refused, "given_up": self.given_up, "waited": self.waited, "lld_sent": self.lld_sent,
+        return {"sent": self.sent, "refused": self.refused, "given_up": self.given_up,
+                "waited": self.waited, "lld_sent": self.lld_sent,
                 "retry_waiting": len(self.retry)}
 
     # -- a batch -------------------------------------------------------------------------
@@ -304,7 +306,8 @@ class ZabbixSender:
         if failed >= len(records):
             return records        # all refused (e.g. a host that accepts only TLS): no split
         middle = len(records) // 2
-        return self._send_finding_failed(records[:middle]) + self._send_finding_failed(records[middle:])
+        return (self._send_finding_failed(records[:middle])
+                + self._send_finding_failed(records[middle:]))
 
     def _retry_due(self) -> None:
         if not self.retry:

@@ -41,7 +41,8 @@ def tls_context(tls: TLSConfig) -> ssl.SSLContext:
     if tls.connect == "cert":
         missing = [n for n in ("ca_file", "cert_file", "key_file") if not getattr(tls, n)]
         if missing:
-            raise TLSConfigError(f"TLS with certificates needs {', '.join('tls_' + m for m in missing)}")
+            needs = ", ".join("tls_" + m for m in missing)
+            raise TLSConfigError(f"TLS with certificates needs {needs}")
         try:
             ctx = ssl.create_default_context(cafile=tls.ca_file)
             ctx.load_cert_chain(tls.cert_file, tls.key_file)
@@ -52,8 +53,10 @@ def tls_context(tls: TLSConfig) -> ssl.SSLContext:
         return ctx
     if tls.connect == "psk":
         if not tls.psk_identity or not tls.psk_file:
-            raise TLSConfigError("TLS with a pre-shared key needs tls_psk_identity and tls_psk_file")
-        if not getattr(ssl, "HAS_PSK", False) or not hasattr(ssl.SSLContext, "set_psk_client_callback"):
+            raise TLSConfigError("TLS with a pre-shared key needs tls_psk_identity and "
+                                 "tls_psk_file")
+        if not (getattr(ssl, "HAS_PSK", False)
+                and hasattr(ssl.SSLContext, "set_psk_client_callback")):
             raise TLSConfigError(
                 f"TLS with a pre-shared key (PSK) needs Python >= 3.13 built with OpenSSL PSK "
                 f"support (ssl.SSLContext.set_psk_client_callback); this is Python "
