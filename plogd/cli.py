@@ -13,8 +13,8 @@ from . import config as config_module
 from . import log
 from .config import ConfigError
 from .defaults import config_for_format
-from .formats import (BUILTIN_FORMATS, FormatError, compile_apache, compile_nginx,
-                      describe_fields, get_format)
+from .formats import (FormatError, compile_apache, compile_nginx, describe_fields,
+                      format_names, get_format)
 from .formats.compiled import status as speedup_status
 from .formats.detect import (detect, explain, first_failure, match_ratio, read_sample,
                              server_hint)
@@ -154,7 +154,8 @@ def _subparser(command: str) -> argparse.ArgumentParser:
     elif command == "parse":
         p.description = "Print one JSON object per line with the typed fields of the format."
         which = p.add_mutually_exclusive_group(required=True)
-        which.add_argument("--format", help=f"{', '.join(BUILTIN_FORMATS)} or regex:PATTERN")
+        which.add_argument("--format", help="a format's name (`plogd plugins` lists them) or "
+                                            "regex:PATTERN")
         which.add_argument("--log-format", help="an nginx log_format string")
         which.add_argument("--apache-format", help="an Apache LogFormat string")
         p.add_argument("--time-locale", metavar="LOCALE",
@@ -312,7 +313,7 @@ def _replay(args) -> int:
         try:
             get_format(args.format)
         except FormatError as e:
-            raise ConfigError(f"--format: {e}; built-in formats: {', '.join(BUILTIN_FORMATS)}")
+            raise ConfigError(f"--format: {e}; formats: {', '.join(format_names())}")
         data = config_for_format(args.format, args.interval or 60)
         config = config_module.from_data(f"<default metrics of {args.format}>", data)
     elif args.config:
@@ -353,7 +354,7 @@ def _parse_format(args):
     except LocaleError as e:
         raise ConfigError(f"--time-locale: {e}")
     except FormatError as e:
-        raise ConfigError(f"the format: {e}; built-in formats: {', '.join(BUILTIN_FORMATS)}")
+        raise ConfigError(f"the format: {e}; formats: {', '.join(format_names())}")
 
 
 def _parse(args) -> int:
