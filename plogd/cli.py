@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -40,13 +41,14 @@ result file and send it to Zabbix.
                                 import the template, create the host in Zabbix (the API)
   plogd demo                    follow a log of generated nginx traffic and show the windows
   plogd top -c FILE             a live view of the running plogd of FILE (q quits)
+  plogd plugins                 the installed formats and outputs, built-in and plugins
   plogd shipped [NAME]          where the shipped example configurations and systemd files are
   plogd manpage                 print the man page (roff), generated from this command line
   plogd completion bash|zsh     print the shell completion script
 """
 
-COMMANDS = ("init", "check", "replay", "parse", "detect", "demo", "top", "shipped", "manpage",
-            "completion", "zabbix")
+COMMANDS = ("init", "check", "replay", "parse", "detect", "demo", "top", "plugins", "shipped",
+            "manpage", "completion", "zabbix")
 
 EXIT_CODES = [
     (0, "success (for --multi: stopped cleanly, everything read was written)"),
@@ -198,6 +200,12 @@ def _subparser(command: str) -> argparse.ArgumentParser:
                        help="seconds between frames (default: %(default)s)")
         p.add_argument("--once", action="store_true",
                        help="print one frame as plain text and exit (for scripts)")
+    elif command == "plugins":
+        p.description = ("List the formats and outputs installed (entry points plogd.formats "
+                         "and plogd.outputs): name, module:object, distribution and version, "
+                         "built-in or plugin, and why one is not used. Exit status 1 when one "
+                         "is not used.")
+        p.add_argument("--json", action="store_true", help="one JSON object per entry point")
     elif command == "shipped":
         p.description = ("Print the path of a file shipped with plogd (the example "
                          "configurations, the systemd unit), or list them all.")
@@ -217,7 +225,7 @@ def parsers() -> dict[str, argparse.ArgumentParser]:
 
 def _commands():
     return {"check": _check, "replay": _replay, "parse": _parse, "detect": _detect,
-            "demo": _demo, "top": _top, "shipped": _shipped, "manpage": _manpage,
+            "demo": _demo, "top": _top, "plugins": _plugins, "shipped": _shipped, "manpage": _manpage,
             "completion": _completion, "zabbix": _zabbix, "init": _init}
 
 
@@ -437,6 +445,18 @@ def _top(args) -> int:
     else:
         top.run(config, max(args.refresh, 0.1))
     return 0
+
+
+def _plugins(args) -> int:
+    logging.getLogger("plogd").addHandler(logging.NullHandler())   # listed below instead
+    from . import plugins
+    if args.json:
+        found = plugins.as_json()
+        print(json.dumps(found, indent=2))
+        return 0 if all(e["error"] is None for e in found) else 1
+    text, usable = plugins.listing()
+    sys.stdout.write(text)
+    return 0 if usable else 1
 
 
 def _shipped(args) -> int:

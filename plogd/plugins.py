@@ -154,3 +154,45 @@ def format_types() -> dict[str, Callable[[], LogFormat]]:
 def entry_of(group: str, name: str) -> Entry | None:
     """The usable entry of that name (for messages naming its distribution)."""
     return next((e for e in entries(group) if e.name == name and e.error is None), None)
+
+
+def checked() -> list[Entry]:
+    """Every entry point of every group, as `entries` has them, and a format whose factory
+    fails (run here; plogd runs it only when a config names the format) with its error."""
+    from .formats import FormatError, get_format
+    found = []
+    for group in GROUPS:
+        for e in entries(group):
+            if group == FORMATS and e.error is None:
+                try:
+                    get_format(e.name)
+                except FormatError as error:
+                    e = _broken(e, str(error))
+            found.append(e)
+    return found
+
+
+def listing() -> tuple[str, bool]:
+    """What `plogd plugins` prints: per group, each entry point with its module:object, its
+    distribution and version, built-in or plugin, and the error of an unusable one; and
+    whether every entry is usable."""
+    everything = checked()
+    lines = []
+    for group in GROUPS:
+        found = [e for e in everything if e.group == group]
+        lines.append(f"{group}:" if found else f"{group}: none installed")
+        width = max((len(e.name) for e in found), default=0)
+        for e in found:
+            kind = "built-in" if e.builtin else "plugin"
+            lines.append(f"  {e.name:<{width}}  {e.target}  ({e.distribution} {e.version}, "
+                         f"{kind})")
+            if e.error is not None:
+                lines.append(f"  {'':<{width}}  NOT USED: {e.error}")
+    return "\n".join(lines) + "\n", all(e.error is None for e in everything)
+
+
+def as_json() -> list[dict]:
+    """The same for scripts: one object per entry point."""
+    return [{"group": e.group, "name": e.name, "target": e.target,
+             "distribution": e.distribution, "version": e.version, "builtin": e.builtin,
+             "error": e.error} for e in checked()]
