@@ -495,6 +495,15 @@ def _rewrites(section: _Section, fmt: LogFormat) -> list[Rewrite]:
     return rules
 
 
+def format_from(where: str, data: dict) -> LogFormat:
+    """The format of an input's keys (format:, log_format:, apache_format:, time_locale:,
+    time_format:, timezone:, time_field:, fields:) without an input around them: for the
+    library API (plogd.api). Raises ConfigError naming `where` and the key."""
+    section = _Section(where, "", data, 1)
+    section.check_keys(FORMAT_KEYS + ["time_locale", "fields"] + TIME_KEYS)
+    return _format(section)
+
+
 def _format(section: _Section) -> LogFormat:
     """`format:` (a built-in name or regex:...), `log_format:` (nginx's own format string)
     or `apache_format:` (Apache's LogFormat string): exactly one of them."""
