@@ -35,7 +35,7 @@ result file and send it to Zabbix.
   plogd check -c FILE           validate a configuration and show what it will send
   plogd replay ...              compute the windows of existing log files
   plogd parse --format NAME     print each line's typed fields as JSON
-  plogd detect FILE             which built-in format a log is in
+  plogd detect FILE             which format (built-in or a plugin's) a log is in
   plogd zabbix template -c FILE a Zabbix template (items, discovery, triggers, dashboard)
   plogd zabbix provision -c FILE --url URL ...
                                 import the template, create the host in Zabbix (the API)
@@ -144,7 +144,8 @@ def _subparser(command: str) -> argparse.ArgumentParser:
         p.add_argument("-c", "--config", help="take the format and metrics from this configuration")
         which = p.add_mutually_exclusive_group()
         which.add_argument("--input", help="the input of the configuration to use (default: the first)")
-        which.add_argument("--format", help="a built-in format, with its default metric set")
+        which.add_argument("--format", help="a format (built-in or a plugin's), with its "
+                           "default metric set")
         p.add_argument("--interval", type=int, help="window length in seconds (default: the "
                        "configuration's, or 60)")
         p.add_argument("-o", "--output", help="write here instead of standard output")
@@ -166,8 +167,8 @@ def _subparser(command: str) -> argparse.ArgumentParser:
         p.add_argument("files", nargs="*", metavar="FILE",
                        help="- or none: standard input; compressed files are decompressed")
     elif command == "detect":
-        p.description = ("Read the first lines of FILE and name the built-in format that "
-                         "matches best, with its match ratio.")
+        p.description = ("Read the first lines of FILE and name the format (built-in or a "
+                         "plugin's) that matches best, with its match ratio.")
         p.add_argument("file", metavar="FILE")
         p.add_argument("--lines", type=int, default=1000, help="lines to read (%(default)s)")
     elif command == "demo":

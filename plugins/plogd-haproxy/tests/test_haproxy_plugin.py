@@ -150,3 +150,13 @@ def test_replay_with_the_sample_config_gives_the_truth(tmp_path):
                 assert got[key][clock] == pytest.approx(exact, rel=0.01), (key, clock)
         else:
             assert got[key] == want[key], key
+
+
+def test_plogd_detect_and_parse_know_it():
+    detected = plogd("detect", str(LOG))
+    assert "best: format: haproxy_http" in detected.stdout, detected.stdout
+    parsed = plogd("parse", "--format", "haproxy_http", str(LOG))
+    records = [json.loads(line) for line in parsed.stdout.splitlines()]
+    assert len(records) == 23
+    assert records[-1]["time_active"] == 0.009 and records[-1]["status_class"] == "2xx"
+    assert "24 lines, 1 unmatched by format haproxy_http" in parsed.stderr
