@@ -17,7 +17,7 @@ import pytest
 from plogd import config as config_module
 from plogd import formats, plugins
 from plogd.config import ConfigError
-from plogd.formats import FormatError, LogFormat, get_format
+from plogd.formats import FormatError, get_format
 
 GOOD_FORMAT = '''
 from plogd.formats import LogFormat, TimeLayout
