@@ -122,25 +122,29 @@ def test_plogd_plugins_lists_it():
     assert f"(plogd-haproxy {installed()}, plugin)" in line
 
 
-def test_replay_with_the_sample_config_gives_the_truth(tmp_path):
-    installed()
-    config = yaml.safe_load(SAMPLE.read_text())
-    config["state_dir"] = str(tmp_path)
-    (tmp_path / "plogd.yaml").write_text(yaml.safe_dump(config))
-    done = plogd("replay", "-c", str(tmp_path / "plogd.yaml"), str(LOG))
-    assert done.returncode == 0, done.stderr
-    assert "24 lines, 1 unmatched" in done.stderr
+def values_of(lines: list[str]) -> dict[str, dict[int, object]]:
     got: dict[str, dict[int, object]] = defaultdict(dict)
-    for record in map(json.loads, done.stdout.splitlines()):
-        got[record["key"]][record["clock"]] = record["value"]
-    os.environ["TZ"], was = "UTC", os.environ.get("TZ")      # the truth in plogd's zone
+    for record in map(json.loads, lines):
+        if record["key"].startswith("haproxy."):
+            got[record["key"]][record["clock"]] = record["value"]
+    return got
+
+
+def utc_truth() -> dict[str, dict[int, object]]:
+    """The truth with the local zone of plogd's runs here (TZ=UTC)."""
+    import time
+    was = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
     try:
-        import time
-        time.tzset()
-        want = truth(LOG.read_text().splitlines())
+        return truth(LOG.read_text().splitlines())
     finally:
         os.environ.pop("TZ") if was is None else os.environ.__setitem__("TZ", was)
         time.tzset()
+
+
+def assert_truth(got: dict[str, dict[int, object]]) -> None:
+    want = utc_truth()
     assert set(got) == set(want)
     assert len(want["haproxy.requests"]) == 3 and sum(want["haproxy.requests"].values()) == 23
     for key in want:
@@ -150,6 +154,35 @@ def test_replay_with_the_sample_config_gives_the_truth(tmp_path):
                 assert got[key][clock] == pytest.approx(exact, rel=0.01), (key, clock)
         else:
             assert got[key] == want[key], key
+
+
+def sample_config(tmp_path: Path, **input_keys) -> Path:
+    config = yaml.safe_load(SAMPLE.read_text())
+    config["state_dir"] = str(tmp_path / "state")
+    config["inputs"][0].update(input_keys)
+    path = tmp_path / "plogd.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_replay_with_the_sample_config_gives_the_truth(tmp_path):
+    installed()
+    done = plogd("replay", "-c", str(sample_config(tmp_path)), str(LOG))
+    assert done.returncode == 0, done.stderr
+    assert "24 lines, 1 unmatched" in done.stderr
+    assert_truth(values_of(done.stdout.splitlines()))
+
+
+def test_the_daemon_follows_a_haproxy_log_with_the_plugin(tmp_path):
+    """plogd --multi (a reader, parsers in their own processes, the writer) until the log's
+    end: its windows are long closed, so all three are written."""
+    installed()
+    log = tmp_path / "haproxy.log"
+    shutil.copy(LOG, log)
+    config = sample_config(tmp_path, path=str(log), start="beginning")
+    done = plogd("--multi", "--once", "--workers", "2", "-c", str(config))
+    assert done.returncode == 0, done.stderr
+    assert_truth(values_of((tmp_path / "state" / "results.jsonl").read_text().splitlines()))
 
 
 def test_plogd_detect_and_parse_know_it():
