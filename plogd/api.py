@@ -24,9 +24,10 @@ for it; `timestamp` is the line's time in epoch seconds (an int, UTC), `status_c
 ('2xx'...) and the request's `method`, `path` and `protocol` are derived from the logged
 fields. `describe(format=...)` lists a format's fields and their types.
 
-Lines the format does not match are logged (rate-limited) to the logger "plogd", as the
-daemon logs them. `replay` runs plogd's own replay (plogd.runner.replay: the parse and aggregate stages of the
-daemon), so its values equal what `plogd replay` prints and what the daemon sends.
+`replay` runs plogd's own replay (plogd.runner.replay: the parse and aggregate stages of
+the daemon), so its values equal what `plogd replay` prints and what the daemon sends; it
+logs the lines the format does not match as the daemon does (rate-limited, to the logger
+"plogd"), where parse() gives None for them.
 """
 from __future__ import annotations
 
@@ -118,7 +119,8 @@ def replay(paths: Iterable[PathLike], metrics: list[dict[str, Any]], interval: i
     ordered = replay_order([os.fspath(p) for p in paths])
     for path in ordered:
         check_readable(path)
-    data = {"interval": interval, "inputs": [{"name": "api", "path": ordered[0] if ordered else "-",
+    data = {"interval": interval,
+            "inputs": [{"name": "api", "path": ordered[0] if ordered else "-",
                         "metrics": metrics, **format_keys}]}
     try:
         config = from_data(_WHERE, data)

@@ -12,8 +12,10 @@ import pytest
 import plogd
 
 NGINX = [
-    '10.0.0.1 - - [02/Jan/2024:10:00:01 +0000] "GET /a?x=1 HTTP/1.1" 200 512 "-" "curl/8" 0.120 0.100',
-    '10.0.0.2 - alice [02/Jan/2024:10:00:59 +0100] "POST /b HTTP/2.0" 503 0 "https://r/" "ua" 1.500 -',
+    '10.0.0.1 - - [02/Jan/2024:10:00:01 +0000] "GET /a?x=1 HTTP/1.1" 200 512 "-" "curl/8" '
+    '0.120 0.100',
+    '10.0.0.2 - alice [02/Jan/2024:10:00:59 +0100] "POST /b HTTP/2.0" 503 0 "https://r/" "ua" '
+    '1.500 -',
     'not a line of this log',
 ]
 

@@ -135,7 +135,8 @@ def test_two_plugins_under_one_name_are_both_refused(site, monkeypatch):
 
 
 def test_reserved_names_are_refused(site):
-    make_dist(site, "plug-json", {"plogd.formats": {"json": "plug_kv:kv"}}, {"plug_kv": GOOD_FORMAT})
+    make_dist(site, "plug-json", {"plogd.formats": {"json": "plug_kv:kv"}},
+              {"plug_kv": GOOD_FORMAT})
     entry = next(e for e in plugins.entries(plugins.FORMATS) if e.name == "json")
     assert "not allowed" in entry.error and "json" not in formats.format_names()
 

@@ -40,14 +40,15 @@ COUNT = FieldType("int", rb"\+?\d+", _count, True)
 STATUS = FieldType("int", rb"-1|\d{3}", _status, True)
 INT = FieldType("int", rb"\d+", int, True)
 
-# HAProxy's own field names, with the timers spelled out (TR and Tr differ only in case)
+# HAProxy's own field names; the timers TR/Tw/Tc/Tr/Ta spelled out (TR and Tr differ only in
+# case), ending in _time as plogd's time fields do (plogd gives them the unit s in Zabbix)
 PATTERN = (
     r"(?:(?:.*? )?[\w./-]+\[(?P<pid>\d+)\]: )?"                  # syslog head, if any
     r"(?P<client_ip>\S+):(?P<client_port>\d+) "
     r"\[(?P<accept_date>\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d\.\d{3})\] "
     r"(?P<frontend_name>\S+) (?P<backend_name>[^/ ]+)/(?P<server_name>\S+) "
-    r"(?P<time_request>-1|\d+)/(?P<time_queue>-1|\d+)/(?P<time_connect>-1|\d+)/"
-    r"(?P<time_response>-1|\d+)/(?P<time_active>\+?\d+) "
+    r"(?P<receive_time>-1|\d+)/(?P<queue_time>-1|\d+)/(?P<connect_time>-1|\d+)/"
+    r"(?P<response_time>-1|\d+)/(?P<active_time>\+?\d+) "
     r"(?P<status>-1|\d{3}) (?P<bytes_read>\+?\d+) "
     r"(?P<captured_request_cookie>\S+) (?P<captured_response_cookie>\S+) "
     r"(?P<termination_state>\S{4}) "
@@ -57,8 +58,8 @@ PATTERN = (
     r'"(?P<request>[^"]*)"\r?$')                              # RE2 runs it: no \Z
 
 TYPES = {"pid": INT, "client_port": INT, "status": STATUS, "bytes_read": COUNT,
-         "retries": COUNT, **dict.fromkeys(["time_request", "time_queue", "time_connect",
-                                            "time_response", "time_active"], TIMER),
+         "retries": COUNT, **dict.fromkeys(["receive_time", "queue_time", "connect_time",
+                                            "response_time", "active_time"], TIMER),
          **dict.fromkeys(["actconn", "feconn", "beconn", "srv_conn", "srv_queue",
                           "backend_queue"], INT)}
 

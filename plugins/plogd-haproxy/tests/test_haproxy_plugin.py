@@ -38,8 +38,8 @@ def test_fields_are_typed():
         "pid": 2211, "client_ip": "10.0.3.9", "client_port": 60001,
         "accept_date": "03/Dec/2026:10:00:23.330", "frontend_name": "http-in",
         "backend_name": "api", "server_name": "<NOSRV>",
-        "time_request": 0.0, "time_queue": None, "time_connect": None, "time_response": None,
-        "time_active": 0.0, "status": 503, "bytes_read": 217,
+        "receive_time": 0.0, "queue_time": None, "connect_time": None, "response_time": None,
+        "active_time": 0.0, "status": 503, "bytes_read": 217,
         "captured_request_cookie": None, "captured_response_cookie": None,   # '-': none
         "termination_state": "SC--", "actconn": 6, "feconn": 4, "beconn": 0, "srv_conn": 0,
         "retries": 0, "srv_queue": 0, "backend_queue": 0,
@@ -60,7 +60,7 @@ def test_the_syslog_head_is_optional_and_headers_captures_are_read():
     assert records[1]["pid"] == records[2]["pid"] == 2211 and records[0]["pid"] is None
     for record in records:
         assert (record["client_ip"], record["client_port"]) == ("2001:db8::17", 51034)
-        assert record["time_active"] == 0.391 and record["time_response"] == 0.388
+        assert record["active_time"] == 0.391 and record["response_time"] == 0.388
         assert record["captured_request_headers"] == "api.example.com|curl/8.4.0"
         assert record["captured_response_headers"] == "application/json"
         assert record["path"] == "/v1/orders?page=2"
@@ -95,7 +95,7 @@ def truth(lines: list[str], interval: int = 60) -> dict[str, dict[int, object]]:
         for cls, n in Counter(f"{s // 100}xx" for s, _, _ in requests).items():
             values[f"haproxy.status_class[{cls}]"][clock] = n
         active = sorted(t for _, t, _ in requests)
-        values["haproxy.time_active[p95]"][clock] = active[int(0.95 * (len(active) - 1))]
+        values["haproxy.active_time[p95]"][clock] = active[int(0.95 * (len(active) - 1))]
         values["haproxy.bytes"][clock] = sum(b for _, _, b in requests)
     assert unmatched == 1
     return values
@@ -191,5 +191,5 @@ def test_plogd_detect_and_parse_know_it():
     parsed = plogd("parse", "--format", "haproxy_http", str(LOG))
     records = [json.loads(line) for line in parsed.stdout.splitlines()]
     assert len(records) == 23
-    assert records[-1]["time_active"] == 0.009 and records[-1]["status_class"] == "2xx"
+    assert records[-1]["active_time"] == 0.009 and records[-1]["status_class"] == "2xx"
     assert "24 lines, 1 unmatched by format haproxy_http" in parsed.stderr
