@@ -61,21 +61,23 @@ class Entry:
         return f"{self.name} ({self.group}, {self.distribution} {self.version})"
 
 
-def _is_output(obj: Any) -> str | None:
+def _is_output(obj: Any, name: str) -> str | None:
     from .outputs.base import Output
     if not (isinstance(obj, type) and issubclass(obj, Output)):
         return f"{obj!r} is not a subclass of plogd.outputs.base.Output"
+    if obj.type != name:
+        return f"its class says type {obj.type!r}, its entry point {name!r}"
     return None
 
 
-def _is_format_factory(obj: Any) -> str | None:
+def _is_format_factory(obj: Any, name: str) -> str | None:
     if not callable(obj):
         return f"{obj!r} is not callable; a plogd.formats entry point names a function " \
                f"() -> LogFormat"
     return None
 
 
-_CHECKS: dict[str, Callable[[Any], str | None]] = {OUTPUTS: _is_output,
+_CHECKS: dict[str, Callable[[Any, str], str | None]] = {OUTPUTS: _is_output,
                                                     FORMATS: _is_format_factory}
 
 
@@ -85,18 +87,16 @@ def _load(group: str, point: EntryPoint) -> Entry:
     builtin = name == BUILTIN_DISTRIBUTION
     entry = Entry(group, point.name, point.value, name,
                   dist.version if dist is not None else "?", builtin)
-    if not _NAME.match(point.name) or point.name in _RESERVED[group]:
-        return _broken(entry, f"the name {point.name!r} is not allowed: a word of letters, "
-                       f"digits, '_' and '-', and not {' or '.join(sorted(_RESERVED[group]))}"
-                       if _RESERVED[group] else "the name is not a word of letters, digits, "
-                       "'_' and '-'")
+    reserved = _RESERVED[group]
+    if not _NAME.match(point.name) or point.name in reserved:
+        return _broken(entry, f"the name {point.name!r} is not allowed: a name is a word of "
+                       "letters, digits, '_' and '-'"
+                       + (f", other than {', '.join(sorted(reserved))}" if reserved else ""))
     try:
         obj = point.load()
     except Exception as e:            # whatever a plugin's import raises: plogd goes on
         return _broken(entry, f"cannot be loaded: {type(e).__name__}: {e}")
-    wrong = _CHECKS[group](obj)
-    if wrong is None and group == OUTPUTS and obj.type != point.name:
-        wrong = f"its class says type {obj.type!r}, its entry point {point.name!r}"
+    wrong = _CHECKS[group](obj, point.name)
     if wrong is not None:
         return _broken(entry, wrong)
     return Entry(**{**entry.__dict__, "loaded": obj})
