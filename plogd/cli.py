@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -13,8 +14,8 @@ from . import config as config_module
 from . import log
 from .config import ConfigError
 from .defaults import config_for_format
-from .formats import (BUILTIN_FORMATS, FormatError, compile_apache, compile_nginx,
-                      describe_fields, get_format)
+from .formats import (FormatError, compile_apache, compile_nginx, describe_fields,
+                      format_names, get_format)
 from .formats.compiled import status as speedup_status
 from .formats.detect import (detect, explain, first_failure, match_ratio, read_sample,
                              server_hint)
@@ -34,19 +35,20 @@ result file and send it to Zabbix.
   plogd check -c FILE           validate a configuration and show what it will send
   plogd replay ...              compute the windows of existing log files
   plogd parse --format NAME     print each line's typed fields as JSON
-  plogd detect FILE             which built-in format a log is in
+  plogd detect FILE             which format (built-in or a plugin's) a log is in
   plogd zabbix template -c FILE a Zabbix template (items, discovery, triggers, dashboard)
   plogd zabbix provision -c FILE --url URL ...
                                 import the template, create the host in Zabbix (the API)
   plogd demo                    follow a log of generated nginx traffic and show the windows
   plogd top -c FILE             a live view of the running plogd of FILE (q quits)
+  plogd plugins                 the installed formats and outputs, built-in and plugins
   plogd shipped [NAME]          where the shipped example configurations and systemd files are
   plogd manpage                 print the man page (roff), generated from this command line
   plogd completion bash|zsh     print the shell completion script
 """
 
-COMMANDS = ("init", "check", "replay", "parse", "detect", "demo", "top", "shipped", "manpage",
-            "completion", "zabbix")
+COMMANDS = ("init", "check", "replay", "parse", "detect", "demo", "top", "plugins", "shipped",
+            "manpage", "completion", "zabbix")
 
 EXIT_CODES = [
     (0, "success (for --multi: stopped cleanly, everything read was written)"),
@@ -143,7 +145,8 @@ def _subparser(command: str) -> argparse.ArgumentParser:
         which = p.add_mutually_exclusive_group()
         which.add_argument("--input",
                            help="the input of the configuration to use (default: the first)")
-        which.add_argument("--format", help="a built-in format, with its default metric set")
+        which.add_argument("--format", help="a format (built-in or a plugin's), with its "
+                           "default metric set")
         p.add_argument("--interval", type=int, help="window length in seconds (default: the "
                        "configuration's, or 60)")
         p.add_argument("-o", "--output", help="write here instead of standard output")
@@ -155,7 +158,8 @@ def _subparser(command: str) -> argparse.ArgumentParser:
     elif command == "parse":
         p.description = "Print one JSON object per line with the typed fields of the format."
         which = p.add_mutually_exclusive_group(required=True)
-        which.add_argument("--format", help=f"{', '.join(BUILTIN_FORMATS)} or regex:PATTERN")
+        which.add_argument("--format", help="a format's name (`plogd plugins` lists them) or "
+                                            "regex:PATTERN")
         which.add_argument("--log-format", help="an nginx log_format string")
         which.add_argument("--apache-format", help="an Apache LogFormat string")
         p.add_argument("--time-locale", metavar="LOCALE",
@@ -164,8 +168,8 @@ def _subparser(command: str) -> argparse.ArgumentParser:
         p.add_argument("files", nargs="*", metavar="FILE",
                        help="- or none: standard input; compressed files are decompressed")
     elif command == "detect":
-        p.description = ("Read the first lines of FILE and name the built-in format that "
-                         "matches best, with its match ratio.")
+        p.description = ("Read the first lines of FILE and name the format (built-in or a "
+                         "plugin's) that matches best, with its match ratio.")
         p.add_argument("file", metavar="FILE")
         p.add_argument("--lines", type=int, default=1000, help="lines to read (%(default)s)")
     elif command == "demo":
@@ -198,6 +202,12 @@ def _subparser(command: str) -> argparse.ArgumentParser:
                        help="seconds between frames (default: %(default)s)")
         p.add_argument("--once", action="store_true",
                        help="print one frame as plain text and exit (for scripts)")
+    elif command == "plugins":
+        p.description = ("List the formats and outputs installed (entry points plogd.formats "
+                         "and plogd.outputs): name, module:object, distribution and version, "
+                         "built-in or plugin, and why one is not used. Exit status 1 when one "
+                         "is not used.")
+        p.add_argument("--json", action="store_true", help="one JSON object per entry point")
     elif command == "shipped":
         p.description = ("Print the path of a file shipped with plogd (the example "
                          "configurations, the systemd unit), or list them all.")
@@ -217,7 +227,7 @@ def parsers() -> dict[str, argparse.ArgumentParser]:
 
 def _commands():
     return {"check": _check, "replay": _replay, "parse": _parse, "detect": _detect,
-            "demo": _demo, "top": _top, "shipped": _shipped, "manpage": _manpage,
+            "demo": _demo, "top": _top, "plugins": _plugins, "shipped": _shipped, "manpage": _manpage,
             "completion": _completion, "zabbix": _zabbix, "init": _init}
 
 
@@ -315,8 +325,7 @@ def _replay(args) -> int:
         try:
             get_format(args.format)
         except FormatError as e:
-            names = ", ".join(BUILTIN_FORMATS)
-            raise ConfigError(f"--format: {e}; built-in formats: {names}") from e
+            raise ConfigError(f"--format: {e}; formats: {', '.join(format_names())}") from e
         data = config_for_format(args.format, args.interval or 60)
         config = config_module.from_data(f"<default metrics of {args.format}>", data)
     elif args.config:
@@ -357,8 +366,7 @@ def _parse_format(args):
     except LocaleError as e:
         raise ConfigError(f"--time-locale: {e}") from e
     except FormatError as e:
-        names = ", ".join(BUILTIN_FORMATS)
-        raise ConfigError(f"the format: {e}; built-in formats: {names}") from e
+        raise ConfigError(f"the format: {e}; formats: {', '.join(format_names())}") from e
 
 
 def _parse(args) -> int:
@@ -441,6 +449,18 @@ def _top(args) -> int:
     else:
         top.run(config, max(args.refresh, 0.1))
     return 0
+
+
+def _plugins(args) -> int:
+    logging.getLogger("plogd").addHandler(logging.NullHandler())   # listed below instead
+    from . import plugins
+    if args.json:
+        found = plugins.as_json()
+        print(json.dumps(found, indent=2))
+        return 0 if all(e["error"] is None for e in found) else 1
+    text, usable = plugins.listing()
+    sys.stdout.write(text)
+    return 0 if usable else 1
 
 
 def _shipped(args) -> int:

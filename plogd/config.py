@@ -24,8 +24,8 @@ import yaml
 
 from .conffile import ConfFileError, read_text
 from .filters import FilterError, compile_filter
-from .formats import (BUILTIN_FORMATS, DEFAULT_CONTINUATION, FormatError, LogFormat,
-                      compile_apache, compile_nginx, get_format)
+from .formats import (FormatError, LogFormat, compile_apache, compile_nginx, format_names,
+                      get_format)
 from .formats.detect import read_sample, time_misfit
 from .formats.jsonlog import json_format
 from .formats.strftime import LocaleError, TimeLayout, system_zone_name, time_names
@@ -588,6 +588,15 @@ def _rewrites(section: _Section, fmt: LogFormat) -> list[Rewrite]:
     return rules
 
 
+def format_from(where: str, data: dict) -> LogFormat:
+    """The format of an input's keys (format:, log_format:, apache_format:, time_locale:,
+    time_format:, timezone:, time_field:, fields:) without an input around them: for the
+    library API (plogd.api). Raises ConfigError naming `where` and the key."""
+    section = _Section(where, "", data, 1)
+    section.check_keys(FORMAT_KEYS + ["time_locale", "fields"] + TIME_KEYS)
+    return _format(section)
+
+
 def _format(section: _Section) -> LogFormat:
     """`format:` (a built-in name or regex:...), `log_format:` (nginx's own format string)
     or `apache_format:` (Apache's LogFormat string): exactly one of them."""
@@ -630,9 +639,9 @@ def _format(section: _Section) -> LogFormat:
     except FormatError as e:
         if key != "format":
             section.fail(key, str(e))
-        allowed = list(BUILTIN_FORMATS) + ["json (with fields:)",
-                                           "regex:<pattern with (?P<name>...) groups>"]
-        hint = _did_you_mean(text, BUILTIN_FORMATS) if not text.startswith("regex:") else ""
+        names = format_names()
+        allowed = names + ["json (with fields:)", "regex:<pattern with (?P<name>...) groups>"]
+        hint = _did_you_mean(text, names) if not text.startswith("regex:") else ""
         section.fail(key, f"{e}; allowed: {', '.join(allowed)}{hint}")
     if "timestamp" not in fmt.fields:
         section.fail(key, "the format logs no date and time, so lines fit no window; it needs "
@@ -646,7 +655,7 @@ def _continuation(section: _Section, fmt: LogFormat) -> re.Pattern | None:
     """`continuation:` a regex (matched at the start of a line): a line it matches is part of
     the entry before it. The error formats have one (a line that does not start as their
     entries do); `continuation: ''` turns it off."""
-    text = section.get("continuation", str, DEFAULT_CONTINUATION.get(fmt.name))
+    text = section.get("continuation", str, fmt.continuation)
     if not text:
         return None
     try:

@@ -32,20 +32,25 @@ def error_metrics_for(format_name: str) -> list[dict]:
 
 
 def metrics_for(format_name: str) -> list[dict]:
+    """The default set of a format: of the metrics below, those whose fields it logs (a
+    plugin's format too, named after nginx's fields or not)."""
     if format_name in ERROR_FORMATS:
         return error_metrics_for(format_name)
-    prefix = format_name.split("_")[0]          # nginx, apache, caddy, traefik
+    prefix = format_name.split("_")[0]          # nginx, apache, caddy, traefik, haproxy
     fields = get_format(format_name).fields
-    bytes_field = "body_bytes_sent" if "body_bytes_sent" in fields else "bytes_sent"
-    metrics: list[dict] = [
-        {"key": f"{prefix}.requests", "type": "count"},
-        {"key": f"{prefix}.status[{{status}}]", "type": "count", "by": "status"},
-        {"key": f"{prefix}.status_class[{{status_class}}]", "type": "count", "by": "status_class"},
-        {"key": f"{prefix}.errors", "type": "count", "where": "status >= 500"},
-        {"key": f"{prefix}.5xx_share", "type": "ratio", "where": "status >= 500",
-         "alert": {"above": 0.05, "for": "5m", "severity": "average"}},
-        {"key": f"{prefix}.bytes", "type": "sum", "field": bytes_field},
-    ]
+    metrics = [{"key": f"{prefix}.requests", "type": "count"}]
+    if "status" in fields:
+        metrics += [
+            {"key": f"{prefix}.status[{{status}}]", "type": "count", "by": "status"},
+            {"key": f"{prefix}.status_class[{{status_class}}]", "type": "count",
+             "by": "status_class"},
+            {"key": f"{prefix}.errors", "type": "count", "where": "status >= 500"},
+            {"key": f"{prefix}.5xx_share", "type": "ratio", "where": "status >= 500",
+             "alert": {"above": 0.05, "for": "5m", "severity": "average"}},
+        ]
+    bytes_field = next((f for f in ("body_bytes_sent", "bytes_sent") if f in fields), None)
+    if bytes_field is not None:
+        metrics.append({"key": f"{prefix}.bytes", "type": "sum", "field": bytes_field})
     if "request_time" in fields:
         metrics += [
             {"key": f"{prefix}.request_time.avg", "type": "avg", "field": "request_time"},

@@ -3,13 +3,16 @@ matching: for `plogd detect FILE` and the match ratio `plogd parse` / `check` re
 wrong format is never a silent "0 records"."""
 from __future__ import annotations
 
+import logging
 import re
 
 from ..sources import open_log
 from ..stages.read import LineCutter, split_lines
-from . import BUILTIN_FORMATS, get_format
+from . import FormatError, format_names, get_format
 from .jsonlog import JsonFormat
 from .logformat import LogFormat
+
+_log = logging.getLogger("plogd")
 
 SAMPLE_BYTES = 16 << 20    # detect and check read at most this much of a file
 SAMPLE_CHUNK = 1 << 16
@@ -45,14 +48,19 @@ def match_ratio(fmt: LogFormat, lines: list[bytes]) -> float:
 
 
 def detect(lines: list[bytes], path: str = "") -> list[tuple[str, float]]:
-    """(built-in format, match ratio) for every built-in format, best first. nginx's and
-    Apache's combined (and common) formats match the same lines when the ident is '-': at
-    such a tie the server that the lines or the file's path point to (server_hint) comes
-    first, else the order of BUILTIN_FORMATS."""
-    ratios = [(name, match_ratio(get_format(name), lines)) for name in BUILTIN_FORMATS]
-    hint = server_hint(lines, path)
-    return sorted(ratios, key=lambda item: (-item[1], hint is not None and
-                                            not item[0].startswith(hint)))
+    """(format, match ratio) for every named format (the built-ins, then the plugins'),
+    best first. nginx's and Apache's combined (and common) formats match the same lines
+    when the ident is '-': at such a tie the server that the lines or the file's path point
+    to (server_hint) comes first, else nginx. A plugin's format that fails to build is left
+    out (its error is logged)."""
+    ratios = []
+    for name in format_names():
+        try:
+            ratios.append((name, match_ratio(get_format(name), lines)))
+        except FormatError as e:
+            _log.warning("plogd: %s", e)
+    hint = server_hint(lines, path) or "nginx"
+    return sorted(ratios, key=lambda item: (-item[1], not item[0].startswith(hint)))
 
 
 # Apache's %b writes '-' for no body; nginx's $body_bytes_sent writes 0

@@ -65,6 +65,12 @@ def message_kind(message: str | None) -> str | None:
     return _NUMBER.sub("N", kind)[:KIND_LENGTH]
 
 
+# an entry's line that does not start as entries do continues the entry before (a PHP stack
+# trace passed on from FastCGI's stderr): the inputs' default `continuation:`
+_CONTINUATION = {"nginx_error": r"(?!\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[)",
+                 "apache_error": r"(?!\[)"}
+
+
 def _error_format(name: str, regex: bytes, time: TimeLayout) -> LogFormat:
     compiled = re.compile(regex, re.S)
     types = {g: time.field_type() if g == "time_local" else _NAMES[g]
@@ -72,7 +78,9 @@ def _error_format(name: str, regex: bytes, time: TimeLayout) -> LogFormat:
     derived = {"timestamp": time.timestamp("time_local"),
                "message_kind": Derived(("message",), message_kind, "string")}
     origins = {g: f"(?P<{g}>…)" for g in types}
-    return LogFormat(name, compiled, types, derived=derived, origins=origins)
+    fmt = LogFormat(name, compiled, types, derived=derived, origins=origins)
+    fmt.continuation = _CONTINUATION[name]
+    return fmt
 
 
 def error_format(name: str) -> LogFormat:

@@ -46,9 +46,12 @@ _DASH_PAIRS = {"[": ("[", "]"), '"': ('"', '"')}    # delimiters a bare '-' may 
 
 
 class LogFormat:
+    # the input's default `continuation:` (a regex: a line it matches at its start is part
+    # of the entry before), for formats whose entries span lines (the error logs)
+    continuation: str | None = None
+
     def __init__(self, name: str, regex: re.Pattern | UserRegex | None,
-                 types: dict[str, FieldType],
-                 fast_layout: _Layout | None = None, derived: dict[str, Derived] | None = None,
+                 types: dict[str, FieldType], fast_layout: _Layout | None = None, derived: dict[str, Derived] | None = None,
                  elements: list[tuple[bytes, str]] | None = None,
                  origins: dict[str, str] | None = None):
         self.name = name
@@ -120,22 +123,28 @@ class LogFormat:
 
     @classmethod
     def from_regex(cls, name: str, pattern: str, time_field: str | None = None,
-                   layout=None) -> LogFormat:
-        """`layout` (a strftime.TimeLayout): how the group `time_field` writes the time."""
+                   layout=None, types: dict[str, FieldType] | None = None) -> LogFormat:
+        """`layout` (a strftime.TimeLayout): how the group `time_field` writes the time;
+        `types`: the type of a group (default: the type of its name, fields.KNOWN_TYPES,
+        else a string)."""
         try:
             compiled = compile_user(pattern.encode(), f"format {name}")
         except re.error as e:
             raise FormatError(f"not a valid regular expression: {e}") from None
         if not compiled.groupindex:
             raise FormatError("the regex has no named group (?P<name>...): it yields no field")
-        types = {g: field_type(g, quoted=True) for g in compiled.groupindex}
+        given = types or {}
+        unknown = set(given) - set(compiled.groupindex)
+        if unknown:
+            raise FormatError(f"types: the regex has no group named {sorted(unknown)[0]!r}")
+        typed = {g: given.get(g) or field_type(g, quoted=True) for g in compiled.groupindex}
         if layout is None:
-            return cls(name, compiled, types)   # like re.match: anchored at the start only
-        if time_field is None or time_field not in types:
+            return cls(name, compiled, typed)   # like re.match: anchored at the start only
+        if time_field is None or time_field not in typed:
             raise FormatError(f"the regex has no group named {time_field!r} for its time; "
-                              f"its groups: {', '.join(types)}")
-        types[time_field] = layout.field_type()
-        return cls(name, compiled, types, derived={"timestamp": layout.timestamp(time_field)},
+                              f"its groups: {', '.join(typed)}")
+        typed[time_field] = layout.field_type()
+        return cls(name, compiled, typed, derived={"timestamp": layout.timestamp(time_field)},
                    origins={time_field: f"(?P<{time_field}>...)"})
 
     # -- full records, for `plogd parse` and the tests
