@@ -87,7 +87,7 @@ class StreamTransport:
         except (OSError, asyncio.TimeoutError) as e:
             raise OutputDown(f"{self.address}: cannot connect: {_reason(e)}") from None
         # a second handle on the same socket, to look at its state without reading from it
-        self._probe = socket.socket(fileno=self._writer.get_extra_info("socket").dup())
+        self._probe = self._writer.get_extra_info("socket").dup()
 
     def _closed_by_peer(self) -> bool:
         """Whether the receiver has closed or reset the connection (a pending FIN or RST),
