@@ -1,12 +1,15 @@
 """The line output's pure parts: each format's lines for a record, the UDP packing, the url
 and option checks. No sockets here."""
 import json
+import re
+from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, strategies as st
 
 from plogd.outputs.line import LineOutput
-from plogd.outputs.line.formats import (quantile_name, render_graphite, render_influx,
+from plogd.outputs.line.formats import (RENDERERS, quantile_name, render_graphite, render_influx,
                                         render_json, render_statsd)
 from plogd.outputs.line.transport import Address, datagrams, parse_url
 
@@ -158,3 +161,28 @@ def test_defaults_are_accepted():
     assert LineOutput.type == "line"
     assert LineOutput.OPTIONS == {"url": None, "format": "json", "prefix": "", "timeout": 10,
                                   "max_datagram": 1400}
+
+
+HERE = Path(__file__).parent.parent
+
+
+def test_sample_yaml_line_outputs_are_accepted():
+    outputs = yaml.safe_load((HERE / "sample.yaml").read_text())["outputs"]
+    assert {o["format"] for o in outputs} == set(RENDERERS)
+    for o in outputs:
+        LineOutput.check({k: v for k, v in o.items() if k in LineOutput.OPTIONS})
+
+
+def test_readme_examples_are_what_the_formats_write():
+    """The README's example lines for its three records are the renderers' output."""
+    blocks = re.findall(r"```(\w*)\n(.*?)```", (HERE / "README.md").read_text(), re.S)
+    records = [json.loads(line) for line in
+               next(text for lang, text in blocks if lang == "json").splitlines()]
+    examples = {
+        "graphite": [render_graphite(r, "web01.plogd")[0] for r in records],
+        "influx": [render_influx(r)[0] for r in records],
+        "statsd": [render_statsd(r, "web01.plogd")[0] for r in records],
+        "json": render_json(records[0])}
+    plain = [text.splitlines() for lang, text in blocks if lang == ""]
+    for lines in examples.values():
+        assert lines in plain
