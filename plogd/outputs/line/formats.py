@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Callable
+from collections.abc import Callable
 
 # A Graphite/statsd path component: anything but these becomes "_", so that a group value
 # ("/api/v1 x", "1.2.3.4") never adds a path level nor breaks the line.

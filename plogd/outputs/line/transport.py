@@ -68,59 +68,78 @@ def datagrams(lines: list[bytes], limit: int) -> list[bytes]:
     return packed
 
 
+class _Connection:
+    """A connected stream and a second handle on its socket, to look at the socket's state
+    without reading from it."""
+
+    def __init__(self, writer: asyncio.StreamWriter):
+        self.writer = writer
+        self.probe = writer.get_extra_info("socket").dup()
+
+    def closed_by_peer(self) -> bool:
+        """Whether the receiver has closed or reset the connection (a pending FIN or RST),
+        seen in the kernel now rather than when the event loop next polls."""
+        try:
+            return self.probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False              # open, nothing received: the usual case
+        except OSError:
+            return True
+
+    def abort(self) -> None:
+        """Closes at once, giving up what is still buffered."""
+        self.probe.close()
+        self.writer.transport.abort()
+
+    async def close(self, timeout: float) -> None:
+        self.probe.close()
+        self.writer.close()
+        try:
+            await asyncio.wait_for(self.writer.wait_closed(), timeout)
+        except (TimeoutError, OSError):
+            self.writer.transport.abort()
+
+
 class StreamTransport:
     """TCP or a unix socket."""
 
     def __init__(self, address: Address, timeout: float):
         self.address = address
         self.timeout = timeout
-        self._writer: asyncio.StreamWriter | None = None
-        self._probe: socket.socket | None = None
+        self._connection: _Connection | None = None
 
     async def open(self) -> None:
+        self._connection = await self._connect()
+
+    async def _connect(self) -> _Connection:
         try:
             if self.address.scheme == "unix":
                 connecting = asyncio.open_unix_connection(self.address.path)
             else:
                 connecting = asyncio.open_connection(self.address.host, self.address.port)
-            _, self._writer = await asyncio.wait_for(connecting, self.timeout)
-        except (OSError, asyncio.TimeoutError) as e:
+            _, writer = await asyncio.wait_for(connecting, self.timeout)
+        except (TimeoutError, OSError) as e:
             raise OutputDown(f"{self.address}: cannot connect: {_reason(e)}") from None
-        # a second handle on the same socket, to look at its state without reading from it
-        self._probe = self._writer.get_extra_info("socket").dup()
-
-    def _closed_by_peer(self) -> bool:
-        """Whether the receiver has closed or reset the connection (a pending FIN or RST),
-        seen in the kernel now rather than when the event loop next polls."""
-        try:
-            return self._probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except BlockingIOError:
-            return False              # open, nothing received: the usual case
-        except OSError:
-            return True
+        return _Connection(writer)
 
     async def send(self, lines: list[bytes]) -> None:
-        if self._writer is not None and self._closed_by_peer():
-            await self.close()
-        if self._writer is None:
-            await self.open()
+        if self._connection is not None and self._connection.closed_by_peer():
+            self._connection.abort()
+            self._connection = None
+        if self._connection is None:
+            self._connection = await self._connect()
         try:
-            self._writer.write(b"".join(lines))
-            await asyncio.wait_for(self._writer.drain(), self.timeout)
-        except (OSError, asyncio.TimeoutError) as e:
-            await self.close()
+            self._connection.writer.write(b"".join(lines))
+            await asyncio.wait_for(self._connection.writer.drain(), self.timeout)
+        except (TimeoutError, OSError) as e:
+            self._connection.abort()
+            self._connection = None
             raise OutputDown(f"{self.address}: cannot write: {_reason(e)}") from None
 
     async def close(self) -> None:
-        writer, probe, self._writer, self._probe = self._writer, self._probe, None, None
-        if probe is not None:
-            probe.close()
-        if writer is not None:
-            writer.close()
-            try:
-                await asyncio.wait_for(writer.wait_closed(), self.timeout)
-            except (OSError, asyncio.TimeoutError):
-                writer.transport.abort()
+        if self._connection is not None:
+            await self._connection.close(self.timeout)
+            self._connection = None
 
 
 class DatagramTransport:
@@ -133,17 +152,21 @@ class DatagramTransport:
         self._transport: asyncio.DatagramTransport | None = None
 
     async def open(self) -> None:
+        self._transport = await self._open()
+
+    async def _open(self) -> asyncio.DatagramTransport:
         loop = asyncio.get_running_loop()
         try:
-            self._transport, _ = await asyncio.wait_for(loop.create_datagram_endpoint(
+            transport, _ = await asyncio.wait_for(loop.create_datagram_endpoint(
                 asyncio.DatagramProtocol, remote_addr=(self.address.host, self.address.port)),
                 self.timeout)
-        except (OSError, asyncio.TimeoutError) as e:
+        except (TimeoutError, OSError) as e:
             raise OutputDown(f"{self.address}: cannot open: {_reason(e)}") from None
+        return transport
 
     async def send(self, lines: list[bytes]) -> None:
         if self._transport is None:
-            await self.open()
+            self._transport = await self._open()
         for datagram in datagrams(lines, self.max_datagram):
             self._transport.sendto(datagram)
 
@@ -153,13 +176,14 @@ class DatagramTransport:
             self._transport = None
 
 
-def _reason(error: BaseException) -> str:
-    if isinstance(error, asyncio.TimeoutError):
+def _reason(error: OSError) -> str:
+    if isinstance(error, TimeoutError):       # asyncio.wait_for's, or the kernel's
         return "no answer (timeout)"
     return error.strerror or str(error)
 
 
-def transport(address: Address, timeout: float, max_datagram: int):
+def transport(address: Address, timeout: float, max_datagram: int
+              ) -> StreamTransport | DatagramTransport:
     if address.scheme == "udp":
         return DatagramTransport(address, timeout, max_datagram)
     return StreamTransport(address, timeout)

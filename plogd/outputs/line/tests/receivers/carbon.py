@@ -29,7 +29,7 @@ class Carbon:
     def url(self) -> str:
         return f"tcp://127.0.0.1:{self.port}"
 
-    def start(self) -> "Carbon":
+    def start(self) -> Carbon:
         (self.root / "log").mkdir(parents=True, exist_ok=True)
         self.whisper_dir.mkdir(exist_ok=True)
         (self.root / "carbon.conf").write_text(f"""[cache]
@@ -67,7 +67,7 @@ WHISPER_AUTOFLUSH = True
             stop(self.process)
             self.process = None
 
-    def __enter__(self) -> "Carbon":
+    def __enter__(self) -> Carbon:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -93,9 +93,13 @@ WHISPER_AUTOFLUSH = True
         """The stored points of `path` once they equal `expected` (carbon writes them
         asynchronously); fails with what is stored when they do not within `deadline`."""
         since, until = min(expected), max(expected)
+
+        def stored() -> dict[int, float] | None:
+            points = self.series(path, since, until)
+            return points if points == expected else None
         try:
-            return wait_until(lambda: self.series(path, since, until) == expected and expected,
-                              f"carbon series {path}", deadline, self.process, str(self.log))
+            return wait_until(stored, f"carbon series {path}", deadline, self.process,
+                              str(self.log))
         except TimeoutError:
             raise AssertionError(f"{path}: stored {self.series(path, since, until)}, "
                                  f"expected {expected}; files: {self.paths()}") from None

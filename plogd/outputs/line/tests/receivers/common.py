@@ -4,7 +4,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -16,7 +17,7 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
-def wait_until(probe: Callable[[], T], what: str, deadline: float = 30.0,
+def wait_until(probe: Callable[[], T | None], what: str, deadline: float = 30.0,
                process: subprocess.Popen | None = None, log: str = "") -> T:
     """The first true result of `probe()`, polled until `deadline` seconds have passed;
     fails naming `what` (and the process's log file) when it does not come, or when

@@ -34,7 +34,7 @@ class Influx:
     def udp_url(self) -> str:
         return f"udp://127.0.0.1:{self.udp_port}"
 
-    def start(self) -> "Influx":
+    def start(self) -> Influx:
         self.root.mkdir(parents=True, exist_ok=True)
         conf = self.root / "influxdb.conf"
         conf.write_text(f"""reporting-disabled = true
@@ -72,7 +72,7 @@ bind-address = "127.0.0.1:{free_port()}"
             stop(self.process)
             self.process = None
 
-    def __enter__(self) -> "Influx":
+    def __enter__(self) -> Influx:
         return self.start()
 
     def __exit__(self, *exc) -> None:
