@@ -46,7 +46,8 @@ class RealNodeExporter:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.__exit__()
                     raise AssertionError(f"node_exporter did not answer on {self.url}; log:\n"
-                                         f"{self.log.read_text(errors='replace')[-3000:]}")
+                                         f"{self.log.read_text(errors='replace')[-3000:]}") \
+                        from None
                 time.sleep(0.2)
 
     def __exit__(self, *exc) -> None:

@@ -77,7 +77,10 @@ class PrometheusOutput(Output):
             raise ValueError(f"textfile: {textfile!r} is not a .prom file path (node_exporter "
                              "reads only *.prom), e.g. "
                              "/var/lib/prometheus/node-exporter/plogd.prom")
-        directory = os.path.dirname(os.path.abspath(textfile))
+        if not os.path.isabs(textfile):     # the daemon's working directory is /
+            raise ValueError(f"textfile: {textfile!r} is not an absolute path, e.g. "
+                             "/var/lib/prometheus/node-exporter/plogd.prom")
+        directory = os.path.dirname(textfile)
         if not os.path.isdir(directory):
             raise ValueError(f"textfile: the directory {directory} does not exist: give a .prom "
                              "file in node_exporter's --collector.textfile.directory")
@@ -109,7 +112,7 @@ class PrometheusOutput(Output):
         self.address = self._server.server_address[:2]
 
     async def send(self, records: list[dict]) -> list[dict]:
-        self.store.update(records)      # dict updates only: quick enough for the loop
+        refused = self.store.update(records)    # dict updates only: quick for the loop
         textfile = self.options.get("textfile")
         if textfile is not None:
             try:            # written beside the file, then renamed over it: atomic
@@ -117,7 +120,7 @@ class PrometheusOutput(Output):
             except OSError as e:
                 raise OutputDown(f"textfile: cannot write {textfile}: {e.strerror or e}") \
                     from None
-        return []
+        return refused
 
     async def close(self) -> None:
         if self._server is not None:

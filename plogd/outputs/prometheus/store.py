@@ -12,7 +12,7 @@ plogd's own values (input "plogd": plogd.lines[nginx], plogd.output.*[zabbix]) a
 windows of one log: each of their series is its own family, so that the value for one input
 never hides the value for another whose window closed earlier.
 
-`update` runs in the event loop, `families` in the HTTP server's thread: a lock guards the
+`update` runs in the event loop, `collect` in the HTTP server's thread: a lock guards the
 dicts, held only to copy them.
 """
 from __future__ import annotations
@@ -23,9 +23,18 @@ from dataclasses import dataclass, field
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .naming import help_text, labels as record_labels, metric_name
+from .naming import help_text, metric_name
+from .naming import labels as record_labels
 
 Labels = tuple[tuple[str, str], ...]
+
+
+def well_formed(record) -> bool:
+    return (isinstance(record, dict)
+            and all(isinstance(record.get(k), str) for k in ("metric", "host", "input"))
+            and all(isinstance(record.get(k), (int, float))
+                    and not isinstance(record.get(k), bool) for k in ("clock", "value"))
+            and isinstance(record.get("group") or {}, dict))
 
 
 @dataclass
@@ -47,10 +56,16 @@ class SeriesStore(Collector):
         self._families: dict[tuple, Family] = {}
         self._lock = threading.Lock()
 
-    def update(self, records: list[dict]) -> None:
+    def update(self, records: list[dict]) -> list[dict]:
+        """Take a batch; returns the records that cannot be shown (not a record of plogd's
+        shape: a metric, host, input, clock and a numeric value)."""
         now = self.now()
+        refused = []
         with self._lock:
             for record in records:
+                if not well_formed(record):
+                    refused.append(record)
+                    continue
                 name = metric_name(record["metric"], self.prefix)
                 labels = record_labels(record)
                 if record["input"] == "plogd":
@@ -68,6 +83,7 @@ class SeriesStore(Collector):
                 family.updated = now
                 family.series[tuple(labels.items())] = record["value"]
             self._expire(now)
+        return refused
 
     def _expire(self, now: float) -> None:
         for key in [k for k, f in self._families.items() if now - f.updated > self.expire]:

@@ -5,10 +5,11 @@ import os
 import socket
 import threading
 import time
-import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from plogd.outputs.base import OutputContext, OutputDown
@@ -66,6 +67,7 @@ def test_good_options_are_accepted(given):
     ({"listen": 9361}, "listen: 9361 is not an address"),
     ({"listen": None}, "listen: null needs a textfile: (a .prom file in node_exporter's"),
     ({"textfile": "/tmp/plogd.txt"}, "textfile: '/tmp/plogd.txt' is not a .prom file path"),
+    ({"textfile": "plogd.prom"}, "textfile: 'plogd.prom' is not an absolute path, e.g. /var/lib"),
     ({"textfile": "/nonexistent-dir/plogd.prom"},
      "textfile: the directory /nonexistent-dir does not exist: give a .prom file in"),
     ({"prefix": "9lives"}, "prefix: '9lives' is not a Prometheus name prefix"),
@@ -199,3 +201,16 @@ def test_a_textfile_that_cannot_be_written_is_an_output_down(tmp_path):
     with pytest.raises(OutputDown, match=f"textfile: cannot write {directory}/plogd.prom: "
                                          "No such file or directory"):
         asyncio.run(out.send([record("nginx.requests", 1)]))
+
+
+def test_the_sample_config_is_accepted():
+    sample = yaml.safe_load((Path(__file__).parent.parent / "sample.yaml").read_text())
+    [entry] = sample["outputs"]
+    assert entry.pop("type") == PrometheusOutput.type
+    assert set(entry) <= set(PrometheusOutput.OPTIONS)
+    PrometheusOutput.check(options(**entry))
+
+
+def test_a_refused_record_is_returned_by_send(tmp_path):
+    bad = {"host": "web01", "key": "nginx.requests", "clock": CLOCK, "value": 1}  # no metric
+    assert asyncio.run(output(tmp_path).send([bad, record("nginx.requests", 1)])) == [bad]

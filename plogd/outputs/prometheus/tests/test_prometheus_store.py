@@ -1,6 +1,7 @@
 """The store of last windows and what it exposes (plogd/outputs/prometheus/store.py): the
 exposition text, newer windows replacing older ones, expiry, bounded series."""
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from plogd.outputs.prometheus.store import SeriesStore
 
@@ -138,3 +139,22 @@ def test_the_series_are_bounded_by_the_groups_of_one_window():
                   for i in range(10)] + [record("nginx.hits", 1, CLOCK + 60 * window,
                                                 group={"uri": "other"})])
     assert s.series_count() == 11
+
+
+def test_records_not_of_plogd_shape_are_refused_and_the_others_shown():
+    s = store()
+    good = record("nginx.requests", 5)
+    bad = [{"host": "web01", "key": "nginx.requests", "clock": CLOCK, "value": 1},  # no metric
+           record("nginx.requests", "12"), record("nginx.requests", True),
+           record("nginx.requests", 1, clock="soon"), record("nginx.status", 1, group=["x"]),
+           "not a record"]
+    assert s.update(bad + [good]) == bad
+    assert list(samples(s).values()) == [5]
+
+
+def test_label_values_are_escaped_in_the_exposition():
+    s = store()
+    uri = 'a "b" \\c\nd ☃'
+    s.update([record("nginx.hits", 1, group={"uri": uri})])
+    [family] = text_string_to_metric_families(exposition(s))
+    assert family.samples[0].labels["uri"] == uri
