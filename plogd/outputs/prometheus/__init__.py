@@ -39,9 +39,9 @@ LISTEN_FORMS = "HOST:PORT (127.0.0.1:9361, 0.0.0.0:9361, [::1]:9361)"
 def parse_listen(listen: Any) -> tuple[str, int]:
     """`127.0.0.1:9361` -> ("127.0.0.1", 9361); `[::1]:9361` -> ("::1", 9361). Port 0:
     a free port chosen by the system (the tests use it)."""
-    host, _, port = str(listen).rpartition(":") if isinstance(listen, str) else ("", "", "")
+    host, _, port = listen.rpartition(":") if isinstance(listen, str) else ("", "", "")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not host or not port.isdigit() or int(port) > 65535:
+    if not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise ValueError(f"listen: {listen!r} is not an address to serve /metrics on: "
                          f"use {LISTEN_FORMS}, or null with a textfile")
     return host, int(port)

@@ -18,7 +18,7 @@ dicts, held only to copy them.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -96,20 +96,18 @@ class SeriesStore(Collector):
     def collect(self):
         """The metric families, sorted by name: called by prometheus_client at each scrape
         and each write of the textfile."""
+        by_name: dict[str, list[Family]] = {}
         with self._lock:
             self._expire(self.now())
-            snapshot = [(name, f.metric, f.input, list(f.series.items()))
-                        for (name, *_), f in self._families.items()]
-        by_name: dict[str, list] = {}
-        for entry in snapshot:
-            by_name.setdefault(entry[0], []).append(entry)
+            for (name, *_), family in self._families.items():
+                by_name.setdefault(name, []).append(replace(family, series=dict(family.series)))
         for name in sorted(by_name):
-            entries = by_name[name]
-            gauge = GaugeMetricFamily(name, help_text(
-                sorted({e[1] for e in entries}), sorted({e[2] for e in entries}),
-                self.interval))
-            for _, _, _, series in entries:
-                for labels, value in sorted(series):
+            families = by_name[name]
+            gauge = GaugeMetricFamily(name, help_text(sorted({f.metric for f in families}),
+                                                      sorted({f.input for f in families}),
+                                                      self.interval))
+            for family in families:
+                for labels, value in sorted(family.series.items()):
                     # no timestamp: see the decision in plogd/outputs/prometheus/__init__.py
                     gauge.add_sample(name, dict(labels), value)
             yield gauge
