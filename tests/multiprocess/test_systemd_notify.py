@@ -1,7 +1,7 @@
 """Under systemd (Type=notify, WatchdogSec) the supervisor says READY=1 once the pipeline
 is up, sends WATCHDOG=1 keep-alives (also while a restart backs off, not once a stage is
-stalled), and STOPPING=1 on SIGTERM — checked on a real notify socket, as systemd would read it; a receiver that does
-not read never blocks it."""
+stalled), and STOPPING=1 on SIGTERM — checked on a real notify socket, as systemd would
+read it; a receiver that does not read never blocks it."""
 import contextlib
 import os
 import re
