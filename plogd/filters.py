@@ -17,7 +17,6 @@ that returns one bool per line: the metrics evaluate a whole batch at once.
 from __future__ import annotations
 
 import difflib
-import functools
 import operator
 from itertools import repeat
 from operator import methodcaller
@@ -58,14 +57,6 @@ def compile_filter(text: str, numeric: dict[str, bool]) -> Filter:
     """`numeric` maps each field that may be used to whether it holds numbers: a number is
     compared only with numbers and text only with strings, so no line can make a
     comparison fail at run time."""
-    return _compile(text, tuple(numeric.items()))
-
-
-@functools.lru_cache(maxsize=1024)
-def _compile(text: str, numeric_fields: tuple) -> Filter:
-    """Cached by text: many metrics share a `where:` (150k metrics of a 10 MB configuration
-    compile in a second, not in five); a Filter is never changed after it is made."""
-    numeric = dict(numeric_fields)
     parser = _Parser(text)
     mask = parser.parse()
     for field in sorted(parser.fields):
