@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -260,6 +261,7 @@ def _run(args) -> int:
 
 def _check(args) -> int:
     config = config_module.load(args.config)
+    gc.freeze()     # it lives until exit: the GC need not walk it again (a 10 MB one: 1 s)
     from .outputs.zabbix.items import describe_metric, zabbix_items
     items = zabbix_items(config)
     if args.json:

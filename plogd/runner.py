@@ -12,7 +12,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from . import systemd
+from . import statedir, systemd
 from .config import Config, InputConfig
 from .formats.compiled import log_status as log_speedup_status
 from .pipeline import (IDLE_SLEEP, OutputsThread, load_state, make_aggregator, make_parser,
@@ -24,6 +24,9 @@ from .stages.read import read_file
 from .stages.write import DISK_RETRY, log_disk_full, records
 
 _log = logging.getLogger("plogd")
+
+LOST = (", so plogd stops: the windows since the last checkpoint are not written, the next "
+        "start reads their lines again")
 
 
 class StopRequest:
@@ -58,10 +61,11 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
 
     refused = None         # a commit the full disk refused: tried again before reading on
     refused_at = 0.0
+    unwritable = False     # the state dir refused a write, not for want of room: exit 2
 
     def commit(force: bool = False) -> None:
-        nonlocal refused, refused_at
-        if refused is not None and time.monotonic() - refused_at < DISK_RETRY:
+        nonlocal refused, refused_at, unwritable
+        if unwritable or refused is not None and time.monotonic() - refused_at < DISK_RETRY:
             return
         due = refused or aggregate.take_commit(force)
         if due is None:
@@ -69,8 +73,9 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
         try:
             written = write.commit(*due)
         except OSError as e:
-            if not disk_full(e):
-                raise
+            if not disk_full(e):        # read-only (a disk error remounts it so), or denied
+                unwritable = True
+                raise statedir.unwritable(config.state_dir, e, LOST) from None
             if refused is None:
                 log_disk_full(config.state_dir, e)
             refused, refused_at = due, time.monotonic()
@@ -114,8 +119,9 @@ def run_single(config: Config, on_records: Callable[[list[dict]], None] | None =
         write.close()
         if outputs is not None:
             outputs.stop()          # each output sends what is left once
-        _log.info("plogd stopped; %d open window(s) kept in the checkpoint",
-                  aggregate.open_windows)
+        if not unwritable:
+            _log.info("plogd stopped; %d open window(s) kept in the checkpoint",
+                      aggregate.open_windows)
 
 
 def replay(config: Config, spec: InputConfig, paths: list[str],

@@ -26,6 +26,11 @@ def prepare(path: str) -> None:
             os.close(fd)
             os.unlink(probe)
     except OSError as e:
-        raise ConfigError(f"state_dir {path}: cannot write there ({e.strerror}); plogd keeps "
-                          "its results and checkpoint in it: make it writable by plogd and "
-                          "free some space, or set another state_dir") from None
+        raise unwritable(path, e) from None
+
+
+def unwritable(path: str, error: OSError, cost: str = "") -> ConfigError:
+    """The error (exit 2) for a state dir that refused a write; `cost`: what was lost."""
+    return ConfigError(f"state_dir {path}: cannot write there ({error.strerror}){cost}; plogd "
+                       "keeps its results and checkpoint in it: make it writable by plogd and "
+                       "free some space, or set another state_dir")

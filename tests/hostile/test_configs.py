@@ -4,6 +4,7 @@ one line and exit 2, at once."""
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import time
 
@@ -57,3 +58,26 @@ def test_check_refuses_at_once_with_one_line(tmp_path, make, expected):
     err = run.stderr.decode(errors="replace")
     assert run.returncode == 2 and expected in err, err
     assert err.count("\n") == 1 and time.monotonic() - began < 20
+
+
+def test_a_10_mb_configuration_is_checked_in_seconds(tmp_path):
+    """Before: 150k metrics sharing a few `where:` took 21 s of CPU here (the cyclic GC
+    re-walking the growing tree, every filter compiled again); now about 6 s. CPU time, not
+    wall time: other processes on the machine do not count."""
+    wheres = ["status >= 500", "status == 404", 'method in ["POST", "PUT"]',
+              'path ^= "/api/" and request_time > 1.5', 'not status_class == "2xx"']
+    lines = ["interval: 60", f"state_dir: {tmp_path / 'state'}", "inputs:", "  - name: web",
+             "    path: /var/log/nginx/access.log", "    format: nginx_timed", "    metrics:"]
+    size, i = 0, 0
+    while size < 10 << 20:
+        lines.append(f"      - {{key: m{i}, type: count, where: '{wheres[i % len(wheres)]}'}}")
+        size += len(lines[-1]) + 1
+        i += 1
+    config = tmp_path / "plogd.yaml"
+    config.write_text("\n".join(lines) + "\n")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run = plogd("check", "-c", str(config), timeout=300)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    assert f"{config}: OK" in run.stdout.decode() and f"m{i - 1} " in run.stdout.decode()
+    assert cpu < 12, f"{i} metrics: {cpu:.1f} s of CPU"

@@ -225,6 +225,54 @@ def test_a_read_only_state_dir_exits_2_instead_of_restarting(tmp_path):
         assert text.count("restarting the pipeline") == 1, text[-3000:]
 
 
+@contextmanager
+def ext4(path: Path, size: str = "8M"):
+    """A small ext4 file system (a loop device) mounted at `path` with errors=remount-ro,
+    as a disk that fails turns read-only under a running plogd; yields a function that
+    makes it fail so (ext4's trigger_fs_error), files open for writing or not."""
+    image = path.parent / f"{path.name}.img"
+    subprocess.run(["truncate", "-s", size, str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", str(image)], check=True)
+    path.mkdir()
+    subprocess.run(["mount", "-o", "loop,errors=remount-ro", str(image), str(path)], check=True)
+    device = subprocess.run(["findmnt", "-n", "-o", "SOURCE", str(path)], check=True,
+                            capture_output=True, text=True).stdout.strip()
+
+    def fail() -> None:
+        Path(f"/sys/fs/ext4/{os.path.basename(device)}/trigger_fs_error").write_text("test\n")
+    try:
+        yield fail
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def test_a_state_dir_turning_read_only_ends_single_with_one_line_and_2(tmp_path):
+    """Before: the refused write was raised on, and the last commit on the way out failed
+    again and hid it: plogd ended with "plogd: .../checkpoint.json.tmp: Read-only file
+    system", naming a temporary file, with nothing of what to do or what was lost (and
+    without closing the inputs)."""
+    log = tmp_path / "access.log"
+    log.touch()
+    with ext4(tmp_path / "state") as fail:
+        state = tmp_path / "state"
+        config = make_config(tmp_path, state, log, interval=5)
+        daemon = Daemon(config, "--single")
+        try:
+            deadline = time.monotonic() + TIMEOUT
+            while not (state / "checkpoint.json").exists():     # the first commit is done
+                assert time.monotonic() < deadline and daemon.proc.poll() is None, daemon.text()
+                time.sleep(0.05)
+            fail()      # the next commit appends plogd's own values, at most 5 s later
+            assert daemon.proc.wait(TIMEOUT) == 2
+        finally:
+            daemon.stop()
+    text = daemon.text()
+    assert "Traceback" not in text, text[-3000:]
+    assert f"plogd: state_dir {state}: cannot write there (Read-only file system), so plogd " \
+           "stops: the windows since the last checkpoint are not written" in text, text[-3000:]
+    assert text.count("Read-only file system") == 1, text[-3000:]
+
+
 def stage_pid(supervisor: int, title: str) -> int:
     """The pid of the supervisor's child process titled `title`."""
     deadline = time.monotonic() + TIMEOUT

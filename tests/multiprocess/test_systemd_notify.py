@@ -1,12 +1,13 @@
 """Under systemd (Type=notify, WatchdogSec) the supervisor says READY=1 once the pipeline
-is up, sends WATCHDOG=1 keep-alives (also while a restart backs off), and STOPPING=1 on
-SIGTERM — checked on a real notify socket, as systemd would read it; a receiver that does
-not read never blocks it."""
+is up, sends WATCHDOG=1 keep-alives (also while a restart backs off, not once a stage is
+stalled), and STOPPING=1 on SIGTERM — checked on a real notify socket, as systemd would
+read it; a receiver that does not read never blocks it."""
 import contextlib
 import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -17,6 +18,9 @@ import pytest
 from daemon import log_text, make_config, make_log, stage_pid, wait_log
 
 from helpers import ROOT
+
+TIMEOUT = 30
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)    # Linux's; Python 3.11 lacks the name
 
 
 def test_ready_watchdog_and_stopping(tmp_path):
@@ -138,3 +142,40 @@ def test_ready_and_status_in_both_modes(tmp_path, mode):
     assert re.fullmatch(r"STATUS=1 input, \d+ lines/s, lag \d+ (s|min|h), "
                         r"Zabbix (up|DOWN|not reached yet), backlog [\d.]+ k?B", status), status
     assert "STOPPING=1" in messages
+
+
+def test_keep_alives_stop_when_a_stage_stalls(tmp_path):
+    """The watchdog vouches for the pipeline, not only for the supervisor: the loop turn
+    that finds a stage stalled sends no WATCHDOG=1 before it tells systemd of the restart
+    (STATUS=) and restarts; the keep-alives resume once the new pipeline runs. The loop
+    turns once a second and each turn of a moving pipeline sends one keep-alive (every
+    0.5 s at most here): the last one before the restart is a whole turn older than it.
+    Times are the kernel's, of each datagram's arrival (a test thread may lag)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify.sock"))
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    sock.settimeout(TIMEOUT)
+    config = make_config(tmp_path, make_log(tmp_path / "access.log", 1000),
+                         extra="stall_timeout: 3")
+    proc = _start(tmp_path, config, 1_000_000)
+    received = []       # (arrival, message) up to the first keep-alive after the restart:
+    try:
+        wait_log(config, lambda text: "plogd --multi:" in text)
+        os.kill(stage_pid(proc, "plogd: writer"), signal.SIGSTOP)     # hangs, alive
+        stopped = time.time()
+        while not (received and received[-1][1] == "WATCHDOG=1"    # (they resume)
+                   and any(m.startswith("STATUS=restarting") for _, m in received)):
+            data, ancillary, _, _ = sock.recvmsg(100, 64)
+            [(_, _, stamp)] = ancillary
+            seconds, nanoseconds = struct.unpack("qq", stamp[:16])
+            received.append((seconds + nanoseconds / 1e9, data.decode()))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        sock.close()
+    assert "stage writer (no progress for" in log_text(config)
+    [restart] = [t for t, m in received if m.startswith("STATUS=restarting the pipeline")]
+    before = [t for t, m in received if m == "WATCHDOG=1" and stopped < t < restart]
+    timeline = [(round(t - restart, 3), m) for t, m in received]
+    assert before, timeline          # fed while the stall was not yet past its bound
+    assert restart - before[-1] > 0.5, timeline
