@@ -81,7 +81,10 @@ def test_replay_gives_the_windows_of_the_daemon(tmp_path):
             exact = sorted(seconds)[int(q / 100 * 59)] / 1000
             assert window.values[f"rt[p{q}]"] == pytest.approx(exact, rel=0.01)
     assert result.records[0] == {"host": "web01", "key": "requests", "clock": 1704189600,
-                                 "ns": 0, "value": 60}
+                                 "ns": 0, "value": 60, "input": "api", "metric": "requests"}
+    assert {"group": {"status": 500}, "metric": "status", "value": 6}.items() <= next(
+        r for r in result.records if r["key"] == "status[500]").items()
+    assert next(r for r in result.records if r["key"] == "rt[p95]")["q"] == 95
     assert result.fields["request_time"] == "float"
 
 
