@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from .conffile import ConfFileError, read_text
+from .errors import ConfigError
 from .filters import FilterError, compile_filter
 from .formats import (FormatError, LogFormat, compile_apache, compile_nginx, format_names,
                       get_format)
@@ -44,8 +45,6 @@ MAX_DEPTH = 50          # YAML nesting: plogd's own schema is 5 levels deep
 _log = logging.getLogger("plogd.config")
 
 
-class ConfigError(Exception):
-    """One configuration mistake, fully described."""
 
 
 @dataclass
@@ -271,10 +270,6 @@ def _show(value) -> str:
 TOP_KEYS = ["interval", "state_dir", "zabbix", "outputs", "inputs", "max_line_length",
             "stall_timeout", "damaged_checkpoint", "result_rotate_bytes"]
 RUNNER_KEYS = ["type", "name", "on_full", "max_backlog", "batch_size"]
-ZABBIX_KEYS = ["server", "port", "host", "agent_config", "tls_connect", "tls_ca_file",
-               "tls_cert_file", "tls_key_file", "tls_server_name", "tls_psk_identity",
-               "tls_psk_file", "failed_retry_seconds", "lld_member_ttl", "lld_resend_seconds",
-               "lld_max_members", "batch_size", "spool_max_bytes", "result_rotate_bytes"]
 INPUT_KEYS = ["name", "path", "format", "log_format", "apache_format", "time_locale", "start",
               "lateness", "late", "max_skew", "rewrite", "metrics", "time_format", "timezone",
               "time_field", "continuation", "fields", "listen"]
@@ -321,11 +316,7 @@ def from_data(path: str, data) -> Config:
     top.check_keys(TOP_KEYS)
     interval = top.positive("interval", 60)
     host = socket.gethostname()
-    zabbix = None
-    if top.data.get("zabbix") is not None:
-        zabbix = _zabbix(top.sub("zabbix", top.data["zabbix"]), host)
-        host = zabbix.host
-    outputs, zabbix = _outputs(top, zabbix, host)
+    outputs, zabbix = _outputs(top, host)
     host = zabbix.host if zabbix is not None else host
     config = Config(path=path, interval=interval, outputs=outputs,
                     result_rotate_bytes=top.positive(
@@ -347,7 +338,12 @@ def from_data(path: str, data) -> Config:
         section = top.sub(f"inputs[{i}]", inputs[i], getattr(inputs, "line", 1))
         section.fail("name", f"found {config.inputs[i].name!r} a second time; every input "
                      "needs its own name")
-    _check_keys_are_the_hosts_own(top, inputs, config)
+    place = _metric_section(top, inputs)
+    _check_keys_are_the_hosts_own(place, config)
+    from .plugins import output_types
+    types = output_types()
+    for kind in {o.type for o in config.outputs}:
+        types[kind].check_inputs(config, place)
     return config
 
 
@@ -362,22 +358,22 @@ def _repeated(names: list) -> list[int]:
     return repeated
 
 
-def _check_keys_are_the_hosts_own(top: _Section, raw_inputs, config: Config) -> None:
-    """Every input sends to the one host of the configuration: a key (percentiles expanded)
-    in two inputs, or two `by:` metrics with one discovery key (whose member sets would
-    overwrite each other on the server), would mix values that are not the same thing."""
-    from .outputs.zabbix.sender import discovery_key
-
-    def place(i: int, j: int) -> _Section:      # made only to name a mistake
+def _metric_section(top: _Section, raw_inputs):
+    """(input index, metric index) -> the metric's section, made only to name a mistake."""
+    def place(i: int, j: int) -> _Section:
         section = top.sub(f"inputs[{i}]", raw_inputs[i], getattr(raw_inputs, "line", 1))
         return section.sub(f"metrics[{j}]", raw_inputs[i]["metrics"][j])
+    return place
 
+
+def _check_keys_are_the_hosts_own(place, config: Config) -> None:
+    """Every input sends to the one host of the configuration: a key (percentiles expanded)
+    in two inputs would mix values that are not the same thing."""
     def where(at: tuple[int, int]) -> str:
         first = place(*at)
         return f"{first.where} (line {first.key_line('key')})"
 
     sent: dict[str, tuple[int, int]] = {}                   # key -> (input, metric)
-    discovered: dict[str, tuple[str, tuple[int, int]]] = {}  # discovery key -> (metric key, at)
     for i, spec in enumerate(config.inputs):
         for j, metric in enumerate(spec.metrics):
             for _, key in metric.keys():
@@ -387,24 +383,22 @@ def _check_keys_are_the_hosts_own(top: _Section, raw_inputs, config: Config) -> 
                                      f"{config.host} comes from one metric of one input: "
                                      "rename one of them")
                 sent[key] = (i, j)
-            if metric.by is None:
-                continue
-            dkey = discovery_key(metric.key, metric.by)
-            if dkey in discovered:
-                other, at = discovered[dkey]
-                place(i, j).fail("key", f"found {metric.key!r}, whose discovery key {dkey} is "
-                                 f"that of {other!r} in {where(at)} too; each by: metric needs "
-                                 "its own: give one of them another name before the '['")
-            discovered[dkey] = (metric.key, (i, j))
 
 
-def _outputs(top: _Section, zabbix: ZabbixConfig | None,
-             host: str) -> tuple[list[OutputConfig], ZabbixConfig | None]:
-    """The outputs, the `zabbix:` section first; and the Zabbix settings wherever given."""
-    from .outputs.base import REQUIRED
+def _outputs(top: _Section, host: str) -> tuple[list[OutputConfig], ZabbixConfig | None]:
+    """The outputs, the `zabbix:` section first; and the Zabbix settings wherever given.
+    Each output's class reads its own options (Output.configure): the outputs are found
+    through their entry points (plogd.plugins), so the config knows none by name."""
     from .plugins import output_types
-    outputs = []
-    if zabbix is not None:
+    types = output_types()
+    outputs: list[OutputConfig] = []
+    zabbix = None
+    if top.data.get("zabbix") is not None:
+        section = top.sub("zabbix", top.data["zabbix"])
+        if "zabbix" not in types:
+            section.fail(None, "the zabbix output is not installed (plogd plugins lists the "
+                         "outputs there are)")
+        zabbix = ZabbixConfig(**types["zabbix"].configure(section, host, ()))
         outputs.append(OutputConfig("zabbix", "zabbix", vars(zabbix),
                                     max_backlog=zabbix.spool_max_bytes,
                                     batch_size=zabbix.batch_size))
@@ -414,7 +408,6 @@ def _outputs(top: _Section, zabbix: ZabbixConfig | None,
     if not isinstance(raw, list):
         top.fail("outputs", f"found {_show(raw)}; expected a list of outputs, e.g. "
                  "- {type: line, url: 'tcp://127.0.0.1:2003', format: graphite}")
-    types = output_types()
     for i, entry in enumerate(raw):
         section = top.sub(f"outputs[{i}]", entry, getattr(raw, "line", 1))
         if not isinstance(entry, dict):
@@ -431,75 +424,14 @@ def _outputs(top: _Section, zabbix: ZabbixConfig | None,
                                           allowed=["pause", "drop_oldest"]),
                       max_backlog=section.positive("max_backlog", 1 << 30),
                       batch_size=section.positive("batch_size", 1000))
+        options = types[kind].configure(section, host, RUNNER_KEYS)
         if kind == "zabbix":
             if zabbix is not None:
                 section.fail("type", "Zabbix is configured twice (the zabbix: section, or "
                              "another output of type zabbix); keep one")
-            zabbix = _zabbix(section, host, extra_keys=RUNNER_KEYS)
-            outputs.append(OutputConfig(kind, name, vars(zabbix), **runner))
-            continue
-        cls = types[kind]
-        section.check_keys(RUNNER_KEYS + list(cls.OPTIONS))
-        options = {}
-        for key, default in cls.OPTIONS.items():
-            if key in section.data:
-                options[key] = section.data[key]
-            elif default is REQUIRED:
-                section.fail(None, f"missing required key {key!r} (an output of type {kind})")
-            else:
-                options[key] = default
-        try:
-            cls.check(options)
-        except ValueError as e:
-            key, _, message = str(e).partition(": ")
-            if key in options and message:
-                section.fail(key, message)
-            section.fail(None, str(e))
+            zabbix = ZabbixConfig(**options)
         outputs.append(OutputConfig(kind, name, options, **runner))
     return outputs, zabbix
-
-
-def _zabbix(section: _Section, default_host: str, extra_keys=()) -> ZabbixConfig:
-    from .outputs.zabbix import tls_of
-    from .outputs.zabbix.agent_config import AgentConfigError, read_agent_config
-    from .outputs.zabbix.transport import TLSConfigError, tls_context
-    section.check_keys(ZABBIX_KEYS + list(extra_keys))
-    agent = None
-    agent_path = section.get("agent_config", str, None)
-    if agent_path is not None:
-        try:
-            agent = read_agent_config(agent_path)
-        except AgentConfigError as e:
-            section.fail("agent_config", str(e))
-    port = section.positive("port", agent.port if agent and agent.port else 10051)
-    if port > 65535:
-        section.fail("port", f"found {port}; a port is 1 to 65535")
-    tls = agent.tls if agent and "tls_connect" not in section.data else None
-    z = ZabbixConfig(
-        server=section.get("server", str, agent.server if agent and agent.server else "127.0.0.1"),
-        port=port,
-        host=section.get("host", str, agent.host if agent and agent.host else default_host),
-        agent_config=agent_path,
-        tls_connect=section.get("tls_connect", str, tls.connect if tls else "unencrypted",
-                                allowed=["unencrypted", "cert", "psk"]),
-        failed_retry_seconds=section.positive("failed_retry_seconds", 600),
-        lld_member_ttl=section.positive("lld_member_ttl", 7 * 86400),
-        lld_resend_seconds=section.positive("lld_resend_seconds", 3600),
-        lld_max_members=section.positive("lld_max_members", 1000),
-        batch_size=section.positive("batch_size", 1000),
-        spool_max_bytes=section.positive("spool_max_bytes", 1 << 30),
-        result_rotate_bytes=section.positive("result_rotate_bytes", 64 << 20),
-        clusters=agent.clusters if agent and not {"server", "port"} & set(section.data) else None)
-    for name in ("ca_file", "cert_file", "key_file", "server_name", "psk_identity", "psk_file"):
-        setattr(z, f"tls_{name}", section.get(f"tls_{name}", str, getattr(tls, name, None)))
-    _secret_readable_by_others(section, "tls_key_file", z.tls_key_file)
-    _secret_readable_by_others(section, "tls_psk_file", z.tls_psk_file)
-    try:
-        if (tls_config := tls_of(z)) is not None:
-            tls_context(tls_config)      # PSK on Python < 3.13, unreadable files: now, not later
-    except TLSConfigError as e:
-        section.fail("tls_connect", str(e))
-    return z
 
 
 def _input(section: _Section, index: int) -> InputConfig:
@@ -566,7 +498,7 @@ def _glob_problem(path: str) -> str | None:
     return None
 
 
-def _secret_readable_by_others(section: _Section, key: str, path: str | None) -> None:
+def secret_readable_by_others(section: _Section, key: str, path: str | None) -> None:
     """A TLS key or PSK that any user of the host can read still works, but is said."""
     try:
         mode = os.stat(path).st_mode if path else 0

@@ -27,9 +27,8 @@ from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Callable
 
-if TYPE_CHECKING:       # not imported at run time: the core imports nothing from outputs
+if TYPE_CHECKING:
     from .formats.logformat import LogFormat
-    from .outputs.base import Output
 
 _log = logging.getLogger("plogd")
 
@@ -62,8 +61,11 @@ class Entry:
 
 
 def _is_output(obj: Any, name: str) -> str | None:
-    from .outputs.base import Output
-    if not (isinstance(obj, type) and issubclass(obj, Output)):
+    # Output is recognised by name, not imported: the formats use this registry too, and
+    # the core (formats included) imports nothing from plogd.outputs
+    if not (isinstance(obj, type) and any(
+            (c.__module__, c.__qualname__) == ("plogd.outputs.base", "Output")
+            for c in obj.__mro__)):
         return f"{obj!r} is not a subclass of plogd.outputs.base.Output"
     if obj.type != name:
         return f"its class says type {obj.type!r}, its entry point {name!r}"
@@ -139,7 +141,7 @@ def _usable(group: str) -> dict[str, Any]:
     return {e.name: e.loaded for e in entries(group) if e.error is None}
 
 
-def output_types() -> dict[str, type[Output]]:
+def output_types() -> dict[str, Any]:
     """type name -> Output subclass, for every usable output."""
     return _usable(OUTPUTS)
 

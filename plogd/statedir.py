@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from .config import ConfigError
+from .errors import ConfigError
 
 DIR_MODE = 0o750      # the numbers of the logs are for plogd and its group (e.g. zabbix)
 FILE_MODE = 0o640     # results and checkpoints (umask may take more away, never add)

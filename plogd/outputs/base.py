@@ -69,6 +69,37 @@ class Output:
         """Raise ValueError("key: what is wrong, what is accepted") for a bad option value;
         the config loader adds the file and line."""
 
+    @classmethod
+    def configure(cls, section, host: str, ignore=()) -> dict[str, Any]:
+        """The options of the output's entry in the config: OPTIONS with the config's
+        values, checked (`section`: plogd.config's, it names file, line and key of a
+        mistake; `ignore`: the runner's keys, read by the config). Override only for
+        settings that OPTIONS cannot say (the Zabbix output's agent configuration)."""
+        section.check_keys(list(ignore) + list(cls.OPTIONS))
+        options = {}
+        for key, default in cls.OPTIONS.items():
+            if key in section.data:
+                options[key] = section.data[key]
+            elif default is REQUIRED:
+                section.fail(None, f"missing required key {key!r} (an output of type "
+                             f"{cls.type})")
+            else:
+                options[key] = default
+        try:
+            cls.check(options)
+        except ValueError as e:
+            key, _, message = str(e).partition(": ")
+            if key in options and message:
+                section.fail(key, message)
+            section.fail(None, str(e))
+        return options
+
+    @classmethod
+    def check_inputs(cls, config, place) -> None:
+        """Refuse (place(i, j).fail(key, message)) what the inputs' metrics cannot be for
+        this output, once the whole config is read; place(i, j): the section of
+        inputs[i].metrics[j]."""
+
     async def open(self) -> None:
         """Connect, bind, start serving. May raise OutputDown: the runner retries."""
 

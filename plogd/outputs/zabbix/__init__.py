@@ -19,16 +19,8 @@ from types import SimpleNamespace
 from ...config import ZabbixConfig
 from ..base import Output, OutputContext, OutputDown
 from .sender import ZabbixSender
-from .transport import SendError, TLSConfig
-
-
-def tls_of(zabbix) -> TLSConfig | None:
-    """TLS settings of a `zabbix:` section (its tls_* keys), if any."""
-    connect = getattr(zabbix, "tls_connect", None) or "unencrypted"
-    if connect == "unencrypted":
-        return None
-    return TLSConfig(connect, *(getattr(zabbix, f"tls_{name}", None) for name in (
-        "ca_file", "cert_file", "key_file", "server_name", "psk_identity", "psk_file")))
+from .settings import check_discovery_keys, parse, tls_of
+from .transport import SendError
 
 
 def send_state_path(state_dir: str) -> str:
@@ -41,6 +33,14 @@ class ZabbixOutput(Output):
     # the keys of the `zabbix:` section, parsed and checked by plogd.config (ZabbixConfig:
     # agent_config fills in defaults, TLS is tried at start-up)
     OPTIONS = {f.name: None if f.default is MISSING else f.default for f in fields(ZabbixConfig)}
+
+    @classmethod
+    def configure(cls, section, host: str, ignore=()) -> dict:
+        return vars(parse(section, host, ignore))
+
+    @classmethod
+    def check_inputs(cls, config, place) -> None:
+        check_discovery_keys(config, place)
 
     def __init__(self, name: str, options: dict, context: OutputContext):
         super().__init__(name, options, context)
