@@ -11,17 +11,15 @@ if TYPE_CHECKING:
     from .api import (ConfigError, Record, ReplayResult, Window, describe, load_format, parse,
                       parse_file, replay)
 
-_API = ("ConfigError", "Record", "ReplayResult", "Window", "describe", "load_format", "parse",
-        "parse_file", "replay")
+# a literal list, so that linters see the names imported above as exported
+__all__ = ["__version__", "ConfigError", "Record", "ReplayResult", "Window", "describe",
+           "load_format", "parse", "parse_file", "replay"]
 
 
 def __getattr__(name: str):
     """The library API, imported when first asked for: the daemon's stages and commands
-    import `plogd` without it."""
-    if name in _API:
+    import `plogd` without it. (Only names not set above reach here: not __version__.)"""
+    if name in __all__:
         from . import api
         return getattr(api, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["__version__", *_API]
