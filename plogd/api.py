@@ -34,16 +34,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from .config import DEFAULT_MAX_LINE, ConfigError, format_from, from_data
 from .formats import LogFormat
 from .sources import check_readable, replay_order
 from .stages.read import read_file, split_lines
 
-Value = Union[int, float, str, None]
+Value = int | float | str | None
 Record = dict[str, Value]
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = str | os.PathLike[str]
 
 _WHERE = "plogd.api"          # what a mistake's message starts with
 

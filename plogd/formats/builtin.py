@@ -3,16 +3,18 @@
 factory once per process, when a config or a command first names its format."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .logformat import LogFormat
 
 # nginx log_format strings; the Apache formats are written with the same variable names
 # (%h -> $remote_addr, %l -> $ident, %u -> $remote_user, %t -> [$time_local], %r -> $request,
-# %>s -> $status, %b -> $body_bytes_sent, %O -> $bytes_sent, %v -> $server_name, %p -> $server_port).
+# %>s -> $status, %b -> $body_bytes_sent, %O -> $bytes_sent, %v -> $server_name,
+# %p -> $server_port).
 _COMBINED = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
              '"$http_referer" "$http_user_agent"')
-_APACHE_COMMON = '$remote_addr $ident $remote_user [$time_local] "$request" $status $body_bytes_sent'
+_APACHE_COMMON = ('$remote_addr $ident $remote_user [$time_local] "$request" $status '
+                  '$body_bytes_sent')
 
 BUILTIN_TEMPLATES = {
     "nginx_combined": _COMBINED,
