@@ -228,8 +228,8 @@ def parsers() -> dict[str, argparse.ArgumentParser]:
 
 def _commands():
     return {"check": _check, "replay": _replay, "parse": _parse, "detect": _detect,
-            "demo": _demo, "top": _top, "plugins": _plugins, "shipped": _shipped, "manpage": _manpage,
-            "completion": _completion, "zabbix": _zabbix, "init": _init}
+            "demo": _demo, "top": _top, "plugins": _plugins, "shipped": _shipped,
+            "manpage": _manpage, "completion": _completion, "zabbix": _zabbix, "init": _init}
 
 
 def _run(args) -> int:

@@ -51,7 +51,8 @@ class LogFormat:
     continuation: str | None = None
 
     def __init__(self, name: str, regex: re.Pattern | UserRegex | None,
-                 types: dict[str, FieldType], fast_layout: _Layout | None = None, derived: dict[str, Derived] | None = None,
+                 types: dict[str, FieldType], fast_layout: _Layout | None = None,
+                 derived: dict[str, Derived] | None = None,
                  elements: list[tuple[bytes, str]] | None = None,
                  origins: dict[str, str] | None = None):
         self.name = name
