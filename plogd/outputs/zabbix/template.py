@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from typing import Any
 
 import yaml
 
@@ -137,8 +138,8 @@ class _Template:
         }}
 
     def item(self, item: Item, prototype: bool = False) -> dict:
-        data = {"uuid": self.uuid("item", item.key), "name": item.name, "type": "TRAP",
-                "key": item.key, "delay": "0"}
+        data: dict[str, Any] = {"uuid": self.uuid("item", item.key), "name": item.name,
+                                "type": "TRAP", "key": item.key, "delay": "0"}
         if item.value_type == FLOAT:             # unsigned is the default (left out, as
             data["value_type"] = "FLOAT"        # Zabbix's own export does)
         if item.units:
@@ -160,10 +161,10 @@ class _Template:
         return data
 
     def discovery(self, rule: Discovery) -> dict:
-        data = {"uuid": self.uuid("discovery", rule.key), "name": rule.name, "type": "TRAP",
-                "key": rule.key, "delay": "0", "lifetime": "7d",
-                "description": rule.description,
-                "item_prototypes": [self.item(p, prototype=True) for p in rule.prototypes]}
+        data: dict[str, Any] = {
+            "uuid": self.uuid("discovery", rule.key), "name": rule.name, "type": "TRAP",
+            "key": rule.key, "delay": "0", "lifetime": "7d", "description": rule.description,
+            "item_prototypes": [self.item(p, prototype=True) for p in rule.prototypes]}
         if rule.metric is not None:
             triggers = [t for p in rule.prototypes for t in self.alert_triggers(p, rule)]
         else:
@@ -176,7 +177,8 @@ class _Template:
     # -- triggers ----------------------------------------------------------------------------
     def trigger(self, identity: str, name: str, expression: str, severity: str,
                 description: str, opdata: str = "") -> dict:
-        data = {"uuid": self.uuid("trigger", identity), "expression": expression, "name": name}
+        data: dict[str, Any] = {"uuid": self.uuid("trigger", identity),
+                                "expression": expression, "name": name}
         if opdata:
             data["opdata"] = opdata
         data["priority"] = severity
@@ -221,6 +223,7 @@ class _Template:
         """The trigger of a metric's `alert:`. For a by: metric a prototype, made for every
         one (without `alert:` its threshold is -1, off), whose macro takes the member as
         context so that each member can have its own threshold, or -1 to be left alone."""
+        assert item.metric is not None      # only a metric's items and prototypes come here
         alert = item.metric.alert
         if alert is None and rule is not None:
             alert = OFF
@@ -288,7 +291,7 @@ class _Template:
         others) on the right axis."""
         graph_items = []
         for n, item in enumerate(items):
-            entry = {"sortorder": str(n)} if n else {}
+            entry: dict[str, Any] = {"sortorder": str(n)} if n else {}
             entry["color"] = COLORS[n % len(COLORS)]
             if item.key in right or (item.metric is not None and item.metric.kind == "max"):
                 entry["yaxisside"] = "RIGHT"
@@ -300,15 +303,18 @@ class _Template:
     def graphs(self) -> list[tuple[dict, str]]:
         """(graph, its dashboard row) for the plain items: per input requests, latency,
         bytes and shares; then plogd's spool."""
+        def is_ratio(item: Item) -> bool:
+            assert item.metric is not None      # self.items.items are the metrics' keys
+            return item.metric.kind == "ratio"
+
         graphs = []
         for spec in self.config.inputs:
             mine = [i for i in self.items.items if i.input == spec.name]
             kinds = {
-                "requests": [i for i in mine if i.units not in ("s", "B")
-                             and i.metric.kind != "ratio"],
+                "requests": [i for i in mine if i.units not in ("s", "B") and not is_ratio(i)],
                 "latency": [i for i in mine if i.units == "s"],
                 "bytes": [i for i in mine if i.units == "B"],
-                "shares": [i for i in mine if i.metric.kind == "ratio"],
+                "shares": [i for i in mine if is_ratio(i)],
             }
             graphs += [(self.graph(f"{spec.name}: {kind}", chosen), spec.name)
                        for kind, chosen in kinds.items() if chosen]
