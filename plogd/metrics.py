@@ -83,10 +83,10 @@ def _merge_state(kind: str, a, b):
         merged.merge(b)
         return merged
     if kind == "distinct":
-        merged = DistinctCounter(a.threshold)
-        merged.merge(a)
-        merged.merge(b)
-        return merged
+        counter = DistinctCounter(a.threshold)
+        counter.merge(a)
+        counter.merge(b)
+        return counter
     if a is None or b is None:
         return b if a is None else a
     return min(a, b) if kind == "min" else max(a, b)

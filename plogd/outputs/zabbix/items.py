@@ -105,7 +105,10 @@ def field_units(name: str) -> str:
 def units(metric: Metric) -> str:
     if metric.kind == "rate":
         return "req/s"
-    return field_units(metric.field) if metric.kind in NUMERIC_FIELD else ""
+    if metric.kind in NUMERIC_FIELD:
+        assert metric.field is not None     # the config requires a field for these kinds
+        return field_units(metric.field)
+    return ""
 
 
 def zabbix_items(config) -> Items:
