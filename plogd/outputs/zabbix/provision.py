@@ -229,7 +229,7 @@ def count_changes(diff) -> Counter:
     removed = {_canonical(before) for _, op, before, _ in entries if op == "removed"}
     added = {_canonical(after) for _, op, _, after in entries if op == "added"}
     moved = removed & added
-    counts = Counter()
+    counts: Counter[tuple[str, str]] = Counter()
     for kind, op, before, after in entries:
         if op == "updated" and _canonical(before) == _canonical(after):
             continue
@@ -326,6 +326,7 @@ def plan(api, text: str, host: str, group: str, proxy: str | None,
             api.host.massadd(hosts=[{"hostid": hostid}],
                              templates=[{"templateid": templateid()}]))))
     if proxy and str(found[0].get(proxy_field)) != str(proxyid):
+        assert proxy_field is not None and proxyid is not None     # _proxy gave both
         changes.append(Change(f"have host {host} monitored by proxy {proxy}", lambda: (
             api.host.update(hostid=hostid, **_proxy_fields(api, proxy_field, proxyid)))))
     return changes, notes
