@@ -74,7 +74,7 @@ class OutputRunner:
         except OSError as e:
             problem, aside = e.strerror, None
         except ValueError as e:          # damaged: kept aside for a post-mortem
-            problem, aside = e, checkpoint.move_aside(self.state_path)
+            problem, aside = str(e), checkpoint.move_aside(self.state_path)
         _log.error("%s: cannot use the state file %s (%s)%s; sending the result files again "
                    "from their start, %d bytes (a value sent twice is stored once)", self.name,
                    self.state_path, problem, f", kept as {aside}" if aside else "",

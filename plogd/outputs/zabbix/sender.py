@@ -115,8 +115,9 @@ class LLDTagger:
 
 def _check_send_state(state: dict) -> None:
     """Damaged when send.json is not in the shape ZabbixSender saves (or an older one did)."""
-    shape = {"offset": int, "inode": (int, type(None)), "retry": list, "lld": dict,
-             "totals": dict, "own_clocks": dict}
+    shape: dict[str, type | tuple[type, ...]] = {
+        "offset": int, "inode": (int, type(None)), "retry": list, "lld": dict, "totals": dict,
+        "own_clocks": dict}
     for key, kind in shape.items():
         if key in state and not isinstance(state[key], kind):
             raise checkpoint.Damaged(f"{key!r} holds {type(state[key]).__name__}")
@@ -194,7 +195,7 @@ class ZabbixSender:
         except OSError as e:
             problem, aside = e.strerror, None
         except ValueError as e:        # damaged: kept aside for a post-mortem
-            problem, aside = e, checkpoint.move_aside(path)
+            problem, aside = str(e), checkpoint.move_aside(path)
         if path == self.state_path:
             cost = ("the totals start again from 0, and a plogd.* value of the current "
                     "interval may be sent a second time")
@@ -249,7 +250,8 @@ class ZabbixSender:
                 self.given_up += len(dropped)
                 _log.error("Zabbix %s: more than %d refused values wait for a retry; giving up "
                            "the %d oldest", self.address, self.max_retry, len(dropped))
-            fresh, others = [], []
+            fresh: list[dict] = []
+            others: list[dict] = []
             for r in failed:
                 (fresh if self._is_fresh(r, wall) else others).append(r)
             self.waited += len(fresh)
@@ -264,7 +266,8 @@ class ZabbixSender:
         """Drop plogd.* values of a clock already sent: one clock, one value, however often
         a restart makes the set of an interval again (records are in clock order). Returns
         the records to send and the clocks to remember once they are sent."""
-        kept, clocks = [], {}
+        kept: list[dict] = []
+        clocks: dict[str, int] = {}
         for r in records:
             if r["key"].startswith("plogd."):
                 ident = f"{r['host']}\x00{r['key']}"
@@ -390,7 +393,7 @@ class ZabbixSender:
     def _evict(self, ident: str, members: dict) -> None:
         """A set is capped across windows (a `by:` over client-chosen values, e.g. paths,
         would otherwise grow without end): the least recently seen member makes room."""
-        oldest = min(members, key=members.get)
+        oldest = min(members, key=members.__getitem__)
         del members[oldest]
         now = self._clock()
         if now - self._logged_keys.get(ident, -1e18) >= LOG_EVERY:
