@@ -43,6 +43,7 @@ def tls_context(tls: TLSConfig) -> ssl.SSLContext:
         if missing:
             needs = ", ".join("tls_" + m for m in missing)
             raise TLSConfigError(f"TLS with certificates needs {needs}")
+        assert tls.cert_file is not None        # missing: none of the three is empty
         try:
             ctx = ssl.create_default_context(cafile=tls.ca_file)
             ctx.load_cert_chain(tls.cert_file, tls.key_file)
@@ -76,7 +77,8 @@ def tls_context(tls: TLSConfig) -> ssl.SSLContext:
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2     # Python's PSK callback is TLS <= 1.2
         ctx.set_ciphers("PSK")
         identity = tls.psk_identity
-        ctx.set_psk_client_callback(lambda hint: (identity, key))
+        # Python 3.13+ only (checked above); mypy checks for 3.11, whose ssl lacks it
+        ctx.set_psk_client_callback(lambda hint: (identity, key))  # type: ignore[attr-defined]
         return ctx
     raise TLSConfigError(f"tls_connect: found {tls.connect!r}; allowed: unencrypted, cert, psk")
 
