@@ -233,7 +233,8 @@ class SpoolReader:
                 nxt = files[files.index(path) + 1]
                 return [], Cursor(0, os.stat(nxt).st_ino)
             return [], self.cursor
-        records, end = [], self.cursor.offset
+        records: list[dict] = []
+        end = self.cursor.offset
         with open(path, "rb") as f:
             f.seek(end)
             while len(records) < max_records:
@@ -277,8 +278,8 @@ def skip_oldest(result_path: str, cursor: Cursor, bound: int) -> tuple[Cursor, i
 def remove_passed(result_path: str, cursors: list[Cursor]) -> list[str]:
     """Remove the rotated files that every cursor has passed; returns their paths."""
     files = result_files(result_path)
-    positions = [_position(files, c) for c in cursors]
-    if not cursors or any(p is None for p in positions):
+    positions = [p for p in (_position(files, c) for c in cursors) if p is not None]
+    if not cursors or len(positions) < len(cursors):
         return []            # a cursor not in any file yet holds everything back
     removed = []
     for path, _ in files[:min(positions)]:
@@ -293,7 +294,8 @@ def output_status(result_path: str, state_dir: str, name: str) -> dict:
     exchange yet), "backlog" (bytes), and its totals ("sent", "refused", "dropped" and
     the output's own)."""
     state = checkpoint.peek(output_state_path(state_dir, name))
-    totals = state.get("totals") if isinstance(state.get("totals"), dict) else {}
+    totals = state.get("totals")
+    totals = totals if isinstance(totals, dict) else {}
     return {"up": state.get("up"), "backlog": backlog(result_path, peek_cursor(state_dir, name)),
             **{k: v for k, v in totals.items() if isinstance(v, (int, float))}}
 
