@@ -61,12 +61,15 @@ class Entry:
         return f"{self.name} ({self.group}, {self.distribution} {self.version})"
 
 
-def _is_output(obj: Any, name: str) -> str | None:
+def _is_output_class(obj: object) -> bool:
     # Output is recognised by name, not imported: the formats use this registry too, and
     # the core (formats included) imports nothing from plogd.outputs
-    if not (isinstance(obj, type) and any(
-            (c.__module__, c.__qualname__) == ("plogd.outputs.base", "Output")
-            for c in obj.__mro__)):
+    return isinstance(obj, type) and any(
+        (c.__module__, c.__qualname__) == ("plogd.outputs.base", "Output") for c in obj.__mro__)
+
+
+def _is_output(obj: Any, name: str) -> str | None:
+    if not _is_output_class(obj):
         return f"{obj!r} is not a subclass of plogd.outputs.base.Output"
     if obj.type != name:
         return f"its class says type {obj.type!r}, its entry point {name!r}"
