@@ -33,6 +33,8 @@ import os
 import queue
 import signal
 import time
+from collections.abc import Callable
+
 import setproctitle
 
 from . import config as config_module
@@ -251,8 +253,9 @@ class Pipeline:
         slots = BatchSlots(QUEUE_BATCHES * workers + workers + 1, CHUNK + SLOT_SLACK, _mp)
         sender_stop = _mp.Event()
         self.queues = [lines, partials, commits]
-        stages = [("reader", _reader,
-                   (config, state, lines, slots, self.stop_reading, workers, once))]
+        # (name, the stage's function, its arguments): each runs in its own process
+        stages: list[tuple[str, Callable[..., None], tuple[object, ...]]] = [
+            ("reader", _reader, (config, state, lines, slots, self.stop_reading, workers, once))]
         stages += [(f"parser {i}/{workers}", _parser, (config, lines, slots, partials, i, workers))
                    for i in range(1, workers + 1)]
         stages += [("aggregator", _aggregator,
