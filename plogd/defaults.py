@@ -38,7 +38,7 @@ def metrics_for(format_name: str) -> list[dict]:
         return error_metrics_for(format_name)
     prefix = format_name.split("_")[0]          # nginx, apache, caddy, traefik, haproxy
     fields = get_format(format_name).fields
-    metrics = [{"key": f"{prefix}.requests", "type": "count"}]
+    metrics: list[dict] = [{"key": f"{prefix}.requests", "type": "count"}]
     if "status" in fields:
         metrics += [
             {"key": f"{prefix}.status[{{status}}]", "type": "count", "by": "status"},
