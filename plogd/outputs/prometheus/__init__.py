@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server, write_to_textfile
 
@@ -96,7 +98,7 @@ class PrometheusOutput(Output):
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self.store)
         self.address: tuple[str, int] | None = None      # where /metrics is served, once open
-        self._server = self._thread = None
+        self._http: tuple[WSGIServer, threading.Thread] | None = None   # serving /metrics
 
     async def open(self) -> None:
         listen = self.options.get("listen")
@@ -104,12 +106,14 @@ class PrometheusOutput(Output):
             return
         host, port = parse_listen(listen)
         try:
-            self._server, self._thread = start_http_server(port, host, self.registry)
+            self._http = start_http_server(port, host, self.registry)
         except OSError as e:
             raise OutputDown(f"listen: cannot serve /metrics on {listen}: "
                              f"{e.strerror or e}; is another plogd or exporter on that port? "
                              "Choose a free HOST:PORT") from None
-        self.address = self._server.server_address[:2]
+        bound_host, bound_port = self._http[0].server_address[:2]
+        assert isinstance(bound_host, str)      # an IPv4 or IPv6 socket's address
+        self.address = (bound_host, bound_port)
 
     async def send(self, records: list[dict]) -> list[dict]:
         refused = self.store.update(records)    # dict updates only: quick for the loop
@@ -123,11 +127,12 @@ class PrometheusOutput(Output):
         return refused
 
     async def close(self) -> None:
-        if self._server is not None:
-            await asyncio.to_thread(self._server.shutdown)   # waits for serve_forever to end
-            self._server.server_close()
-            self._thread.join()
-            self._server = self._thread = None
+        if self._http is not None:
+            server, thread = self._http
+            await asyncio.to_thread(server.shutdown)   # waits for serve_forever to end
+            server.server_close()
+            thread.join()
+            self._http = None
 
     def stats(self) -> dict[str, int | float]:
         """series: those exposed now; older: records of a window older than the one their
