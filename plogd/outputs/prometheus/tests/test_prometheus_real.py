@@ -39,7 +39,8 @@ def as_truth(result) -> dict:
 
 def truth(requests, statuses, quantiles, lines) -> dict:
     nginx = (("host", "web01"), ("input", "nginx"))
-    out = {("nginx_requests", nginx): requests, ("plogd_lines", nginx): lines}
+    out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {
+        ("nginx_requests", nginx): requests, ("plogd_lines", nginx): lines}
     out.update({("nginx_status", nginx + (("status", str(s)),)): n for s, n in statuses.items()})
     out.update({("nginx_request_time", nginx + (("quantile", q),)): v
                 for q, v in quantiles.items()})
