@@ -28,7 +28,8 @@ from .spool import encode
 
 DESCRIPTION = """\
 Follow nginx/Apache/regex logs, aggregate per time window, write every closed window to a
-result file and send it to Zabbix.
+result file and send it on: to Zabbix, over TCP/UDP as JSON, Graphite, InfluxDB or statsd
+lines, to Prometheus, or to an output plugin.
 
   plogd --multi -c FILE         the daemon: follow the inputs of FILE, one process per stage
   plogd --single -c FILE        the same in one process (the default; for debugging)
@@ -273,7 +274,12 @@ def _check(args) -> int:
     if config.zabbix:
         print(f"zabbix: {config.zabbix.server}:{config.zabbix.port}, host {config.zabbix.host!r}")
     else:
-        print("zabbix: not configured (results are only written)")
+        print("zabbix: not configured")
+    for output in config.outputs:
+        print(f"output {output.name}: {output.type}, on_full {output.on_full}, max_backlog "
+              f"{output.max_backlog} B")
+    if not config.outputs:
+        print("outputs: none (results are only written)")
     for spec in config.inputs:
         names = f" (time names of {spec.time_locale})" if spec.time_locale else ""
         names += f", times without an offset in {spec.timezone}" if spec.timezone else ""

@@ -1,6 +1,6 @@
 """The registry of outputs and formats: Python entry points, read once per process.
 
-plogd's own outputs and formats register exactly as a third party's do (setup.cfg,
+plogd's own outputs and formats register exactly as a third party's do (pyproject.toml,
 `[options.entry_points]`), so the rest of plogd looks names up here, never in if-chains:
 
     [project.entry-points."plogd.formats"]
@@ -152,7 +152,7 @@ def output_types() -> dict[str, Any]:
 
 def format_types() -> dict[str, Callable[[], LogFormat]]:
     """format name -> its factory () -> LogFormat, for every usable format (the built-ins
-    first, in the order setup.cfg lists them). plogd.formats.get_format calls each at most
+    first, in the order pyproject.toml lists them). plogd.formats.get_format calls each at most
     once per process and checks what it returns."""
     return _usable(FORMATS)
 

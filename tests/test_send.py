@@ -574,3 +574,54 @@ def test_processes_beside_the_sender_read_a_damaged_state_as_nothing_sent(tmp_pa
                                                      (str(result), str(tmp_path), outputs))}
     assert own["plogd.sent"] == 0 and own["plogd.spool_backlog"] == result.stat().st_size
     assert own["plogd.output.backlog[zabbix]"] == result.stat().st_size
+
+
+def test_a_full_disk_while_saving_state_is_an_outage_not_a_crash(tmp_path, caplog, monkeypatch):
+    """Before: ENOSPC while saving send.json ended the sender (in --multi: a pipeline
+    restart). Now the batch waits like an outage, the cursor is kept in memory, one line is
+    logged, and once the disk takes writes again everything is delivered and saved."""
+    import errno
+    from plogd import checkpoint
+    t, clock = FakeTrapper({("web01", "a")}), Clock()
+    append(tmp_path / "results.jsonl", [rec("a", c) for c in range(5)])
+    s = stage(tmp_path, t, clock)
+    real_save = checkpoint.save
+
+    def full(path, state):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(checkpoint, "save", full)
+    caplog.set_level(logging.INFO)
+    for _ in range(3):
+        s.poll()
+        clock.t += 2
+    assert not s.up and "cannot save its state: No space left on device" in caplog.text
+    monkeypatch.setattr(checkpoint, "save", real_save)
+    clock.t += 120
+    s.poll()
+    assert s.up and len(t.stored) == 5
+    assert saved_offset(tmp_path) == (tmp_path / "results.jsonl").stat().st_size
+
+
+def test_a_runner_whose_cursor_cannot_be_saved_goes_on(tmp_path, caplog, monkeypatch):
+    import errno
+    from plogd import checkpoint
+    t, clock = FakeTrapper({("web01", "a")}), Clock()
+    append(tmp_path / "results.jsonl", [rec("a", 1)])
+    s = stage(tmp_path, t, clock)
+    s.poll()                                    # the Zabbix state exists: only the cursor fails
+    real_save = checkpoint.save
+
+    def full_for_cursor(path, state):
+        if path.endswith("output.zabbix.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(path, state)
+    monkeypatch.setattr(checkpoint, "save", full_for_cursor)
+    append(tmp_path / "results.jsonl", [rec("a", 2), rec("a", 3)])
+    s.poll()
+    assert len(t.stored) == 3 and s.up
+    assert caplog.text.count("cannot save its cursor") == 1
+    monkeypatch.setattr(checkpoint, "save", real_save)
+    append(tmp_path / "results.jsonl", [rec("a", 4)])
+    s.poll()
+    assert saved_offset(tmp_path) == (tmp_path / "results.jsonl").stat().st_size
+    assert "its cursor is saved again" in caplog.text

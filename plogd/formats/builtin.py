@@ -1,5 +1,5 @@
 """The built-in formats: one factory () -> LogFormat each, registered under its name in the
-`plogd.formats` entry points (setup.cfg), as a plugin's formats are. get_format calls a
+`plogd.formats` entry points (pyproject.toml), as a plugin's formats are. get_format calls a
 factory once per process, when a config or a command first names its format."""
 from __future__ import annotations
 

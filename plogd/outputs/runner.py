@@ -61,6 +61,7 @@ class OutputRunner:
         self._down_since = 0.0
         self._logged = {"refused": -1e18, "dropped": -1e18}
         self._pending: tuple[list[dict], spool.Cursor] | None = None
+        self._unsaved = False     # the last save failed (a full or read-only disk)
 
     # -- state -----------------------------------------------------------------------------
     def _load(self) -> dict:
@@ -91,11 +92,25 @@ class OutputRunner:
             return spool.Cursor()
 
     def save(self) -> None:
+        """Save the cursor and totals. A disk that refuses (full, read-only) is logged once
+        and tried again at the next save: meanwhile the output goes on, and a restart
+        would send again what it took since (harmless: a value is stored once)."""
         totals = {"sent": self.sent, "refused": self.refused, "dropped": self.dropped}
         totals.update(self.output.stats())
-        checkpoint.save(self.state_path, {"cursor": self.reader.cursor.to_json(),
-                                          "totals": totals, "up": self.up,
-                                          "type": self.output.type})
+        try:
+            checkpoint.save(self.state_path, {"cursor": self.reader.cursor.to_json(),
+                                              "totals": totals, "up": self.up,
+                                              "type": self.output.type})
+        except OSError as e:
+            if not self._unsaved:
+                _log.error("%s: cannot save its cursor in %s (%s); it goes on and tries again "
+                           "at each batch (a restart meanwhile sends those batches again)",
+                           self.name, self.state_path, e.strerror)
+            self._unsaved = True
+            return
+        if self._unsaved:
+            _log.warning("%s: its cursor is saved again in %s", self.name, self.state_path)
+        self._unsaved = False
 
     def backlog(self) -> int:
         return spool.backlog(self.result_path, self.reader.cursor)
@@ -124,6 +139,9 @@ class OutputRunner:
             await self.output.tick()
         except OutputDown as e:
             self._went_down(e)
+            return False
+        except OSError as e:         # its own state (the Zabbix output's send.json) refused
+            self._went_down(f"cannot save its state: {e.strerror or e}")
             return False
         except Exception as e:       # an output's own bug: retried like an outage, named
             self._went_down(f"{type(e).__name__}: {e} (a bug in the output)")
