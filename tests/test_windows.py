@@ -287,3 +287,18 @@ def test_a_held_window_is_confirmed_by_the_idle_wall_clock_and_kept_in_the_check
     assert not restored.held and restored.counters.odd_time == 0
     assert values(closed) == {((now - 30) // 60 * 60, "requests"): 1,
                               ((now + 600) // 60 * 60, "requests"): 1}
+
+
+def test_the_first_lines_ever_held_ahead_are_confirmed_by_later_lines_or_the_clock():
+    """No watermark yet: the first line is ahead of the wall clock by more than `jump`, so it
+    is held; a later batch (or the idle clock) confirms it without a watermark to compare."""
+    now = 1_800_000_000
+    agg, feed = _follow(now, lateness=0)
+    feed([now + 120])
+    assert agg.held and agg.newest is None
+    feed([now + 60])                                  # goes there: confirmed
+    assert not agg.held and agg.newest == now + 120 and agg.counters.odd_time == 0
+    agg, feed = _follow(now, lateness=0)
+    feed([now + 120])
+    agg.tick(now + 200)                               # the clock reached it: confirmed
+    assert not agg.held and agg.newest == now + 120

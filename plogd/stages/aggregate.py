@@ -91,7 +91,7 @@ class Aggregator:
             for window in [w for w in held if w[0] <= now]:
                 held.remove(window)
                 self._add(window[0], window[1], window[3])
-                self.newest = max(self.newest, window[2])
+                self.newest = max(t for t in (self.newest, window[2]) if t is not None)
             if not held:
                 del self.held[path]
         return self._close_until(int(now))
@@ -153,7 +153,9 @@ class Aggregator:
             ahead = self.clock() + self.max_skew
         merged = []       # the newest times of the windows merged: the watermark follows them
         kept = self._decide(self.held.pop(partial.path, []), partial.last, merged, False)
-        newest = max([*merged, self.newest]) if merged else self.newest
+        # (no watermark yet when the first lines ever were held: they were all ahead)
+        newest = max(t for t in (*merged, self.newest) if t is not None) if merged \
+            else self.newest
         if newest is None and following:   # the first lines ever: against the wall clock
             newest = int(self.clock())
         far = newest + self.jump if following and newest is not None else None
