@@ -44,7 +44,7 @@ from .heartbeat import Heartbeats, beat
 from .monitoring import Monitor
 from .runner import IDLE_SLEEP, load_state, make_sender, positions_of, spool_of, spool_full
 from .slots import BatchSlots
-from .stages.aggregate import AggregateStage
+from .stages.aggregate import AggregateStage, next_tick
 from .stages.parse import ParseStage
 from .stages.read import CHUNK, ReadStage
 from .stages.write import DISK_RETRY, WriteStage, disk_full, log_disk_full
@@ -135,7 +135,8 @@ def _reader(config: Config, state, lines, slots: BatchSlots, stop_reading, worke
     read = ReadStage(config.inputs, config.max_line_length, positions_of(state),
                      first_run=state is None)
     sent: dict = {}
-    last_tick = last_stats = 0.0
+    ticked, tick_at = None, 0.0     # idle: the `sent` of the last Tick, when the next is due
+    last_stats, stats_sent = 0.0, None
     spool_max = config.zabbix.spool_max_bytes if config.zabbix else 0
     if spool_max:
         from .stages.send import send_state_path, spool_backlog
@@ -152,7 +153,10 @@ def _reader(config: Config, state, lines, slots: BatchSlots, stop_reading, worke
                 stop_reading.wait(IDLE_SLEEP)
                 continue
             if time.monotonic() - last_stats >= STATS_EVERY:
-                _put(lines, ReaderStats(read.stats()))
+                stats = read.stats()
+                if stats != stats_sent:      # an idle pipeline is not woken for nothing
+                    _put(lines, ReaderStats(stats))
+                    stats_sent = stats
                 last_stats = time.monotonic()
             batches = read.poll()
             for batch in batches:
@@ -164,9 +168,10 @@ def _reader(config: Config, state, lines, slots: BatchSlots, stop_reading, worke
                 if once:       # a last tick: the wall clock closes what is complete
                     _put(lines, Tick(time.time(), dict(sent)))
                     break
-                if time.monotonic() - last_tick >= IDLE_SLEEP:
-                    _put(lines, Tick(time.time(), dict(sent)))
-                    last_tick = time.monotonic()
+                now = time.time()
+                if sent != ticked or now >= tick_at:     # else the Tick would change nothing
+                    _put(lines, Tick(now, dict(sent)))
+                    ticked, tick_at = dict(sent), next_tick(config.inputs, config.interval, now)
             slots.release_idle()
             stop_reading.wait(IDLE_SLEEP)
     finally:
@@ -199,7 +204,7 @@ def _aggregator(config: Config, state, partials, commits, workers: int, restarts
     while stops < workers:
         beat()
         try:
-            message = partials.get(timeout=AggregateStage.COMMIT_EVERY)
+            message = partials.get(timeout=aggregate.commit_due_in())
         except queue.Empty:        # nothing came; maybe a commit is due
             message = None
         if isinstance(message, Stop):
