@@ -19,6 +19,7 @@ from ..formats import Columns, LogFormat
 from ..formats.detect import first_failure
 from ..log import RateLimitedLog
 from ..files import Position
+from ..heap import keep_batch_buffers
 from ..messages import LineBatch, Partial
 from ..metrics import Metric
 from ..userregex import UserRegex, take_timeouts
@@ -236,6 +237,7 @@ class ParseStage:
     """The parse stage: each input's parser; the same object in every parser process."""
 
     def __init__(self, inputs, interval: int, max_line: int):
+        keep_batch_buffers()
         self.parsers = {spec.name: Parser(spec.name, spec.format, spec.metrics, interval, max_line,
                                           getattr(spec, "rewrite", ()),
                                           OLDEST, getattr(spec, "continuation", None))

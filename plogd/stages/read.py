@@ -24,6 +24,7 @@ import time
 from collections import deque
 
 from ..dirwatch import DirWatch
+from ..heap import keep_batch_buffers
 from ..files import (COMPRESSED, FINGERPRINT_BYTES, FileId, Position, identify, mtime_ns,
                      rotated_siblings, same_file, starts_like)
 from ..messages import LineBatch
@@ -57,9 +58,13 @@ class LineCutter:
 
     def feed(self, data: bytes) -> bytes:
         """The complete lines (each with its newline) that `data` finishes."""
-        buf = self.tail + data
-        cut = buf.rfind(b"\n") + 1
-        complete, self.tail = buf[:cut], buf[cut:]
+        cut = data.rfind(b"\n") + 1      # (the tail holds no newline)
+        if not cut:
+            complete, self.tail = b"", self.tail + data
+        else:       # one copy of a 1 MiB read, not two (tail + data, then its slice)
+            complete = b"".join((self.tail, memoryview(data)[:cut])) if self.tail \
+                else data[:cut]
+            self.tail = data[cut:]
         if self.skipping and cut:                 # the end of the over-long line
             complete = complete[complete.index(b"\n") + 1:]
             self.skipping = False
@@ -93,6 +98,7 @@ def read_file(input_name: str, path: str, max_line: int, progress=None):
     """A whole file, from start to end, as batches (for replays): `-` is standard input,
     compressed files are decompressed (plogd.sources). `progress` is told the bytes taken
     from the file (compressed ones for a compressed file)."""
+    keep_batch_buffers()
     cutter = LineCutter(max_line)
     offset = seq = consumed = 0
     with open_log(path) as source:
@@ -480,6 +486,7 @@ class ReadStage:
         self._behind: dict[str, tuple[int, float]] = {}   # input -> (bytes, when) reported
         self._empty_globs: set[str] = set()    # globs that matched nothing at the last scan
         self._watch = DirWatch()
+        keep_batch_buffers()
         self._busy: list = []        # the followers polled even without news
 
     def poll(self) -> list[LineBatch]:
