@@ -11,18 +11,52 @@ kernel support, the per-user limit on instances reached), every file is polled e
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import time
-
-from inotify_simple import INotify, flags
 
 _log = logging.getLogger("plogd.read")
 
 FULL_POLL_EVERY = 2.0      # seconds: every file is looked at this often, news or not
 
-NEWS = (flags.MODIFY | flags.ATTRIB | flags.CLOSE_WRITE | flags.CREATE | flags.DELETE
-        | flags.MOVED_FROM | flags.MOVED_TO | flags.DELETE_SELF | flags.MOVE_SELF)
+# inotify(7)'s IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE, IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE,
+# IN_DELETE, IN_DELETE_SELF, IN_MOVE_SELF
+NEWS = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800
+
+
+class Inotify:
+    """The two calls of inotify(7) plogd needs, and whether events came. Not inotify_simple:
+    it finds libc with ctypes.util.find_library, which runs `ldconfig -p` in a subprocess
+    (tens of milliseconds of the reader's start-up, before its first read); and what the
+    events say does not matter here, only that there were some."""
+
+    def __init__(self):
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self._checked(self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC))
+
+    def add_watch(self, directory: str, mask: int) -> int:
+        return self._checked(self._libc.inotify_add_watch(self.fd, os.fsencode(directory),
+                                                          mask))
+
+    def had_events(self) -> bool:
+        """Were there events since the last call? (It reads them all.)"""
+        had = False
+        while True:
+            try:
+                had |= bool(os.read(self.fd, 65536))
+            except BlockingIOError:
+                return had
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    @staticmethod
+    def _checked(result: int) -> int:
+        if result < 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+        return result
 
 
 class DirWatch:
@@ -34,11 +68,11 @@ class DirWatch:
         # one, and its old watch would say nothing.
         self._asked: dict[str, bool] = {}
         try:
-            self._inotify: INotify | None = INotify(nonblocking=True)
-        except OSError as e:
+            self._inotify: Inotify | None = Inotify()
+        except (OSError, AttributeError) as e:    # no inotify in this libc, or no more
             self._inotify = None
             _log.info("no inotify (%s): every followed file is polled at each look",
-                      e.strerror)
+                      getattr(e, "strerror", None) or e)
 
     def look_at_all(self) -> bool:
         """Should every file be polled now: news from a watched directory since the last
@@ -46,7 +80,7 @@ class DirWatch:
         self._asked.clear()
         if self._inotify is None:
             return True
-        news = self._inotify.read(timeout=0)
+        news = self._inotify.had_events()
         now = time.monotonic()
         if not news and now < self._full_at:
             return False

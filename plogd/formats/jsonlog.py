@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import orjson
-
 from .fields import Derived, FieldType, KNOWN_TYPES, MAYBE_EMPTY
 from .logformat import FormatError, LogFormat
 from .strftime import TimeLayout
@@ -45,8 +43,10 @@ def _text(value) -> str | None:
     """A JSON value as text: lists (Caddy's header values) joined with ', '."""
     if isinstance(value, list):
         return ", ".join(map(str, value)) if value else None
-    return value if isinstance(value, str) else orjson.dumps(value).decode() \
-        if isinstance(value, (dict, bool)) else str(value)
+    if isinstance(value, (dict, bool)):
+        import orjson
+        return orjson.dumps(value).decode()
+    return value if isinstance(value, str) else str(value)
 
 
 def _converter(ftype: FieldType, unit: str) -> Callable[[object], object]:
@@ -133,6 +133,7 @@ class JsonFormat(LogFormat):
         outputs = [(position[n], None) if n in self._types else
                    (tuple(position[s] for s in self._derived[n].sources),
                     self._derived[n].convert) for n in names]
+        import orjson          # only where a JSON format is used (it loads uuid, platform)
         loads = orjson.loads
 
         def extract(line: bytes):
@@ -154,6 +155,7 @@ class JsonFormat(LogFormat):
         return extract
 
     def invalid_value(self, line: bytes) -> tuple[str, bytes] | None:
+        import orjson
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:

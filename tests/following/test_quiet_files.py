@@ -4,8 +4,6 @@ reads is still decided by polling, so appends, rotations and new files are read 
 import os
 from types import SimpleNamespace
 
-import inotify_simple
-
 from plogd import dirwatch
 from plogd.stages.read import ReadStage, split_lines
 
@@ -123,7 +121,7 @@ def test_a_directory_deleted_and_made_again_is_watched_again(tmp_path):
 def test_without_inotify_every_file_is_polled_each_time(tmp_path, monkeypatch, caplog):
     def refused(*args, **kwargs):
         raise OSError(24, "Too many open files")
-    monkeypatch.setattr(dirwatch, "INotify", refused)
+    monkeypatch.setattr(dirwatch, "Inotify", refused)
     caplog.set_level("INFO", logger="plogd.read")
     stage, paths = quiet_stage(tmp_path)
     assert "no inotify (Too many open files)" in caplog.text
@@ -134,7 +132,7 @@ def test_without_inotify_every_file_is_polled_each_time(tmp_path, monkeypatch, c
 
 def test_the_watch_is_one_inotify_instance_closed_with_the_stage(tmp_path):
     stage, _ = quiet_stage(tmp_path)
-    watch = stage._watch._inotify
-    assert isinstance(watch, inotify_simple.INotify) and not watch.closed
+    fd = stage._watch._inotify.fd
+    assert os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify"
     stage.close()
-    assert watch.closed
+    assert not os.path.exists(f"/proc/self/fd/{fd}")
