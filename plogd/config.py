@@ -28,7 +28,7 @@ from .formats import (BUILTIN_FORMATS, DEFAULT_CONTINUATION, FormatError, LogFor
 from .formats.detect import read_sample, time_misfit
 from .formats.jsonlog import json_format
 from .formats.strftime import LocaleError, TimeLayout, system_zone_name, time_names
-from .metrics import DEFAULT_TOP, NEEDS_FIELD, NUMERIC_FIELD, TYPES, Alert, Metric
+from .metrics import DEFAULT_TOP, NEEDS_FIELD, NUMERIC_FIELD, TYPES, Alert, Metric, discovery_key
 from .stages.parse import Rewrite, input_fields
 from .syslog import ListenError, parse_address
 from .userregex import compile_user
@@ -322,7 +322,6 @@ def _check_keys_are_the_hosts_own(top: _Section, raw_inputs, config: Config) -> 
     """Every input sends to the one host of the configuration: a key (percentiles expanded)
     in two inputs, or two `by:` metrics with one discovery key (whose member sets would
     overwrite each other on the server), would mix values that are not the same thing."""
-    from .stages.send import discovery_key
     sent: dict[str, str] = {}            # key -> "inputs[i].metrics[j] (line n)"
     discovered: dict[str, tuple[str, str]] = {}     # discovery key -> (metric key, where)
     for i, spec in enumerate(config.inputs):

@@ -28,6 +28,7 @@ States are JSON data after `dump` (the checkpoint) and picklable as they are.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from itertools import compress
@@ -117,6 +118,17 @@ def zabbix_key_param(value) -> str:
     if text and not any(c in text for c in ',[]" ') and not text.startswith('"'):
         return text
     return '"' + text.replace('"', '\\"') + '"'
+
+
+def discovery_key(template: str, by: str) -> str:
+    """The key of the Zabbix discovery rule of a `by:` metric: `nginx.status[{status}]` ->
+    `nginx.status.discovery`; a placeholder outside the brackets is removed:
+    `nginx.{vhost}.requests` -> `nginx.requests.discovery`. (Here, not with the sender:
+    the configuration checks it, and loading it should not load the sender and ssl.)"""
+    base = template.split("[", 1)[0]
+    base = base.replace("{" + by + "}", "")
+    base = re.sub(r"\.{2,}", ".", base).strip(".")
+    return f"{base}.discovery"
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ from typing import Callable
 
 from .. import checkpoint, monitoring
 from ..heartbeat import beat
+from ..metrics import discovery_key
 
 _log = logging.getLogger("plogd.send")
 
@@ -302,15 +303,6 @@ def describe(error: Exception) -> str:
 
 
 # -- discovery -------------------------------------------------------------------------------
-
-def discovery_key(template: str, by: str) -> str:
-    """`nginx.status[{status}]` -> `nginx.status.discovery`; a placeholder outside the
-    brackets is removed: `nginx.{vhost}.requests` -> `nginx.requests.discovery`."""
-    base = template.split("[", 1)[0]
-    base = base.replace("{" + by + "}", "")
-    base = re.sub(r"\.{2,}", ".", base).strip(".")
-    return f"{base}.discovery"
-
 
 def discovery_macro(by: str) -> str:
     return "{#" + re.sub(r"[^A-Z0-9_.]", "_", by.upper()) + "}"
