@@ -12,6 +12,7 @@ kernel support, the per-user limit on instances reached), every file is polled e
 from __future__ import annotations
 
 import ctypes
+import io
 import logging
 import os
 import time
@@ -33,7 +34,9 @@ class Inotify:
 
     def __init__(self):
         self._libc = ctypes.CDLL(None, use_errno=True)
-        self.fd = self._checked(self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC))
+        fd = self._checked(self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC))
+        self._events = io.FileIO(fd, "r")      # closed with it, or when collected
+        self.fd = fd
 
     def add_watch(self, directory: str, mask: int) -> int:
         return self._checked(self._libc.inotify_add_watch(self.fd, os.fsencode(directory),
@@ -42,14 +45,12 @@ class Inotify:
     def had_events(self) -> bool:
         """Were there events since the last call? (It reads them all.)"""
         had = False
-        while True:
-            try:
-                had |= bool(os.read(self.fd, 65536))
-            except BlockingIOError:
-                return had
+        while self._events.read(65536):       # None: none waiting (non-blocking)
+            had = True
+        return had
 
     def close(self) -> None:
-        os.close(self.fd)
+        self._events.close()
 
     @staticmethod
     def _checked(result: int) -> int:

@@ -136,3 +136,14 @@ def test_the_watch_is_one_inotify_instance_closed_with_the_stage(tmp_path):
     assert os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify"
     stage.close()
     assert not os.path.exists(f"/proc/self/fd/{fd}")
+
+
+def test_a_stage_dropped_without_close_leaves_no_inotify_behind(tmp_path):
+    """Each inotify instance counts against a small per-user limit (128 by default)."""
+    import gc
+    stage, _ = quiet_stage(tmp_path)
+    fd = stage._watch._inotify.fd
+    del stage
+    gc.collect()
+    assert not os.path.exists(f"/proc/self/fd/{fd}") or \
+        os.readlink(f"/proc/self/fd/{fd}") != "anon_inode:inotify"
