@@ -29,15 +29,15 @@ States are JSON data after `dump` (the checkpoint) and picklable as they are.
 """
 from __future__ import annotations
 
-from collections import Counter
 import re
+from collections import Counter
 from dataclasses import dataclass
 from itertools import compress
 from operator import and_
 from typing import NamedTuple
 
 from .filters import Columns, Filter
-from .formats.compiled import count_values, has_none
+from .formats.compiled import count_values, has_none, min_max
 from .sketches import DistinctCounter, QuantileSketch
 
 TYPES = ("count", "sum", "avg", "min", "max", "percentile", "rate", "ratio", "distinct")
@@ -68,7 +68,8 @@ def _fold_values(kind: str, values: list):
         return counter
     if not values:
         return None
-    return min(values) if kind == "min" else max(values)
+    smallest, largest = min_max(values)
+    return smallest if kind == "min" else largest
 
 
 def _merge_state(kind: str, a, b):
@@ -191,11 +192,13 @@ class Metric:
         return names
 
     # -- folding a batch
-    def fold(self, columns: Columns, n: int):
-        """State of one batch of n lines (all in one window)."""
+    def fold(self, columns: Columns, n: int, masks: dict | None = None):
+        """State of one batch of n lines (all in one window). `masks`: the masks of the
+        filters already applied to these columns, by their text (metrics often share a
+        `where:`, as the default sets' errors and 5xx share do): each is computed once."""
         if self.kind == "ratio":
-            return self._fold_ratio(columns, n)
-        mask = self.where.mask(columns, n) if self.where is not None else None
+            return self._fold_ratio(columns, n, masks)
+        mask = _mask(self.where, columns, n, masks) if self.where is not None else None
         values = columns[self.field] if self.field else None
         if mask is not None and values is not None:
             values = list(compress(values, mask))
@@ -216,9 +219,9 @@ class Metric:
                 per_group.setdefault(group, []).append(value)
         return self._bounded({g: _fold_values(self.kind, vs) for g, vs in per_group.items()})
 
-    def _fold_ratio(self, columns: Columns, n: int):
-        of = self.of.mask(columns, n) if self.of is not None else None
-        hit = self.where.mask(columns, n) if self.where is not None else [True] * n
+    def _fold_ratio(self, columns: Columns, n: int, masks: dict | None):
+        of = _mask(self.of, columns, n, masks) if self.of is not None else None
+        hit = _mask(self.where, columns, n, masks) if self.where is not None else [True] * n
         if of is not None:
             hit = list(map(and_, hit, of))
         if self.by is None:
@@ -310,6 +313,15 @@ class Metric:
                           self.key.replace(placeholder, zabbix_key_param(group)), s, interval,
                           {self.by: group_value(group)})]
         return [v for v in values if v.value is not None]
+
+
+def _mask(where: Filter, columns: Columns, n: int, masks: dict | None) -> list:
+    if masks is None:
+        return where.mask(columns, n)
+    mask = masks.get(where.text)
+    if mask is None:
+        mask = masks[where.text] = where.mask(columns, n)
+    return mask
 
 
 def _sortable(weight) -> float:

@@ -19,6 +19,7 @@ from .messages import LineBatch
 
 class BatchSlots:
     def __init__(self, count: int, size: int, context):
+        self.count = count
         self.size = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE     # whole pages (madvise)
         self.memory = mmap.mmap(-1, count * self.size)
         self.free = context.SimpleQueue()      # numbers of the free slots (no feeder thread)
@@ -51,6 +52,8 @@ class BatchSlots:
     def release_idle(self) -> None:
         """reader, with nothing to read: the memory of every free slot back to the system
         (the next batch in a slot gets fresh pages)."""
+        if len(self._released) == self.count:   # all home and released: nothing to ask
+            return
         while not self.free.empty():           # the reader is the only one taking
             self._spare.append(self.free.get())
         for slot in self._spare:

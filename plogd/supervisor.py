@@ -47,7 +47,7 @@ from .pipeline import (IDLE_SLEEP, load_state, make_aggregator, make_parser, mak
                        make_writer, send_stage, spool_full)
 from .slots import BatchSlots
 from .spool import disk_full
-from .stages.aggregate import AggregateStage
+from .stages.aggregate import next_tick
 from .stages.read import CHUNK
 from .stages.write import DISK_RETRY, WriteStage, log_disk_full
 
@@ -118,7 +118,8 @@ def _reader(config: Config, state, lines, slots: BatchSlots, stop_reading, worke
     setproctitle.setproctitle(_title(config, "reader"))
     read = make_reader(config, state)
     sent: dict = {}
-    last_tick = last_stats = 0.0
+    ticked, tick_at = None, 0.0     # idle: the `sent` of the last Tick, when the next is due
+    last_stats, stats_sent = 0.0, None
     full, next_check = False, 0.0
     try:
         while not stop_reading.is_set():
@@ -130,7 +131,10 @@ def _reader(config: Config, state, lines, slots: BatchSlots, stop_reading, worke
                 stop_reading.wait(IDLE_SLEEP)
                 continue
             if time.monotonic() - last_stats >= STATS_EVERY:
-                _put(lines, ReaderStats(read.stats()))
+                stats = read.stats()
+                if stats != stats_sent:      # an idle pipeline is not woken for nothing
+                    _put(lines, ReaderStats(stats))
+                    stats_sent = stats
                 last_stats = time.monotonic()
             batches = read.poll()
             for batch in batches:
@@ -142,9 +146,10 @@ def _reader(config: Config, state, lines, slots: BatchSlots, stop_reading, worke
                 if once:       # a last tick: the wall clock closes what is complete
                     _put(lines, Tick(time.time(), dict(sent)))
                     break
-                if time.monotonic() - last_tick >= IDLE_SLEEP:
-                    _put(lines, Tick(time.time(), dict(sent)))
-                    last_tick = time.monotonic()
+                now = time.time()
+                if sent != ticked or now >= tick_at:     # else the Tick would change nothing
+                    _put(lines, Tick(now, dict(sent)))
+                    ticked, tick_at = dict(sent), next_tick(config.inputs, config.interval, now)
             slots.release_idle()
             stop_reading.wait(IDLE_SLEEP)
     finally:
@@ -175,7 +180,7 @@ def _aggregator(config: Config, state, partials, commits, workers: int, restarts
     while stops < workers:
         beat()
         try:
-            message = partials.get(timeout=AggregateStage.COMMIT_EVERY)
+            message = partials.get(timeout=aggregate.commit_due_in())
         except queue.Empty:        # nothing came; maybe a commit is due
             message = None
         if isinstance(message, Stop):

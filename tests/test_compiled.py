@@ -160,7 +160,11 @@ PARSER_METRICS = [Metric("n", "count"), Metric("st", "count", by="status"),
                   Metric("m", "count", by="method"), Metric("b", "sum", field="body_bytes_sent"),
                   Metric("rt", "avg", field="request_time"),
                   Metric("up", "max", field="upstream_response_time"),
-                  Metric("e", "count", where=compile_filter("status >= 500", {"status": True}))]
+                  Metric("e", "count", where=compile_filter("status >= 500", {"status": True})),
+                  Metric("e_share", "ratio",           # the same where: its mask is reused
+                         where=compile_filter("status >= 500", {"status": True})),
+                  Metric("sc", "count", by="status_class"),
+                  Metric("rt_min", "min", field="request_time")]
 
 
 @settings(max_examples=200, deadline=None)
@@ -194,7 +198,9 @@ def test_has_none_answers_as_in_does(column):
 @pytest.mark.parametrize("column", [
     [1.5, 2.0, 1.5, -0.0, 0.0], [0.0, -0.0], [200, 404, 200, 302], [200, 2 ** 70],
     [-3, 3, -3], [1, 1.0], [float("nan")] * 2, [float("nan"), float("nan")], [], ["a", "a"],
-    [True, 1], [0.001 * k for k in range(300)] * 3, (1, 1), [2 ** 63 - 1, -2 ** 63]])
+    [True, 1], [0.001 * k for k in range(300)] * 3, (1, 1), [2 ** 63 - 1, -2 ** 63],
+    ["2xx", "3xx", "2xx"], ["".join("ab"), "ab", "c", "ab"], ["a", None, "a"], ["a", 1],
+    [str(k) for k in range(600)] + ["1", "2"], ["x"] * 300 + [str(k) for k in range(300)]])
 def test_count_values_counts_as_counter_does(column):
     """The folds' count by group and the percentile sketch's distinct values: the same dict,
     same keys (the first object seen of each), same counts, same order."""
@@ -202,6 +208,26 @@ def test_count_values_counts_as_counter_does(column):
     counted, expected = compiled.count_values(column), Counter(column)
     assert list(counted.items()) == list(expected.items())
     assert all(a is b for a, b in zip(counted, expected))
+
+
+_value = st.integers(-2 ** 70, 2 ** 70) | st.floats(allow_nan=True) | st.sampled_from(
+    [None, 0, 0.0, -0.0, 1, 1.0, True, "a"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(column=st.lists(st.integers(-5, 5), min_size=1) | st.lists(st.floats(-3, 3), min_size=1)
+       | st.lists(_value, min_size=1, max_size=6))
+def test_min_max_answers_as_min_and_max_do(column):
+    """The times' span and the min and max folds, in one pass in C: the very objects min and
+    max return, or the same TypeError (None among the values)."""
+    try:
+        expected = (min(column), max(column))
+    except TypeError:
+        with pytest.raises(TypeError):
+            compiled.min_max(column)
+        return
+    got = compiled.min_max(column)
+    assert got[0] is expected[0] and got[1] is expected[1]
 
 
 @settings(max_examples=300, deadline=None)

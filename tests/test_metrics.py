@@ -302,3 +302,21 @@ def test_checkpoint_of_every_type_restores_and_a_changed_type_drops_the_windows(
     other = Aggregator("in", changed, 60, NEVER)
     other.restore(snap)
     assert other.open == {} and other.counters.lines == 500
+
+
+def test_metrics_sharing_a_where_fold_as_they_do_alone():
+    """Parser.handle folds a window's metrics with one mask per `where:` text: the states
+    are those each metric folds on its own."""
+    numeric = {"status": True, "method": False}
+    metrics = [Metric("e", "count", where=compile_filter("status >= 500", numeric)),
+               Metric("s", "ratio", where=compile_filter("status >= 500", numeric)),
+               Metric("g", "ratio", where=compile_filter("method == 'GET'", numeric),
+                      of=compile_filter("status >= 500", numeric)),
+               Metric("m", "count", by="method",
+                      where=compile_filter("method == 'GET'", numeric))]
+    columns = {"status": [200, 503, 500, None, 404, 502], "method": ["GET", "GET", "POST",
+                                                                      "GET", None, "GET"]}
+    masks: dict = {}
+    shared = [m.fold(columns, 6, masks) for m in metrics]
+    assert shared == [m.fold(columns, 6) for m in metrics] == [3, [3, 6], [2, 3], {"GET": 4}]
+    assert sorted(masks) == ["method == 'GET'", "status >= 500"]

@@ -1,6 +1,7 @@
 """Parsing into partials, merging, and closing windows by event time (pure objects)."""
 import json
 import random
+from types import SimpleNamespace
 
 from hypothesis import given, settings, strategies as st
 
@@ -9,7 +10,7 @@ from plogd.filters import compile_filter
 from plogd.formats import get_format
 from plogd.messages import LineBatch
 from plogd.metrics import Metric, zabbix_key_param
-from plogd.stages.aggregate import NEVER, Aggregator
+from plogd.stages.aggregate import NEVER, Aggregator, next_tick
 from plogd.stages.parse import Parser
 
 FMT = get_format("nginx_timed")
@@ -302,3 +303,70 @@ def test_a_held_window_is_confirmed_by_the_idle_wall_clock_and_kept_in_the_check
     assert not restored.held and restored.counters.odd_time == 0
     assert values(closed) == {((now - 30) // 60 * 60, "requests"): 1,
                               ((now + 600) // 60 * 60, "requests"): 1}
+
+
+def test_the_first_lines_ever_held_ahead_are_confirmed_by_later_lines_or_the_clock():
+    """No watermark yet: the first line is ahead of the wall clock by more than `jump`, so it
+    is held; a later batch (or the idle clock) confirms it without a watermark to compare."""
+    now = 1_800_000_000
+    agg, feed = _follow(now, lateness=0)
+    feed([now + 120])
+    assert agg.held and agg.newest is None
+    feed([now + 60])                                  # goes there: confirmed
+    assert not agg.held and agg.newest == now + 120 and agg.counters.odd_time == 0
+    agg, feed = _follow(now, lateness=0)
+    feed([now + 120])
+    agg.tick(now + 200)                               # the clock reached it: confirmed
+    assert not agg.held and agg.newest == now + 120
+
+
+@settings(max_examples=60, deadline=None)
+@given(lateness=st.integers(0, 150), offsets=st.lists(st.integers(-400, 900), min_size=1,
+                                                      max_size=6), start=st.integers(0, 400))
+def test_an_idle_tick_between_two_scheduled_ones_would_change_nothing(lateness, offsets, start):
+    """The idle reader ticks only at next_tick's times (and when it sent batches): a tick at
+    any second in between would close no window and confirm no held one."""
+    now = 1_800_000_000
+    agg, feed = _follow(now, lateness)
+    for offset in offsets:
+        feed([now + offset])            # some windows open, some held (ahead of the clock)
+    specs = [SimpleNamespace(lateness=lateness)]
+    t = now + start
+    agg.tick(t)
+    for _ in range(3):
+        due = next_tick(specs, 60, t + 0.5)
+        assert due > t
+        for second in range(t + 1, due):
+            state = (dict(agg.open), json.dumps(agg.held), agg.closed_before)
+            assert agg.tick(second + 0.5) == []
+            assert (dict(agg.open), json.dumps(agg.held), agg.closed_before) == state
+        agg.tick(due)
+        t = due
+
+
+def test_next_tick_is_the_first_window_start_or_close_after_now():
+    specs = [SimpleNamespace(lateness=10), SimpleNamespace(lateness=90)]
+    assert next_tick(specs, 60, 1000.5) == 1020          # a window starts (held ones)
+    assert next_tick(specs, 60, 1020.0) == 1030          # one closes: 960 + 60 + 10
+    assert next_tick(specs, 60, 1045.0) == 1050          # 900 + 60 + 90
+
+
+def test_the_aggregate_stage_says_how_long_it_may_wait_for_a_message():
+    """--multi's aggregator waits for a message at most until a commit is due, so a line
+    is checkpointed within COMMIT_EVERY of the last commit without any tick to wake it."""
+    from plogd.config import from_data
+    from plogd.stages.aggregate import AggregateStage
+    config = from_data("<test>", {"inputs": [{
+        "name": "in", "path": "/x", "format": "nginx_timed",
+        "metrics": [{"key": "n", "type": "count"}]}]})
+    stage = AggregateStage(config.inputs, 60)
+    parser = Parser("in", FMT, [Metric("n", "count")], 60, 65536)
+    every = AggregateStage.COMMIT_EVERY
+    for seq in (1, 2):       # the first batch of a file is committed at once (a new file)
+        assert stage.take_commit(force=True) is not None
+        assert stage.commit_due_in() == every             # nothing waits
+        stage.handle(parser.handle(LineBatch("in", seq, "/x", FileId(1, 2, 0, ""),
+                                             line(100) + b"\n", 0, 0)))
+    assert 0 < stage.commit_due_in() <= every and stage.take_commit() is None
+    stage._committed_at -= every                           # COMMIT_EVERY has passed
+    assert stage.commit_due_in() == 0 and stage.take_commit() is not None

@@ -21,7 +21,7 @@
 #include <string.h>
 
 /* what compiled.py expects: a module of another version (a stale build) is not used */
-#define SPLIT_VERSION 2
+#define SPLIT_VERSION 3
 
 /* column kinds: keep in step with compiled.py */
 enum { K_RAW, K_STR, K_HOST, K_INT, K_OPT_INT, K_BYTES, K_FLOAT, K_FLOAT_LIST, K_TIME };
@@ -571,9 +571,12 @@ has_none(PyObject *module, PyObject *column)
 
 /* count_values(column): dict(Counter(column)) -- each distinct value (the first object
    seen of it) and its count, in the order first seen -- for a list of floats only (not NaN)
-   or of ints only (of 64 bits), in a table keyed by the value's bits; None for any other
-   column (the caller counts with Counter). Statuses, request times: few distinct values,
-   many lines, and Counter would hash and look up a Python object per line. */
+   or of ints only (of 64 bits), in a table keyed by the value's bits, or of strings only
+   that are mostly the same few objects (a column made through a table of its distinct
+   values: a derived field such as status_class), keyed by the object, equal strings of
+   other objects merged at the end; None for any other column (the caller counts with
+   Counter). Statuses, request times: few distinct values, many lines, and Counter would
+   hash and look up a Python object per line. */
 typedef struct {
     uint64_t key;
     PyObject *first;
@@ -586,10 +589,11 @@ count_values(PyObject *module, PyObject *column)
     Py_ssize_t n, i, size = 64, used = 0, *order = NULL;
     Tally *table = NULL;
     PyObject *result = NULL;
-    int floats;
+    int floats, strings;
     if (!PyList_Check(column) || (n = PyList_GET_SIZE(column)) == 0)
         Py_RETURN_NONE;
     floats = PyFloat_CheckExact(PyList_GET_ITEM(column, 0));
+    strings = PyUnicode_CheckExact(PyList_GET_ITEM(column, 0));
     table = PyMem_Calloc(size, sizeof(Tally));
     order = PyMem_Malloc(size / 2 * sizeof(Py_ssize_t));
     if (table == NULL || order == NULL)
@@ -605,6 +609,11 @@ count_values(PyObject *module, PyObject *column)
             if (d == 0.0)
                 d = 0.0;                    /* -0.0 == 0.0: one key, as in a dict */
             memcpy(&key, &d, sizeof key);
+        }
+        else if (strings) {
+            if (!PyUnicode_CheckExact(v))
+                goto other;
+            key = (uint64_t)(uintptr_t)v;
         }
         else if (!floats && PyLong_CheckExact(v)) {
             int overflow;
@@ -627,6 +636,8 @@ count_values(PyObject *module, PyObject *column)
         table[at].first = v;
         table[at].count = 1;
         order[used++] = at;
+        if (strings && used > 256 && used * 2 > i)
+            goto other;                     /* mostly new objects: Counter does better */
         if (used * 2 >= size) {             /* half full: twice as large */
             Py_ssize_t k, new_size = size * 2;
             Tally *bigger = PyMem_Calloc(new_size, sizeof(Tally));
@@ -655,7 +666,18 @@ count_values(PyObject *module, PyObject *column)
         goto done;
     for (i = 0; i < used; i++) {
         Tally *t = &table[order[i]];
-        PyObject *count = PyLong_FromSsize_t(t->count);
+        PyObject *count, *before = NULL;
+        Py_ssize_t total = t->count;
+        if (strings) {                      /* an equal string of another object */
+            before = PyDict_GetItemWithError(result, t->first);
+            if (before == NULL && PyErr_Occurred()) {
+                Py_CLEAR(result);
+                goto done;
+            }
+            if (before != NULL)
+                total += PyLong_AsSsize_t(before);
+        }
+        count = PyLong_FromSsize_t(total);
         if (count == NULL || PyDict_SetItem(result, t->first, count) < 0) {
             Py_XDECREF(count);
             Py_CLEAR(result);
@@ -675,8 +697,72 @@ done:
     return result;
 }
 
+/* min_max(column): (min(column), max(column)), the very objects min and max return (the
+   first of equal values), for a non-empty list of ints only (of 64 bits) or of floats only
+   (not NaN), in one pass without a comparison through Python per value; None for any
+   other column (the caller asks min and max). */
+static PyObject *
+min_max(PyObject *module, PyObject *column)
+{
+    Py_ssize_t i, n;
+    PyObject *lo, *hi;
+    if (!PyList_Check(column) || (n = PyList_GET_SIZE(column)) == 0)
+        Py_RETURN_NONE;
+    lo = hi = PyList_GET_ITEM(column, 0);
+    if (PyFloat_CheckExact(lo)) {
+        double low = PyFloat_AS_DOUBLE(lo), high = low;
+        if (low != low)
+            Py_RETURN_NONE;
+        for (i = 1; i < n; i++) {
+            PyObject *v = PyList_GET_ITEM(column, i);
+            double d;
+            if (!PyFloat_CheckExact(v))
+                Py_RETURN_NONE;
+            d = PyFloat_AS_DOUBLE(v);
+            if (d != d)
+                Py_RETURN_NONE;
+            if (d < low) {
+                low = d;
+                lo = v;
+            }
+            else if (d > high) {
+                high = d;
+                hi = v;
+            }
+        }
+    }
+    else if (PyLong_CheckExact(lo)) {
+        int overflow;
+        long long low = PyLong_AsLongLongAndOverflow(lo, &overflow), high = low;
+        if (overflow)
+            Py_RETURN_NONE;
+        for (i = 1; i < n; i++) {
+            PyObject *v = PyList_GET_ITEM(column, i);
+            long long x;
+            if (!PyLong_CheckExact(v))
+                Py_RETURN_NONE;
+            x = PyLong_AsLongLongAndOverflow(v, &overflow);
+            if (overflow)
+                Py_RETURN_NONE;
+            if (x < low) {
+                low = x;
+                lo = v;
+            }
+            else if (x > high) {
+                high = x;
+                hi = v;
+            }
+        }
+    }
+    else
+        Py_RETURN_NONE;
+    return PyTuple_Pack(2, lo, hi);
+}
+
 static PyMethodDef module_methods[] = {
     {"has_none", (PyCFunction)has_none, METH_O, "`None in column`, by identity"},
+    {"min_max", (PyCFunction)min_max, METH_O,
+     "(min(column), max(column)) for a list of ints or of floats, else None"},
     {"count_values", (PyCFunction)count_values, METH_O,
      "dict(Counter(column)) for a list of floats or of ints, else None"},
     {NULL, NULL, 0, NULL},

@@ -11,7 +11,8 @@ What it covers:
     floats, '-', strings, the time through a cache of the seconds seen whose misses are
     parsed by fields.to_epoch: one authority on dates), any other type handed back as raw
     tokens to its own column converter, as on the pure path;
-  - for the folds: `None in column` (has_none) and dict(Counter(column)) (count_values).
+  - for the folds: `None in column` (has_none), dict(Counter(column)) (count_values) and
+    (min(column), max(column)) in one pass (min_max).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ try:
     from . import _split
 except ImportError:        # not built (no compiler or no Python headers at install)
     _split = None
-VERSION = 2       # _split.c's SPLIT_VERSION: a module built from another version is not used
+VERSION = 3       # _split.c's SPLIT_VERSION: a module built from another version is not used
 if getattr(_split, "VERSION", None) != VERSION:
     _split = None
 
@@ -78,9 +79,20 @@ _count_values = _split.count_values if active() else (lambda column: None)
 
 def count_values(column) -> dict:
     """dict(Counter(column)): in C for a column of floats or of ints (a table of their bits
-    instead of a dict lookup per value), the same dict in the same order."""
+    instead of a dict lookup per value) or of a few string objects (a derived field), the
+    same dict in the same order."""
     counted = _count_values(column)
     return Counter(column) if counted is None else counted
+
+
+_min_max = _split.min_max if active() else (lambda column: None)
+
+
+def min_max(column) -> tuple:
+    """(min(column), max(column)): in one pass in C for a column of ints or of floats, the
+    same objects; else by min and max (a TypeError for a column holding None, say)."""
+    got = _min_max(column)
+    return (min(column), max(column)) if got is None else got
 
 
 def _kind(ftype: FieldType) -> int:

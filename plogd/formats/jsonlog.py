@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from .fields import Derived, FieldType, KNOWN_TYPES, MAYBE_EMPTY
 from .logformat import FormatError, LogFormat
 from .strftime import TimeLayout
@@ -46,8 +44,10 @@ def _text(value) -> str | None:
     """A JSON value as text: lists (Caddy's header values) joined with ', '."""
     if isinstance(value, list):
         return ", ".join(map(str, value)) if value else None
-    return value if isinstance(value, str) else orjson.dumps(value).decode() \
-        if isinstance(value, (dict, bool)) else str(value)
+    if isinstance(value, (dict, bool)):
+        import orjson
+        return orjson.dumps(value).decode()
+    return value if isinstance(value, str) else str(value)
 
 
 def _converter(ftype: FieldType, unit: str) -> Callable[[object], object]:
@@ -138,6 +138,7 @@ class JsonFormat(LogFormat):
             (position[n], None) if n in self._types else
             (tuple(position[s] for s in self._derived[n].sources), self._derived[n].convert)
             for n in names]
+        import orjson          # only where a JSON format is used (it loads uuid, platform)
         loads = orjson.loads
 
         def extract(line: bytes):
@@ -159,6 +160,7 @@ class JsonFormat(LogFormat):
         return extract
 
     def invalid_value(self, line: bytes) -> tuple[str, bytes] | None:
+        import orjson
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:

@@ -240,6 +240,15 @@ class Aggregator:
         return closed
 
 
+def next_tick(inputs, interval: int, now: float) -> float:
+    """The first wall-clock second after `now` at which an idle tick can change anything:
+    a window's end plus an input's lateness (a window closes) or a window's start (a held
+    window is confirmed). Between them an idle reader need not tick."""
+    second = int(now)
+    return min((second - lateness) // interval * interval + interval + lateness
+               for lateness in {0, *(spec.lateness for spec in inputs)})
+
+
 def _types(metrics: list[Metric]) -> list[str]:
     """What a metric's state is made of: its type and whether it is grouped."""
     return [m.kind + (" by" if m.by else "") for m in metrics]
@@ -285,6 +294,13 @@ class AggregateStage:
         self._tick = None
         for a in self.aggregators.values():
             self._closed += a.tick(now)
+
+    def commit_due_in(self) -> float:
+        """Seconds until a commit is due with no more news (COMMIT_EVERY when nothing
+        waits): how long the stage may wait for a message."""
+        if not self._dirty:
+            return self.COMMIT_EVERY
+        return max(self._committed_at + self.COMMIT_EVERY - time.monotonic(), 0.0)
 
     def flush(self) -> list[ClosedWindow]:
         """End of a replay: every window, oldest first."""

@@ -17,9 +17,11 @@ import re
 from dataclasses import dataclass
 
 from ..formats import Columns, LogFormat
+from ..formats.compiled import min_max
 from ..formats.detect import first_failure
 from ..log import RateLimitedLog
 from ..files import Position
+from ..heap import keep_batch_buffers
 from ..messages import LineBatch, Partial
 from ..metrics import Metric
 from ..userregex import UserRegex, take_timeouts
@@ -125,27 +127,27 @@ class Parser:
         if unmatched:
             self._log_unmatched(batch.data, unmatched, batch.path)
         self._derive(columns)
-        columns, odd = self._set_odd_aside(columns)
+        columns, odd, span = self._set_odd_aside(columns)
         if odd:
             _log.warning("odd_time", "%s: %d line(s) of %s without a time ('-') or stamped "
                          "before 1991 (a reset clock?) are counted in odd_time, in no window",
                          self.input, odd, batch.path)
         windows = {}
-        split = self._by_window(columns)
+        split = self._by_window(columns, span)
         for window, window_columns in split.items():
             n = len(window_columns["timestamp"])
-            windows[window] = (n, [m.fold(window_columns, n) for m in self.metrics])
+            masks: dict = {}         # each `where:` once per window's columns
+            windows[window] = (n, [m.fold(window_columns, n, masks) for m in self.metrics])
         slow = take_timeouts()    # lines over a user regex's time bound, in this batch
         if slow:
             _log.warning("regex_timeout", "%s: %d line(s) of %s took a user regex over its time "
                          "bound: counted in regex_timeout, taken as not matching",
                          self.input, slow, batch.path)
-        stamps = columns["timestamp"]
         window_newest = None
         if len(split) > 1:       # for the aggregator, should it set a window aside
             window_newest = {w: max(c["timestamp"]) for w, c in split.items()}
         return Partial(self.input, batch.path, batch.seq, windows,
-                       max(stamps) if stamps else None, lines=read, unmatched=unmatched,
+                       span[1] if span else None, lines=read, unmatched=unmatched,
                        too_long=too_long,
                        position=Position(batch.file, batch.end, batch.mtime_ns, batch.real_path,
                                         batch.upcoming, batch.in_long_line), odd_time=odd,
@@ -206,26 +208,31 @@ class Parser:
                 columns["uri"] = _mapped(columns["uri"],
                                          lambda v, r=rule: r.pattern.sub(r.replace, v))
 
-    def _set_odd_aside(self, columns: Columns) -> tuple[Columns, int]:
+    def _set_odd_aside(self, columns: Columns) -> tuple[Columns, int, tuple | None]:
         """Lines without a time (None) or stamped before `oldest` (a reset clock): per line,
-        so batch-independent."""
+        so batch-independent. Also the (earliest, latest) time of the lines kept (None when
+        none is), in one pass over the times."""
         stamps = columns["timestamp"]
+        if not stamps:
+            return columns, 0, None
         oldest = float("-inf") if self.oldest is None else self.oldest
         try:
-            if not stamps or min(stamps) >= oldest:      # the usual case: nothing odd
-                return columns, 0
+            span = min_max(stamps)
+            if span[0] >= oldest:      # the usual case: nothing odd
+                return columns, 0, span
         except TypeError:       # None among them: no cost for batches without
             pass
         keep = [i for i, t in enumerate(stamps) if t is not None and t >= oldest]
-        return ({name: [column[i] for i in keep] for name, column in columns.items()},
-                len(stamps) - len(keep))
+        kept = {name: [column[i] for i in keep] for name, column in columns.items()}
+        return kept, len(stamps) - len(keep), min_max(kept["timestamp"]) if keep else None
 
-    def _by_window(self, columns: Columns) -> dict[int, Columns]:
-        stamps, interval = columns["timestamp"], self.interval
-        if not stamps:
+    def _by_window(self, columns: Columns, span: tuple | None) -> dict[int, Columns]:
+        """The columns of each window (`span`: the earliest and latest time of the lines)."""
+        if span is None:
             return {}
-        first = min(stamps) // interval * interval
-        if max(stamps) < first + interval:        # the usual case: one window
+        stamps, interval = columns["timestamp"], self.interval
+        first = span[0] // interval * interval
+        if span[1] < first + interval:        # the usual case: one window
             return {first: columns}
         rows: dict[int, list[int]] = {}
         for i, t in enumerate(stamps):
@@ -238,6 +245,7 @@ class ParseStage:
     """The parse stage: each input's parser; the same object in every parser process."""
 
     def __init__(self, inputs, interval: int, max_line: int):
+        keep_batch_buffers()
         self.parsers = {spec.name: Parser(spec.name, spec.format, spec.metrics, interval, max_line,
                                           getattr(spec, "rewrite", ()),
                                           OLDEST, getattr(spec, "continuation", None))

@@ -24,6 +24,8 @@ import time
 from collections import deque
 from typing import BinaryIO
 
+from ..dirwatch import DirWatch
+from ..heap import keep_batch_buffers
 from ..files import (COMPRESSED, FINGERPRINT_BYTES, FileId, Position, identify, mtime_ns,
                      rotated_siblings, same_file, starts_like)
 from ..messages import LineBatch
@@ -57,9 +59,13 @@ class LineCutter:
 
     def feed(self, data: bytes) -> bytes:
         """The complete lines (each with its newline) that `data` finishes."""
-        buf = self.tail + data
-        cut = buf.rfind(b"\n") + 1
-        complete, self.tail = buf[:cut], buf[cut:]
+        cut = data.rfind(b"\n") + 1      # (the tail holds no newline)
+        if not cut:
+            complete, self.tail = b"", self.tail + data
+        else:       # one copy of a 1 MiB read, not two (tail + data, then its slice)
+            complete = b"".join((self.tail, memoryview(data)[:cut])) if self.tail \
+                else data[:cut]
+            self.tail = data[cut:]
         if self.skipping and cut:                 # the end of the over-long line
             complete = complete[complete.index(b"\n") + 1:]
             self.skipping = False
@@ -93,6 +99,7 @@ def read_file(input_name: str, path: str, max_line: int, progress=None):
     """A whole file, from start to end, as batches (for replays): `-` is standard input,
     compressed files are decompressed (plogd.sources). `progress` is told the bytes taken
     from the file (compressed ones for a compressed file)."""
+    keep_batch_buffers()
     cutter = LineCutter(max_line)
     offset = seq = consumed = 0
     with open_log(path) as source:
@@ -205,6 +212,15 @@ class FileFollower:
         rotation, or rotated files queued): the input is not idle."""
         return self._rotated or bool(self._next) or (
             self._cur is not None and self._cur.path != self.path)
+
+    def quiet_paths(self) -> tuple[str, ...]:
+        """At the end of its one file, nothing wrong, no rotation under way: nothing can
+        change for this follower but through its path or its file, whose paths these are
+        (for plogd.dirwatch). Empty: it has to be polled each time."""
+        cur = self._cur
+        if cur is None or self.pending or self._retry_delay or self.path in self._problems:
+            return ()
+        return self.path, cur.real_path
 
     def bytes_behind(self) -> int:
         """Bytes written but not read yet (self-observation)."""
@@ -455,7 +471,9 @@ class FileFollower:
 
 class ReadStage:
     """The read stage: a follower for every input path (for a glob, every file it matches;
-    new matches are picked up every RESCAN seconds), polled in turn. While an input is far
+    new matches are picked up every RESCAN seconds), polled in turn — but a follower quiet at
+    the end of its file only when its directory had news or every FULL_POLL_EVERY seconds
+    (plogd.dirwatch): idle files cost next to nothing. While an input is far
     behind (a first run from the beginning, a restart after a long stop), it says so every
     PROGRESS_EVERY seconds: how much is left, how fast it shrinks, when it should be done."""
 
@@ -475,16 +493,29 @@ class ReadStage:
         self._progress_at = 0.0
         self._behind: dict[str, tuple[int, float]] = {}   # input -> (bytes, when) reported
         self._empty_globs: set[str] = set()    # globs that matched nothing at the last scan
+        self._watch = DirWatch()
+        keep_batch_buffers()
+        self._busy: list = []        # the followers polled even without news
 
     def poll(self) -> list[LineBatch]:
         if time.monotonic() - self._scanned_at >= self.RESCAN:
             self._scan()
-        batches = []
-        for follower in self.followers.values():
-            batches += follower.poll()
+        polled = self.followers.values() if self._watch.look_at_all() else self._busy
+        batches: list[LineBatch] = []
+        self._busy = []
+        for follower in polled:
+            got = follower.poll()
+            batches += got
+            if got or not self._quiet(follower):
+                self._busy.append(follower)
         if time.monotonic() >= self._progress_at:
             self._report_progress()
         return batches
+
+    def _quiet(self, follower) -> bool:
+        """Can the follower wait for news of its directories? (A syslog listener cannot.)"""
+        paths: tuple[str, ...] = getattr(follower, "quiet_paths", tuple)()
+        return bool(paths) and all([self._watch.watch(path) for path in paths])
 
     def _report_progress(self) -> None:
         now = time.monotonic()
@@ -512,6 +543,7 @@ class ReadStage:
                 if (spec.name, spec.path) not in self.followers:
                     self.followers[spec.name, spec.path] = SyslogListener(
                         spec.name, spec.path, self.max_line)
+                    self._busy.append(self.followers[spec.name, spec.path])
                 continue
             paths = _expand(spec.path)
             self._tell_empty_glob(spec, paths)
@@ -524,6 +556,7 @@ class ReadStage:
                     and not self._started else "beginning"
                 self.followers[spec.name, path] = FileFollower(
                     spec.name, path, start, self.max_line, resume=resume)
+                self._busy.append(self.followers[spec.name, path])
         self._started = True
 
     def _tell_empty_glob(self, spec, paths: list[str]) -> None:
@@ -541,8 +574,9 @@ class ReadStage:
 
     @property
     def idle(self) -> bool:
-        """Every file has been read to its end: the wall clock may close windows."""
-        return not any(f.pending for f in self.followers.values())
+        """Every file has been read to its end: the wall clock may close windows. (A quiet
+        follower is not pending: only the busy ones can be.)"""
+        return not any(f.pending for f in self._busy)
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Self-observation per input: files followed, rotations and truncations seen, times
@@ -564,6 +598,7 @@ class ReadStage:
     def close(self) -> None:
         for follower in self.followers.values():
             follower.close()
+        self._watch.close()
 
 
 def _nonblocking(path: str, flags: int) -> int:

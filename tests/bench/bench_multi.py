@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from plogd.traffic import write_file  # noqa: E402
-from bench_replay import MAWK_PROG  # noqa: E402
+from bench_replay import MAWK_PROG, byte_compile  # noqa: E402
 
 
 def tree_memory(pid: int) -> tuple[int, int]:
@@ -92,6 +92,7 @@ def main() -> int:
     p.add_argument("--keep", help="directory for the generated log (reused if present)")
     p.add_argument("--reps", type=int, default=3, help="timed runs of each (the best counts)")
     args = p.parse_args()
+    byte_compile()
     workdir = Path(args.keep or tempfile.mkdtemp(prefix="plogd-bench-multi-"))
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"access-{args.lines}.log"
