@@ -130,14 +130,14 @@ def make_output_runners(config: Config) -> list:
 
 
 async def send_stage(config: Config, stopped) -> None:
-    """Drive every output until `stopped()` is true (then each sends what is left once)."""
+    """Drive every output until the event `stopped` is set (a threading or multiprocessing
+    Event; then each output sends what is left once)."""
     from .outputs.runner import run_outputs
     runners = make_output_runners(config)
     stop = asyncio.Event()
 
     async def watch() -> None:
-        while not stopped():
-            await asyncio.sleep(IDLE_SLEEP)
+        await asyncio.to_thread(stopped.wait)     # a thread that waits: no polling
         stop.set()
 
     await asyncio.gather(watch(), run_outputs(runners, config.result_path, stop))
@@ -156,7 +156,7 @@ class OutputsThread:
 
     def _run(self, config: Config) -> None:
         try:
-            asyncio.run(send_stage(config, self._stop.is_set))
+            asyncio.run(send_stage(config, self._stop))
         except BaseException as e:        # noqa: BLE001 - reported by the main loop
             self._error = e
 

@@ -214,6 +214,15 @@ class SpoolReader:
         self.cursor.offset = 0
         return files[0]
 
+    def nothing_new(self) -> bool:
+        """The cursor is at the end of the live result file: one stat, where `read` lists
+        the directory (an idle output looks five times a second)."""
+        try:
+            st = os.stat(self.result_path)
+        except OSError:
+            return False
+        return st.st_ino == self.cursor.inode and st.st_size == self.cursor.offset
+
     def read(self, max_records: int) -> tuple[list[dict], Cursor]:
         """Up to max_records complete records after the cursor, oldest clock first, and the
         cursor after them; ([], cursor) when there is nothing new."""

@@ -59,7 +59,8 @@ STOP_TIMEOUT = 30.0        # seconds a graceful stop may take before stages are 
 BACKOFF_MAX = 60.0
 SLOT_SLACK = 1 << 16       # a batch is a 1 MiB read plus the line it finished
 STATS_EVERY = 1.0          # seconds between the reader's self-monitoring counts
-BEAT_EVERY = 0.5           # a stage waiting for work or for room beats this often
+BEAT_MAX = 2.0             # a stage waiting for work or for room beats at least this often
+_beat_every = 0.5          # ... set in each stage process: a quarter of its stall_timeout
 
 
 def _title(config: Config, role: str) -> str:
@@ -78,7 +79,7 @@ def _put(q, message) -> None:
     downstream, if stuck, is the one that stops beating)."""
     while True:
         try:
-            q.put(message, timeout=BEAT_EVERY)
+            q.put(message, timeout=_beat_every)
             return
         except queue.Full:
             beat()
@@ -88,7 +89,7 @@ def _get(q):
     """Get, beating while there is nothing to get."""
     while True:
         try:
-            return q.get(timeout=BEAT_EVERY)
+            return q.get(timeout=_beat_every)
         except queue.Empty:
             beat()
 
@@ -110,6 +111,8 @@ def _stage(supervisor: int, heartbeats: Heartbeats, name: str, run, *args) -> No
     if os.getppid() != supervisor:          # it died before prctl: nobody will send the signal
         os._exit(1)
     heartbeats.attach(name)
+    global _beat_every       # every stage's first argument is its Config
+    _beat_every = min(BEAT_MAX, args[0].stall_timeout / 4)   # idle: fewer wake-ups
     run(*args)
 
 
@@ -120,12 +123,13 @@ def _reader(config: Config, state, lines, slots: BatchSlots, stop_reading, worke
     sent: dict = {}
     ticked, tick_at = None, 0.0     # idle: the `sent` of the last Tick, when the next is due
     last_stats, stats_sent = 0.0, None
-    full, next_check = False, 0.0
+    full, next_check, grown = False, 0.0, True   # grown: read since the last spool check
     try:
         while not stop_reading.is_set():
             beat()
-            if config.outputs and time.monotonic() >= next_check:
-                full = spool_full(config, full)
+            # the spool grows only with what is read: checked then, and while paused
+            if config.outputs and (grown or full) and time.monotonic() >= next_check:
+                full, grown = spool_full(config, full), False
                 next_check = time.monotonic() + IDLE_SLEEP
             if full:           # no Tick either: windows must not close on unread lines
                 stop_reading.wait(IDLE_SLEEP)
@@ -140,6 +144,7 @@ def _reader(config: Config, state, lines, slots: BatchSlots, stop_reading, worke
             for batch in batches:
                 _put(lines, slots.pack(batch))
                 sent[batch.input, batch.path] = batch.seq
+                grown = True
             if batches:
                 continue
             if read.idle:
@@ -238,7 +243,7 @@ def _sender(config: Config, sender_stop) -> None:
     """Follows the spool and drives every output (asyncio, one task each); the writer says
     when all is written."""
     setproctitle.setproctitle(_title(config, "outputs"))
-    asyncio.run(send_stage(config, sender_stop.is_set))
+    asyncio.run(send_stage(config, sender_stop))
 
 
 # -- the supervisor ----------------------------------------------------------------------
@@ -327,9 +332,9 @@ class Pipeline:
 
 def stall_bound(stage: str, stall_timeout: float) -> float:
     """How long a stage may go without a beat. Healthy, every stage beats at least every
-    BEAT_EVERY seconds but for one step: a 1 MiB batch parsed, a commit fsynced — or, for the
-    sender, a whole exchange with Zabbix (several round trips, each up to its timeout), hence
-    twice the bound."""
+    stall_timeout / 4 seconds (at most BEAT_MAX) but for one step: a 1 MiB batch parsed, a
+    commit fsynced — or, for the outputs, a whole exchange with Zabbix (several round trips,
+    each up to its timeout), hence twice the bound."""
     return 2 * stall_timeout if stage == "outputs" else stall_timeout
 
 

@@ -32,7 +32,9 @@ _log = logging.getLogger("plogd.output")
 
 BACKOFF_MIN = 1.0
 BACKOFF_MAX = 60.0
-POLL = 0.2               # seconds between looks at the spool when there is nothing new
+POLL = 0.5               # seconds between looks at the spool when there is nothing new
+HOUSEKEEPING = 1.0       # seconds between removals of passed files (and heartbeats)
+HOUSEKEEPING = 1.0       # seconds between removals of passed files (and heartbeats)
 LOG_EVERY = 60.0         # seconds between two log lines about refused or dropped records
 
 
@@ -128,6 +130,10 @@ class OutputRunner:
             if self.on_full == "drop_oldest":
                 self._drop_oldest()
             if self._pending is None:
+                if self.reader.nothing_new():
+                    await self.output.tick()
+                    self._went_up()
+                    return False
                 records, after = self.reader.read(self.batch_size)
                 if not records and after == self.reader.cursor:
                     await self.output.tick()
@@ -226,7 +232,7 @@ async def run_outputs(runners: list[OutputRunner], result_path: str,
             for path in spool.remove_passed(result_path, [r.reader.cursor for r in runners]):
                 _log.info("removed %s: every output took every value in it", path)
             try:
-                await asyncio.wait_for(stop.wait(), poll)
+                await asyncio.wait_for(stop.wait(), HOUSEKEEPING)
             except TimeoutError:
                 pass
 

@@ -1,6 +1,7 @@
 """Idle cost and latency of following files.
 
     python tests/bench/bench_idle.py [--files 50] [--seconds 30] [--mode single|multi]
+                                     [--output]
 
 Starts plogd following N files that do not change and measures the CPU time of all its
 processes over the given time (as a share of one core, from /proc). Then appends one line
@@ -42,6 +43,9 @@ def main() -> int:
     p.add_argument("--files", type=int, default=50)
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--mode", choices=["single", "multi"], default="single")
+    p.add_argument("--output", action="store_true",
+                   help="with an output (json lines over UDP to the discard port): its process "
+                        "and polling count too")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="plogd-idle-"))
     stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
@@ -52,7 +56,9 @@ def main() -> int:
         inputs += (f"  - {{name: site{i}, path: {work / f'site{i}.log'}, format: nginx_combined, "
                    f"start: end, metrics: [{{key: n{i}, type: count}}]}}\n")
     config = work / "plogd.yaml"
-    config.write_text(f"interval: 60\nstate_dir: {work / 'state'}\ninputs:\n{inputs}")
+    outputs = ("outputs: [{type: line, url: 'udp://127.0.0.1:9', format: json}]\n"
+               if args.output else "")
+    config.write_text(f"interval: 60\nstate_dir: {work / 'state'}\n{outputs}inputs:\n{inputs}")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "plogd", f"--{args.mode}", "-c", str(config),
                              "--log-level", "WARNING"], env=env)
@@ -60,7 +66,8 @@ def main() -> int:
     before, t0 = cpu_seconds(proc.pid), time.monotonic()
     time.sleep(args.seconds)
     share = (cpu_seconds(proc.pid) - before) / (time.monotonic() - t0)
-    print(f"{args.mode}: {args.files} idle files, CPU {share:.2%} of one core over {args.seconds:g} s")
+    print(f"{args.mode}: {args.files} idle files{', an output' if args.output else ''}, CPU "
+          f"{share:.2%} of one core over {args.seconds:g} s")
     checkpoint, target = work / "state" / "checkpoint.json", work / "site0.log"
     delays = []
     for _ in range(20):

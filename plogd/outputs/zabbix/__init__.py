@@ -45,6 +45,7 @@ class ZabbixOutput(Output):
     def __init__(self, name: str, options: dict, context: OutputContext):
         super().__init__(name, options, context)
         z = SimpleNamespace(**options)
+        self._ticked = -1e18      # when maintenance last ran (monotonic)
         self.sender = ZabbixSender(
             send_state_path(context.state_dir), z.server, z.port, tls_of(z),
             inputs=context.inputs, clusters=z.clusters,
@@ -58,7 +59,11 @@ class ZabbixOutput(Output):
         return []
 
     async def tick(self) -> None:
-        await self._call(self.sender.maintenance)
+        # retries and discovery re-sends are due seconds apart: no thread 5 times a second
+        now = self.sender.clock()
+        if now - self._ticked >= 1.0:
+            self._ticked = now
+            await self._call(self.sender.maintenance)
 
     @staticmethod
     async def _call(function, *args) -> None:

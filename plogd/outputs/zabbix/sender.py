@@ -154,7 +154,7 @@ class ZabbixSender:
         self.lld_resend_seconds = lld_resend_seconds
         self.lld_max_members = lld_max_members
         self.max_retry = max_retry
-        self._clock = clock
+        self.clock = clock               # monotonic seconds (tests pass their own)
         self._wall = wall
         self.lld_sent = 0
         self._logged_keys: dict[str, float] = {}   # refused key -> when last logged
@@ -348,7 +348,7 @@ class ZabbixSender:
         LOG_EVERY seconds (a key refused every window does not flood the log). A warning:
         nothing is lost while a value is retried (right after provisioning, the server
         refuses new items until its configuration cache syncs); giving up is the error."""
-        now = self._clock()
+        now = self.clock()
         keys = sorted({f"{r['host']}:{r['key']}" for r in failed})
         due = [k for k in keys if now - self._logged_keys.get(k, -1e18) >= LOG_EVERY]
         if not due:
@@ -395,7 +395,7 @@ class ZabbixSender:
         would otherwise grow without end): the least recently seen member makes room."""
         oldest = min(members, key=members.__getitem__)
         del members[oldest]
-        now = self._clock()
+        now = self.clock()
         if now - self._logged_keys.get(ident, -1e18) >= LOG_EVERY:
             self._logged_keys[ident] = now
             _log.warning("discovery %s: more than %d members (zabbix.lld_max_members); the "
