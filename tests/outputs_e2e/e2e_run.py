@@ -146,6 +146,11 @@ class Daemon:
         return {(r["key"], r["clock"]): r["value"] for r in self.records()
                 if r["key"].startswith("e2e.")}
 
+    def wait_traffic(self, windows: int = 2) -> None:
+        """Until `windows` windows with lines in them are closed and written."""
+        wait_until(lambda: len({c for k, c in self.windows() if k == "e2e.requests"})
+                   >= windows, f"{windows} windows closed", 40, self.process, str(self.log))
+
     def wait_windows(self, expected: dict) -> None:
         """Until the result file holds every window of `expected` (the daemon closes each
         LATENESS after its end; given 20 s more)."""
@@ -258,7 +263,8 @@ class LineReceiver:
         return self
 
     def stop(self) -> None:
-        assert self._server is not None and self._thread is not None
+        if self._server is None or self._thread is None:
+            return
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
@@ -277,8 +283,7 @@ class LineReceiver:
         return self.start()
 
     def __exit__(self, *exc) -> None:
-        if self._server is not None:
-            self.stop()
+        self.stop()
         self.drained()
 
 

@@ -8,8 +8,6 @@ import socket
 
 from e2e_run import Daemon, LiveLog, truth, write_config
 
-from plogd.outputs.line.tests.receivers.common import wait_until
-
 
 def graphite_path(key: str) -> str:
     """e2e.status[200] -> web01.plogd.e2e.status.200 (prefix, metric, group value)."""
@@ -25,8 +23,7 @@ def test_graphite_into_carbon_and_influx_into_influxdb_store_the_truth(tmp_path,
     daemon = Daemon(config, "--single")
     try:
         log.start()
-        wait_until(lambda: len({c for k, c in daemon.windows() if k == "e2e.requests"}) >= 2,
-                   "two windows closed", 40, daemon.process, str(daemon.log))
+        daemon.wait_traffic(2)
         lines = log.stop()
         expected = truth(lines)
         daemon.wait_windows(expected)

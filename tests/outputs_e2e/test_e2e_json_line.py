@@ -17,9 +17,7 @@ def test_json_over_tcp_and_udp_gives_the_result_files_records(tmp_path):
         daemon = Daemon(config, "--multi")
         try:
             log.start()
-            # two windows closed with lines in them: enough traffic
-            wait_until(lambda: len({c for k, c in daemon.windows() if k == "e2e.requests"}) >= 2,
-                       "two windows closed", 40, daemon.process, str(daemon.log))
+            daemon.wait_traffic(2)
             lines = log.stop()
             expected = truth(lines)
             daemon.wait_windows(expected)

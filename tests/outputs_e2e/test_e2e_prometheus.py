@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from e2e_run import Daemon, LiveLog, truth, write_config
 from receivers.prometheus import RealPrometheus
 
-from plogd.outputs.line.tests.receivers.common import free_port, wait_until
+from plogd.outputs.line.tests.receivers.common import free_port
 
 NAMES = {"e2e.requests": "e2e_requests", "e2e.status": "e2e_status", "e2e.bytes": "e2e_bytes",
          "e2e.rt.max": "e2e_rt_max"}
@@ -50,8 +50,7 @@ def test_a_real_prometheus_gives_the_last_windows(tmp_path):
         with RealPrometheus([f"127.0.0.1:{port}"], tmp_path / "prometheus") as prometheus:
             prometheus.wait_for_target_up()
             log.start()
-            wait_until(lambda: len({c for k, c in daemon.windows() if k == "e2e.requests"})
-                       >= 2, "two windows closed", 40, daemon.process, str(daemon.log))
+            daemon.wait_traffic(2)
             lines = log.stop()
             expected = truth(lines)
             daemon.wait_windows(expected)
