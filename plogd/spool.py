@@ -27,6 +27,7 @@ from .statedir import DIR_MODE, FILE_MODE
 _log = logging.getLogger("plogd.spool")
 
 TAIL_CHUNK = 1 << 16   # read backwards in these steps to find the last complete record
+RECORD_BOUND = 1024    # bytes: more than a record's line takes (about 150 to 300)
 
 
 def disk_full(error: OSError) -> bool:
@@ -275,8 +276,10 @@ def skip_oldest(result_path: str, cursor: Cursor, bound: int) -> tuple[Cursor, i
     that at most about bound/2 bytes stay behind it, and the number of records skipped."""
     dropped = 0
     reader = SpoolReader(result_path, Cursor(cursor.offset, cursor.inode))
-    while backlog(result_path, reader.cursor) > bound // 2:
-        records, after = reader.read(1000)
+    while (excess := backlog(result_path, reader.cursor) - bound // 2) > 0:
+        # no more records at a time than fit in the excess (a record is far shorter than
+        # RECORD_BOUND): a small bound keeps its newest half instead of losing everything
+        records, after = reader.read(max(1, min(1000, excess // RECORD_BOUND)))
         if after == reader.cursor:
             break
         dropped += len(records)

@@ -14,8 +14,10 @@ from zabbix_fixture import Testbed, start_testbed
 
 TESTS = Path(__file__).resolve().parent
 # whole folders: plogd processes killed, signalled or daemonized (multiprocess, torture,
-# hostile), real nginx/Apache/logrotate (realservers), the real Zabbix (integration)
-INTEGRATION_FOLDERS = {"integration", "multiprocess", "torture", "realservers", "hostile"}
+# hostile), real nginx/Apache/logrotate (realservers), the real Zabbix (integration), the
+# daemon into real metrics servers (outputs_e2e)
+INTEGRATION_FOLDERS = {"integration", "multiprocess", "torture", "realservers", "hostile",
+                       "outputs_e2e"}
 
 
 @pytest.fixture(scope="session")

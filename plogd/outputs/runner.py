@@ -124,7 +124,8 @@ class OutputRunner:
         if self._clock() < self._retry_at:
             return False
         try:
-            if not self.opened:
+            opened_now = not self.opened
+            if opened_now:
                 await self.output.open()
                 self.opened = True
             if self.on_full == "drop_oldest":
@@ -137,7 +138,8 @@ class OutputRunner:
                 records, after = self.reader.read(self.batch_size)
                 if not records and after == self.reader.cursor:
                     await self.output.tick()
-                    self._went_up()
+                    if opened_now:       # an exchange; nothing left to send (a drop) is none
+                        self._went_up()
                     return False
                 self._pending = records, after
             records, after = self._pending
