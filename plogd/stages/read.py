@@ -196,8 +196,26 @@ class FileFollower:
             return self._truncated()
         data = cur.f.read(CHUNK)
         if data:
+            self._queue_new_path_file(cur)
             return [self._batch(data)]
         return self._at_end()
+
+    def _queue_new_path_file(self, cur: _Open) -> None:
+        """While behind (the current file not read to its end): a new file at the path is
+        queued at once, not only at the end of the current one. Else a symlink flipped
+        twice meanwhile would skip its middle target (no rotated sibling, no longer at the
+        path), and a restart would not know it either."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return
+        if any((o.id.dev, o.id.ino) == (st.st_dev, st.st_ino) for o in [cur, *self._next]):
+            return
+        if cur.path == self.path and not self._rotated:
+            self.rotations += 1
+            _log.info("%s: %s was rotated; finishing the old file first", self.input, self.path)
+            self._rotated = True
+        self._queue_newer(cur.mtime_ns())
 
     @property
     def pending(self) -> bool:
