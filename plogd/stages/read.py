@@ -423,7 +423,11 @@ class FileFollower:
     def _queue_newer(self, after_mtime_ns: int) -> None:
         """Queue the rotated siblings written after `after_mtime_ns`, oldest first, then the
         file now at the path: opened at once, so that nothing that happens to the path
-        while the current file is finished can take it away."""
+        while the current file is finished can take it away. It is opened before the
+        siblings are listed: renamed to a sibling in between (logrotate at work during a
+        restart), it is seen under one name or the other, never under neither."""
+        f = self._open(self.path)
+        at_path = _Open(f, self.path) if f is not None else None
         found = []
         for path in rotated_siblings(self.path):
             mtime = mtime_ns(path)
@@ -433,20 +437,19 @@ class FileFollower:
             if f is None:
                 continue
             o = _Open(f, path)
-            if self._known(o.id):
+            if self._known(o.id) or (at_path is not None and
+                                     (o.id.dev, o.id.ino) == (at_path.id.dev, at_path.id.ino)):
                 f.close()
                 continue
             found.append((mtime, o))
         found.sort(key=lambda item: item[0])
         self._next.extend(o for _, o in found)
-        f = self._open(self.path)
-        if f is None:
+        if at_path is None:
             return
-        o = _Open(f, self.path)
-        if self._known(o.id):
-            f.close()
+        if self._known(at_path.id):
+            at_path.f.close()
         else:
-            self._next.append(o)
+            self._next.append(at_path)
 
     def _truncated(self) -> list[LineBatch]:
         """copytruncate: take what the copy holds after our offset, then start over."""
