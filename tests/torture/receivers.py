@@ -41,7 +41,7 @@ class _UnixServer(socketserver.ThreadingUnixStreamServer):
 
 
 class LineListener:
-    """Listens on tcp://127.0.0.1:PORT (`address` None: a free port) or unix://PATH and
+    """Listens on tcp://127.0.0.1:PORT (a free port), or unix://`unix_path` when given, and
     appends each received line to `out`."""
 
     def __init__(self, out: Path, unix_path: Path | None = None):
@@ -68,11 +68,11 @@ class LineListener:
             self._file.flush()
             self.lines += 1
 
-    def __enter__(self) -> LineListener:
+    def start(self) -> LineListener:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
         with self._lock:

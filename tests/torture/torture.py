@@ -211,10 +211,9 @@ def run(workdir: Path, lines: int, kills: int, mode: str = "single", seed: int =
     log = workdir / "access.log"
     log.write_bytes(b"")
     state = workdir / "state"
-    listeners = {"tcp": LineListener(workdir / "received.tcp.jsonl"),
-                 "unix": LineListener(workdir / "received.unix.jsonl", workdir / "line.sock")}
-    for listener in listeners.values():
-        listener.__enter__()
+    listeners = {"tcp": LineListener(workdir / "received.tcp.jsonl").start(),
+                 "unix": LineListener(workdir / "received.unix.jsonl",
+                                      workdir / "line.sock").start()}
     archive = SpoolArchive(state, workdir / "results-archive")
     archive.start()
     config = write_config(workdir, log, {n: listeners[n].url for n in OUTPUTS})
@@ -262,7 +261,7 @@ def run(workdir: Path, lines: int, kills: int, mode: str = "single", seed: int =
     backlog_after_stop, rotated_after_stop = wait_sent(state, OUTPUTS, deadline=0)
     archive.stop()
     for listener in listeners.values():
-        listener.__exit__()
+        listener.stop()
     truth, repeats, conflicts = windows(archive.lines())
     report = {
         "lines_written": writer.written, "status_written": dict(sorted(writer.counts.items())),
