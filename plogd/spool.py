@@ -43,8 +43,17 @@ def encode(record: dict) -> bytes:
 
 def result_files(result_path: str) -> list[tuple[str, os.stat_result]]:
     """The rotated result files `results.jsonl.N` (N a number; lowest first) then
-    `results.jsonl` itself, with their stat, those that exist."""
+    `results.jsonl` itself, with their stat, those that exist.
+
+    The writer (another process in --multi) may rotate meanwhile. The result file is looked
+    at before the directory is listed, so that a file rotated in between is seen under one
+    name or the other, never missed (a reader would take that for a file removed, and go
+    on elsewhere); seen under both, it is listed once, as the rotated file."""
     directory, base = os.path.split(os.path.abspath(result_path))
+    try:
+        live = os.stat(result_path)
+    except FileNotFoundError:
+        live = None
     rotated = []
     try:
         names = os.listdir(directory)
@@ -55,11 +64,13 @@ def result_files(result_path: str) -> list[tuple[str, os.stat_result]]:
         if name.startswith(base + ".") and suffix.isdigit():
             rotated.append((int(suffix), os.path.join(directory, name)))
     out = []
-    for _, path in sorted(rotated) + [(None, result_path)]:
+    for _, path in sorted(rotated):
         try:
             out.append((path, os.stat(path)))
         except FileNotFoundError:
             pass
+    if live is not None and all(st.st_ino != live.st_ino for _, st in out):
+        out.append((result_path, live))
     return out
 
 
@@ -199,21 +210,19 @@ class SpoolReader:
         self.name = name             # the reading output, for the log
         self.malformed = 0           # lines that are not a record (skipped, logged)
 
-    def _current(self) -> tuple[str, os.stat_result] | None:
-        """The file the cursor is in; the first file when its file is gone."""
-        files = result_files(self.result_path)
-        if not files:
-            return None
+    def _current(self, files: list) -> int:
+        """The index in `files` (not empty) of the file the cursor is in; the first file's
+        when its file is gone."""
         i = _position(files, self.cursor)
         if i is not None:
-            return files[i]
+            return i
         if self.cursor.inode is not None:
             _log.warning("%s: the result file it was reading is gone; going on with %s from "
                          "its start", self.name, files[0][0])
         elif self.cursor.offset:     # no inode yet: the offset is the result file's
-            return files[-1]
+            return len(files) - 1
         self.cursor.offset = 0
-        return files[0]
+        return 0
 
     def nothing_new(self) -> bool:
         """The cursor is at the end of the live result file: one stat, where `read` lists
@@ -227,25 +236,27 @@ class SpoolReader:
     def read(self, max_records: int) -> tuple[list[dict], Cursor]:
         """Up to max_records complete records after the cursor, oldest clock first, and the
         cursor after them; ([], cursor) when there is nothing new."""
-        current = self._current()
-        if current is None:
+        files = result_files(self.result_path)    # one look: the writer may rotate meanwhile
+        if not files:
             return [], self.cursor
-        path, st = current
+        i = self._current(files)
+        path, st = files[i]
         if st.st_size < self.cursor.offset:
             _log.warning("%s: the result file %s was truncated; reading it from its start",
                          self.name, path)
             self.cursor.offset = 0
         self.cursor.inode = st.st_ino
         if st.st_size <= self.cursor.offset:
-            files = [p for p, _ in result_files(self.result_path)]
-            if path != self.result_path and path in files and files.index(path) + 1 < len(files):
-                # a rotated file, all taken: on to the next one
-                nxt = files[files.index(path) + 1]
-                return [], Cursor(0, os.stat(nxt).st_ino)
+            if path != self.result_path and i + 1 < len(files):
+                # a rotated file (no longer written: its size is final), all taken: on to
+                # the next one
+                return [], Cursor(0, files[i + 1][1].st_ino)
             return [], self.cursor
         records: list[dict] = []
         end = self.cursor.offset
         with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_ino != st.st_ino:
+                return [], self.cursor     # rotated since the look: found by name next time
             f.seek(end)
             while len(records) < max_records:
                 line = f.readline()

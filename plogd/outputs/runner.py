@@ -228,14 +228,18 @@ async def run_outputs(runners: list[OutputRunner], result_path: str,
                       stop: asyncio.Event, poll: float = POLL) -> None:
     """Drive every runner until `stop` is set, then let each send what is left once."""
 
+    def remove_passed() -> None:
+        for path in spool.remove_passed(result_path, [r.reader.cursor for r in runners]):
+            _log.info("removed %s: every output took every value in it", path)
+
     async def housekeeping() -> None:
         while not stop.is_set():
             beat()           # the loop moves: --multi's supervisor sees the stage alive
-            for path in spool.remove_passed(result_path, [r.reader.cursor for r in runners]):
-                _log.info("removed %s: every output took every value in it", path)
+            remove_passed()
             try:
                 await asyncio.wait_for(stop.wait(), HOUSEKEEPING)
             except TimeoutError:
                 pass
 
     await asyncio.gather(housekeeping(), *(_run_one(r, stop, poll) for r in runners))
+    remove_passed()          # what the last tries passed (the stop's own writes rotate too)

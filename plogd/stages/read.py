@@ -203,8 +203,26 @@ class FileFollower:
             return self._truncated()
         data = cur.f.read(CHUNK)
         if data:
+            self._queue_new_path_file(cur)
             return [self._batch(data)]
         return self._at_end()
+
+    def _queue_new_path_file(self, cur: _Open) -> None:
+        """While behind (the current file not read to its end): a new file at the path is
+        queued at once, not only at the end of the current one. Else a symlink flipped
+        twice meanwhile would skip its middle target (no rotated sibling, no longer at the
+        path), and a restart would not know it either."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return
+        if any((o.id.dev, o.id.ino) == (st.st_dev, st.st_ino) for o in [cur, *self._next]):
+            return
+        if cur.path == self.path and not self._rotated:
+            self.rotations += 1
+            _log.info("%s: %s was rotated; finishing the old file first", self.input, self.path)
+            self._rotated = True
+        self._queue_newer(cur.mtime_ns())
 
     @property
     def pending(self) -> bool:
@@ -421,7 +439,11 @@ class FileFollower:
     def _queue_newer(self, after_mtime_ns: int) -> None:
         """Queue the rotated siblings written after `after_mtime_ns`, oldest first, then the
         file now at the path: opened at once, so that nothing that happens to the path
-        while the current file is finished can take it away."""
+        while the current file is finished can take it away. It is opened before the
+        siblings are listed: renamed to a sibling in between (logrotate at work during a
+        restart), it is seen under one name or the other, never under neither."""
+        f = self._open(self.path)
+        at_path = _Open(f, self.path) if f is not None else None
         found = []
         for path in rotated_siblings(self.path):
             mtime = mtime_ns(path)
@@ -431,20 +453,19 @@ class FileFollower:
             if f is None:
                 continue
             o = _Open(f, path)
-            if self._known(o.id):
+            if self._known(o.id) or (at_path is not None and
+                                     (o.id.dev, o.id.ino) == (at_path.id.dev, at_path.id.ino)):
                 f.close()
                 continue
             found.append((mtime, o))
         found.sort(key=lambda item: item[0])
         self._next.extend(o for _, o in found)
-        f = self._open(self.path)
-        if f is None:
+        if at_path is None:
             return
-        o = _Open(f, self.path)
-        if self._known(o.id):
-            f.close()
+        if self._known(at_path.id):
+            at_path.f.close()
         else:
-            self._next.append(o)
+            self._next.append(at_path)
 
     def _truncated(self) -> list[LineBatch]:
         """copytruncate: take what the copy holds after our offset, then start over."""

@@ -5,7 +5,7 @@ import os
 
 from follow import drain, follower
 
-from plogd.files import FileId, Position
+from plogd.files import FileId, Position, rotated_siblings
 
 
 def stop_at(f):
@@ -94,3 +94,34 @@ def test_symlink_flipped_while_stopped(tmp_path):
     link.unlink()
     link.symlink_to(tmp_path / "day2.log")
     assert drain(follower(link, resume=position)) == [b"2", b"3"]
+
+
+def test_a_rotation_while_a_restart_looks_for_the_rotated_files_loses_none(tmp_path,
+                                                                          monkeypatch):
+    """logrotate at work while a restart lists the files rotated after the checkpointed
+    one: .1 (the checkpointed file) moved to .2 before the listing, the path's file to .1
+    after it. The file renamed is read all the same."""
+    from plogd.stages import read
+    path = tmp_path / "access.log"
+    path.write_bytes(b"a\n")
+    f = follower(path)
+    drain(f)
+    position = stop_at(f)
+    with open(path, "ab") as log:
+        log.write(b"b\n")
+    os.rename(path, tmp_path / "access.log.1")       # rotated while plogd was stopped
+    path.write_bytes(b"c\n")
+    listings = []
+
+    def rotating_around_the_second_listing(p):
+        second = len(listings) == 1    # the look for the files rotated after the checkpointed
+        if second:
+            os.rename(tmp_path / "access.log.1", tmp_path / "access.log.2")
+        listings.append(rotated_siblings(p))
+        if second:
+            os.rename(path, tmp_path / "access.log.1")
+            path.write_bytes(b"d\n")
+        return listings[-1]
+
+    monkeypatch.setattr(read, "rotated_siblings", rotating_around_the_second_listing)
+    assert drain(follower(path, resume=position)) == [b"b", b"c", b"d"]

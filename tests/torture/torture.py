@@ -15,6 +15,14 @@ of which lines were counted (a line lost and another counted twice would show).
 
 Lines in a file deleted while plogd is down are gone for any reader: delete+recreate
 rotations happen only when plogd has been up for a while and no kill comes right after.
+
+Two outputs read the result file, each from its own cursor: `line` json over TCP and over a
+unix socket, to listeners of this harness that outlive the kills (tests/torture/receivers.py).
+The result file rotates every ROTATE_BYTES, and plogd removes a rotated file once both
+outputs have passed it; the harness keeps a hard link to every result file so that the
+result file's windows can still be read at the end. Each output must end with exactly the
+result file's windows, which must be the truth; a window an output received twice (sent,
+then plogd killed before it saved its cursor) must repeat the first value.
 """
 from __future__ import annotations
 
@@ -31,12 +39,20 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from receivers import LineListener, SpoolArchive, totals, windows
+
 ROOT = Path(__file__).resolve().parents[2]
 STATUSES = [200, 200, 200, 200, 301, 304, 404, 500, 503]
 INTERVAL = 2
 LATENESS = 3
 # the second "symlink" flips a symlink to a new target; the first replaces a regular file
 ROTATIONS = ["rename", "copytruncate", "delete", "symlink", "symlink"]
+# the result file rotates every few windows, so rotated files come and go during a run
+ROTATE_BYTES = 2 << 10
+# the line outputs (name: batch_size), each to a listener of that kind; small batches, so
+# that kills fall between a send and the saving of its cursor (a window received twice),
+# yet big enough that the last tries at a stop take what the stop writes
+OUTPUTS = {"tcp": 10, "unix": 4}
 
 
 class Writer(threading.Thread):
@@ -138,11 +154,15 @@ class Daemon:
         return self.proc.wait(timeout=60)
 
 
-def write_config(workdir: Path, log: Path) -> Path:
+def write_config(workdir: Path, log: Path, urls: dict[str, str]) -> Path:
     config = workdir / "plogd.yaml"
+    outputs = "".join(f"\n  - {{type: line, name: {name}, url: '{url}', format: json, "
+                      f"batch_size: {OUTPUTS[name]}}}" for name, url in urls.items())
     config.write_text(f"""
 interval: {INTERVAL}
 state_dir: {workdir / 'state'}
+result_rotate_bytes: {ROTATE_BYTES}
+outputs:{outputs}
 inputs:
   - name: torture
     path: {log}
@@ -157,24 +177,31 @@ inputs:
     return config
 
 
-def result_totals(result_file: Path) -> tuple[dict, int, int]:
-    """(sum per key over distinct windows, windows written twice, conflicting windows)."""
-    seen: dict[tuple[str, int], object] = {}
-    repeats = conflicts = 0
-    for line in result_file.read_text().splitlines():
-        r = json.loads(line)
-        if r["key"].startswith("plogd."):      # self-monitoring, not the log's lines
-            continue
-        window = (r["key"], r["clock"])
-        if window in seen:
-            repeats += 1
-            conflicts += seen[window] != r["value"]
-            continue
-        seen[window] = r["value"]
-    totals: Counter = Counter()
-    for (key, _), value in seen.items():
-        totals[key] += value
-    return dict(totals), repeats, conflicts
+def truth_check(seen: dict, writer: Writer) -> dict:
+    """How the windows `seen` (key, clock) -> value add up against what the writer wrote."""
+    sums = totals(seen)
+    status = {int(k[7:-1]): v for k, v in sums.items() if k.startswith("status[")}
+    return {"lines_counted": sums.get("lines", 0),
+            "status_counted": dict(sorted(status.items())),
+            "seq_sum_counted": sums.get("seq_sum", 0),
+            "exact": (sums.get("lines", 0) == writer.written
+                      and status == dict(writer.counts)
+                      and sums.get("seq_sum", 0) == writer.seq_sum)}
+
+
+def wait_sent(state: Path, names, deadline: float) -> tuple[dict[str, int], list[str]]:
+    """Wait (up to `deadline` s) until every output's saved cursor is at the end of the
+    spool and the rotated result files are gone; the backlogs in bytes and the rotated
+    files left at the end."""
+    from plogd import spool
+    result = str(state / "results.jsonl")
+    end = time.monotonic() + deadline
+    while True:
+        backlogs = {n: spool.backlog(result, spool.peek_cursor(str(state), n)) for n in names}
+        rotated = sorted(p.name for p in state.glob("results.jsonl.*"))
+        if not (any(backlogs.values()) or rotated) or time.monotonic() > end:
+            return backlogs, rotated
+        time.sleep(0.05)
 
 
 def run(workdir: Path, lines: int, kills: int, mode: str = "single", seed: int = 1,
@@ -183,7 +210,14 @@ def run(workdir: Path, lines: int, kills: int, mode: str = "single", seed: int =
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "access.log"
     log.write_bytes(b"")
-    daemon = Daemon(write_config(workdir, log), mode, workdir / "plogd.log")
+    state = workdir / "state"
+    listeners = {"tcp": LineListener(workdir / "received.tcp.jsonl").start(),
+                 "unix": LineListener(workdir / "received.unix.jsonl",
+                                      workdir / "line.sock").start()}
+    archive = SpoolArchive(state, workdir / "results-archive")
+    archive.start()
+    config = write_config(workdir, log, {n: listeners[n].url for n in OUTPUTS})
+    daemon = Daemon(config, mode, workdir / "plogd.log")
     writer = Writer(log, lines, rate, seed)
     duration = lines / rate
     # kills at random moments, but none in a quiet stretch mid-run, so that a delete+recreate
@@ -219,23 +253,46 @@ def run(workdir: Path, lines: int, kills: int, mode: str = "single", seed: int =
             next_rotation = now + rotate_every
         time.sleep(0.01)
     writer.join()
-    # every window closes LATENESS after its end once the reader is idle: wait, then stop
+    # every window closes LATENESS after its end once the reader is idle: wait, let the
+    # outputs take everything, then stop
     time.sleep(INTERVAL + LATENESS + 2.5)
+    backlog_before_stop, rotated_before_stop = wait_sent(state, OUTPUTS, deadline=60)
     exit_code = daemon.stop()
-    totals, repeats, conflicts = result_totals(workdir / "state" / "results.jsonl")
-    got_status = {int(k[7:-1]): v for k, v in totals.items() if k.startswith("status[")}
+    backlog_after_stop, rotated_after_stop = wait_sent(state, OUTPUTS, deadline=0)
+    archive.stop()
+    for listener in listeners.values():
+        listener.stop()
+    truth, repeats, conflicts = windows(archive.lines())
     report = {
-        "lines_written": writer.written, "lines_counted": totals.get("lines", 0),
-        "status_written": dict(sorted(writer.counts.items())),
-        "status_counted": dict(sorted(got_status.items())),
-        "seq_sum_written": writer.seq_sum, "seq_sum_counted": totals.get("seq_sum", 0),
+        "lines_written": writer.written, "status_written": dict(sorted(writer.counts.items())),
+        "seq_sum_written": writer.seq_sum, **truth_check(truth, writer),
         "kills": done_kills, "rotations": dict(rotations), "windows_written_twice": repeats,
         "windows_with_two_values": conflicts, "exit_code": exit_code,
+        "result_files": len(list(archive.archive.iterdir())),
+        # rotated files that every output had passed, yet not removed: before the stop,
+        # once the outputs took everything; after it, once they took what the stop wrote
+        "rotated_left_before_stop": rotated_before_stop,
+        "rotated_left_after_stop": rotated_after_stop,
+        "outputs": {},
     }
-    report["exact"] = (report["lines_written"] == report["lines_counted"]
-                       and report["status_written"] == report["status_counted"]
-                       and report["seq_sum_written"] == report["seq_sum_counted"]
-                       and conflicts == 0 and exit_code == 0)
+    report["exact"] = (report["exact"] and conflicts == 0 and exit_code == 0
+                       and not rotated_before_stop and not rotated_after_stop)
+    for name in OUTPUTS:
+        listener = listeners[name]
+        seen, repeats, conflicts = windows(listener.out.read_bytes().splitlines())
+        both = seen.keys() & truth.keys()
+        out = {"lines_received": listener.lines, "lines_cut": listener.cut,
+               **truth_check(seen, writer),
+               "windows_missing": len(truth.keys() - seen.keys()),
+               "windows_extra": len(seen.keys() - truth.keys()),
+               "windows_with_another_value": sum(seen[w] != truth[w] for w in both),
+               "repeats": repeats, "repeats_with_another_value": conflicts,
+               "backlog_before_stop": backlog_before_stop[name],
+               "backlog_after_stop": backlog_after_stop[name]}
+        out["exact"] = (out["exact"] and seen == truth and conflicts == 0
+                        and backlog_before_stop[name] == 0 and backlog_after_stop[name] == 0)
+        report["outputs"][name] = out
+        report["exact"] = report["exact"] and out["exact"]
     return report
 
 
