@@ -131,11 +131,9 @@ class OutputRunner:
             if self.on_full == "drop_oldest":
                 self._drop_oldest()
             if self._pending is None:
-                if self.reader.nothing_new():
-                    await self.output.tick()
-                    self._went_up()
-                    return False
-                records, after = self.reader.read(self.batch_size)
+                # nothing new costs one stat; a read lists the directory
+                records, after = (([], self.reader.cursor) if self.reader.nothing_new()
+                                  else self.reader.read(self.batch_size))
                 if not records and after == self.reader.cursor:
                     await self.output.tick()
                     if opened_now:       # an exchange; nothing left to send (a drop) is none
