@@ -3,20 +3,12 @@ directory, stopped after it; a missing one fails the test, never skips it (insta
 plogd/outputs/line/tests/receivers/install.sh and tests/receivers/install-prometheus.sh).
 `zabbix_host`: the scenario's own host on the shared Zabbix testbed, with fresh trapper
 items for the truth's keys, deleted after the test."""
-import shutil
-
 import pytest
 from e2e_run import HOST, INTERVAL, ZABBIX_ITEMS
 
 from plogd.outputs.line.tests.receivers.carbon import Carbon
+from plogd.outputs.line.tests.receivers.common import require
 from plogd.outputs.line.tests.receivers.influx import Influx
-
-
-def require(*commands: str) -> None:
-    missing = [c for c in commands if shutil.which(c) is None]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not installed: run "
-                    "plogd/outputs/line/tests/receivers/install.sh as root", pytrace=False)
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """What the receiver fixtures share: free ports, waiting on a condition, a daemon process."""
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import time
@@ -51,3 +52,12 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def require(*commands: str) -> None:
+    """Fail the test (never skip it) when a receiver is not installed."""
+    import pytest
+    missing = [c for c in commands if shutil.which(c) is None]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not installed: run "
+                    "plogd/outputs/line/tests/receivers/install.sh as root", pytrace=False)
