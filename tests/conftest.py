@@ -10,14 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers import INTEGRATION_FOLDERS
 from zabbix_fixture import Testbed, start_testbed
 
 TESTS = Path(__file__).resolve().parent
-# whole folders: plogd processes killed, signalled or daemonized (multiprocess, torture,
-# hostile), real nginx/Apache/logrotate (realservers), the real Zabbix (integration), the
-# daemon into real metrics servers (outputs_e2e)
-INTEGRATION_FOLDERS = {"integration", "multiprocess", "torture", "realservers", "hostile",
-                       "outputs_e2e"}
 
 
 @pytest.fixture(scope="session")

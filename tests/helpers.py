@@ -98,3 +98,10 @@ def assert_split_path_agrees(fmt, lines: list[bytes], path: str = "pure") -> Non
         authority = [row for row in map(regex, lines) if row is not None]
         assert split_rows == sorted(map(repr, authority))
         assert unmatched == len(lines) - len(authority)
+
+
+# whole folders: plogd processes killed, signalled or daemonized (multiprocess, torture,
+# hostile), real nginx/Apache/logrotate (realservers), the real Zabbix (integration), the
+# daemon into real metrics servers (outputs_e2e)
+INTEGRATION_FOLDERS = {"integration", "multiprocess", "torture", "realservers", "hostile",
+                       "outputs_e2e"}

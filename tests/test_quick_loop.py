@@ -5,8 +5,7 @@ import re
 import subprocess
 import sys
 
-from conftest import INTEGRATION_FOLDERS
-from helpers import ROOT
+from helpers import INTEGRATION_FOLDERS, ROOT
 
 
 def collected(marks: str) -> tuple[list[str], int]:

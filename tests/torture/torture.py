@@ -17,7 +17,7 @@ Lines in a file deleted while plogd is down are gone for any reader: delete+recr
 rotations happen only when plogd has been up for a while and no kill comes right after.
 
 Two outputs read the result file, each from its own cursor: `line` json over TCP and over a
-unix socket, to listeners of this harness that outlive the kills (tests/torture/receivers.py).
+unix socket, to listeners of this harness that outlive the kills (tests/torture/listeners.py).
 The result file rotates every ROTATE_BYTES, and plogd removes a rotated file once both
 outputs have passed it; the harness keeps a hard link to every result file so that the
 result file's windows can still be read at the end. Each output must end with exactly the
@@ -39,7 +39,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from receivers import LineListener, SpoolArchive, totals, windows
+from listeners import LineListener, SpoolArchive, totals, windows
 
 ROOT = Path(__file__).resolve().parents[2]
 STATUSES = [200, 200, 200, 200, 301, 304, 404, 500, 503]
