@@ -267,7 +267,7 @@ def _show(value) -> str:
 
 # -- the schema -------------------------------------------------------------------------
 
-TOP_KEYS = ["interval", "state_dir", "zabbix", "outputs", "inputs", "max_line_length",
+TOP_KEYS = ["interval", "state_dir", "host", "zabbix", "outputs", "inputs", "max_line_length",
             "stall_timeout", "damaged_checkpoint", "result_rotate_bytes"]
 RUNNER_KEYS = ["type", "name", "on_full", "max_backlog", "batch_size"]
 INPUT_KEYS = ["name", "path", "format", "log_format", "apache_format", "time_locale", "start",
@@ -315,7 +315,7 @@ def from_data(path: str, data) -> Config:
     top = _Section(path, "", data, getattr(data, "line", 1))
     top.check_keys(TOP_KEYS)
     interval = top.positive("interval", 60)
-    host = socket.gethostname()
+    host = top.get("host", str, None) or socket.gethostname()   # zabbix.host, if given, wins
     outputs, zabbix = _outputs(top, host)
     host = zabbix.host if zabbix is not None else host
     config = Config(path=path, interval=interval, outputs=outputs,

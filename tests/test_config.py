@@ -4,6 +4,7 @@ or prints the summary (exit 0)."""
 import logging
 import os
 import re
+import socket
 import time
 
 import pytest
@@ -47,7 +48,7 @@ def test_the_issue_example_loads(tmp_path):
 
 @pytest.mark.parametrize("old,new,expected", [
     ("interval: 60", "intervall: 60", ":1: intervall: unknown key 'intervall'; allowed here: "
-     "interval, state_dir, zabbix, outputs, inputs, max_line_length, stall_timeout, "
+     "interval, state_dir, host, zabbix, outputs, inputs, max_line_length, stall_timeout, "
      "damaged_checkpoint, result_rotate_bytes (did you mean 'interval'?)"),
     ("interval: 60", "interval: soon", ":1: interval: found 'soon'; expected a whole number"),
     ("interval: 60", "interval: 0", ":1: interval: found 0; expected a number greater than 0"),
@@ -380,3 +381,16 @@ def test_two_by_metrics_of_one_input_with_one_discovery_key_stop_start_up(tmp_pa
                        r"nginx.status.discovery is that of 'nginx.status\[\{status\}\]' in "
                        r"inputs\[0\]\.metrics\[1\] \(line 14\) too"):
         load(str(path))
+
+
+def test_the_host_of_the_values_is_named_without_zabbix_too(tmp_path):
+    """Graphite, InfluxDB and Prometheus users name the host with a top-level `host:`;
+    with Zabbix, its host (given or from the agent) names every output's values."""
+    base = "inputs: [{path: /x, format: nginx_combined, metrics: [{key: r, type: count}]}]\n"
+    path = tmp_path / "c.yaml"
+    path.write_text("host: web07\n" + base)
+    assert load(str(path)).host == "web07"
+    path.write_text("host: web07\nzabbix: {host: zbx-web07}\n" + base)
+    assert load(str(path)).host == "zbx-web07"
+    path.write_text(base)
+    assert load(str(path)).host == socket.gethostname()
