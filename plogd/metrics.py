@@ -122,6 +122,8 @@ def metric_name(key: str) -> str:
     bracket parameters holding one; literal parameters become name parts.
     `nginx.status[{status}]` -> `nginx.status`, `nginx.request_time[p{q}]` ->
     `nginx.request_time`, `web.requests[api]` -> `web.requests.api`."""
+    if "[" not in key and "{" not in key:
+        return key
     base, _, params = key.partition("[")
     parts = [re.sub(r"\{[^}]*\}", "", base)]
     parts += [p.strip().strip('"') for p in params.rstrip("]").split(",") if "{" not in p]

