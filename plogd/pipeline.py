@@ -9,7 +9,6 @@ The messages between the stages are in plogd.messages.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import threading
@@ -132,6 +131,7 @@ def make_output_runners(config: Config) -> list:
 async def send_stage(config: Config, stopped) -> None:
     """Drive every output until the event `stopped` is set (a threading or multiprocessing
     Event; then each output sends what is left once)."""
+    import asyncio                  # only where outputs run: replays need no event loop
     from .outputs.runner import run_outputs
     runners = make_output_runners(config)
     stop = asyncio.Event()
@@ -156,6 +156,7 @@ class OutputsThread:
 
     def _run(self, config: Config) -> None:
         try:
+            import asyncio
             asyncio.run(send_stage(config, self._stop))
         except BaseException as e:        # noqa: BLE001 - reported by the main loop
             self._error = e
