@@ -226,7 +226,7 @@ class SpoolReader:
 
     def nothing_new(self) -> bool:
         """The cursor is at the end of the live result file: one stat, where `read` lists
-        the directory (an idle output looks five times a second)."""
+        the directory (an idle output looks twice a second)."""
         try:
             st = os.stat(self.result_path)
         except OSError:

@@ -112,7 +112,7 @@ class Output:
 
     async def tick(self) -> None:
         """Periodic work between batches (re-sends of its own, say); called after every
-        batch and about every 0.2 s when nothing is new. May raise OutputDown."""
+        batch and about every 0.5 s when nothing is new. May raise OutputDown."""
 
     async def close(self) -> None:
         """Flush and release. Called once, also after a failed open."""

@@ -16,7 +16,7 @@ from ..base import OutputContext
 from ..runner import OutputRunner, run_outputs
 from . import ZabbixOutput
 from .agent_config import AgentConfigError, read_agent_config
-from .transport import TLSConfigError
+from .transport import TLS_FIELDS, TLSConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,8 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int)
     p.add_argument("--host", default="")
     p.add_argument("--tls-connect", choices=["unencrypted", "cert", "psk"])
-    for name in ("ca-file", "cert-file", "key-file", "server-name", "psk-identity", "psk-file"):
-        p.add_argument(f"--tls-{name}")
+    for name in TLS_FIELDS:
+        p.add_argument(f"--tls-{name.replace('_', '-')}")
     p.add_argument("--agent-config", help="take ServerActive and TLS* from this Zabbix agent "
                    "configuration (the options given here win)")
     p.add_argument("--failed-retry-seconds", type=int, default=600)
@@ -49,14 +49,10 @@ def main(argv: list[str] | None = None) -> int:
                         clusters=agent.clusters if not a.server and not a.port else None)
             if agent.tls is not None:
                 z = replace(z, tls_connect=agent.tls.connect,
-                            **{f"tls_{n}": getattr(agent.tls, n) for n in
-                               ("ca_file", "cert_file", "key_file", "server_name",
-                                "psk_identity", "psk_file")})
+                            **{f"tls_{n}": getattr(agent.tls, n) for n in TLS_FIELDS})
         if a.tls_connect:
             z = replace(z, tls_connect=a.tls_connect,
-                        **{f"tls_{n}": getattr(a, f"tls_{n}") for n in
-                           ("ca_file", "cert_file", "key_file", "server_name", "psk_identity",
-                            "psk_file")})
+                        **{f"tls_{n}": getattr(a, f"tls_{n}") for n in TLS_FIELDS})
         output = ZabbixOutput("zabbix", {**vars(z), "timeout": a.timeout}, OutputContext(
             host=a.host, state_dir=os.path.dirname(os.path.abspath(a.state)), interval=60))
     except (TLSConfigError, AgentConfigError) as e:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...config import ZabbixConfig, secret_readable_by_others
 from .agent_config import AgentConfigError, read_agent_config
 from .sender import discovery_key
-from .transport import TLSConfig, TLSConfigError, tls_context
+from .transport import TLS_FIELDS, TLSConfig, TLSConfigError, tls_context
 
 ZABBIX_KEYS = ["server", "port", "host", "agent_config", "tls_connect", "tls_ca_file",
                "tls_cert_file", "tls_key_file", "tls_server_name", "tls_psk_identity",
@@ -44,7 +44,7 @@ def parse(section, default_host: str, extra_keys=()) -> ZabbixConfig:
         spool_max_bytes=section.positive("spool_max_bytes", 1 << 30),
         result_rotate_bytes=section.positive("result_rotate_bytes", 64 << 20),
         clusters=agent.clusters if agent and not {"server", "port"} & set(section.data) else None)
-    for name in ("ca_file", "cert_file", "key_file", "server_name", "psk_identity", "psk_file"):
+    for name in TLS_FIELDS:
         setattr(z, f"tls_{name}", section.get(f"tls_{name}", str, getattr(tls, name, None)))
     secret_readable_by_others(section, "tls_key_file", z.tls_key_file)
     secret_readable_by_others(section, "tls_psk_file", z.tls_psk_file)
@@ -61,8 +61,8 @@ def tls_of(zabbix) -> TLSConfig | None:
     connect = getattr(zabbix, "tls_connect", None) or "unencrypted"
     if connect == "unencrypted":
         return None
-    return TLSConfig(connect, *(getattr(zabbix, f"tls_{name}", None) for name in (
-        "ca_file", "cert_file", "key_file", "server_name", "psk_identity", "psk_file")))
+    return TLSConfig(connect, **{name: getattr(zabbix, f"tls_{name}", None)
+                                 for name in TLS_FIELDS})
 
 
 def check_discovery_keys(config, place) -> None:

@@ -10,7 +10,7 @@ import struct
 import sys
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 class SendError(Exception):
@@ -34,6 +34,10 @@ class TLSConfig:
     server_name: str | None = None      # check the server certificate's name (SAN/CN)
     psk_identity: str | None = None
     psk_file: str | None = None
+
+
+# its settings but `connect`, as the `zabbix:` section names them with "tls_" before
+TLS_FIELDS = tuple(f.name for f in fields(TLSConfig) if f.name != "connect")
 
 
 def tls_context(tls: TLSConfig) -> ssl.SSLContext:
