@@ -137,7 +137,10 @@ async def send_stage(config: Config, stopped) -> None:
     stop = asyncio.Event()
 
     async def watch() -> None:
-        await asyncio.to_thread(stopped.wait)     # a thread that waits: no polling
+        # a thread that waits, a second at a time: if the outputs end on an error, the
+        # event loop is not left waiting for a thread that waits for ever
+        while not await asyncio.to_thread(stopped.wait, 1.0):
+            pass
         stop.set()
 
     await asyncio.gather(watch(), run_outputs(runners, config.result_path, stop))
